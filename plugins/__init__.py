@@ -1,0 +1,1 @@
+"""The built-in provider adapters, one package each."""

@@ -1,0 +1,19 @@
+"""The built-in routing policies, registered as a plugin like any other."""
+
+from __future__ import annotations
+
+from policies.balance import HighestBalance
+from policies.cheapest import Cheapest
+from policies.prefix import Prefix
+from policies.priority import Priority
+from router import hookimpl
+from router.plugins import PolicyRegistry
+
+__all__ = ["Cheapest", "HighestBalance", "Prefix", "Priority"]
+
+
+@hookimpl
+def smsrouter_register_policies(registry: PolicyRegistry) -> None:
+    """Register ``prefix``, ``cheapest``, ``balance`` and ``priority``."""
+    for policy in (Prefix, Cheapest, HighestBalance, Priority):
+        registry.add(policy)

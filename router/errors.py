@@ -1,0 +1,111 @@
+"""The one exception tree of smsrouter.
+
+::
+
+    RouterError
+    ├── ConfigError              the configuration is wrong (every problem at once)
+    ├── PluginError              a plugin is broken, missing or registers a duplicate name
+    ├── ValidationError          a message is wrong (bad number, empty text, long sender)
+    ├── NoRouteError             no provider could take a message; carries each one's reason
+    └── ProviderError            a provider call failed; carries the outcome it maps to
+        ├── ProviderUnavailableError   nothing was sent (refused, 5xx, 429, budget wait)
+        ├── ProviderAmbiguousError     the request may have been sent (timeout, dropped)
+        ├── ProviderRejectedError      the provider answered with an error
+        └── CallbackError              a pushed callback is not acceptable
+
+Every text here is safe to log: adapters redact secrets before they build an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from router.model import ErrorKind, Outcome
+
+
+class RouterError(Exception):
+    """The base of every error smsrouter raises on purpose."""
+
+
+class ConfigError(RouterError):
+    """The configuration is wrong.
+
+    *problems* holds one ``path: message`` line per problem, all of them at once.
+    """
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class PluginError(RouterError):
+    """A plugin could not be loaded, or registered something invalid or duplicate."""
+
+
+class ValidationError(RouterError):
+    """A message is wrong; *field* names the part of it that is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class NoRouteError(RouterError):
+    """No provider could take a message.
+
+    *reasons* maps every provider considered to why it did not take the message;
+    *result* is the :class:`~router.model.SendResult` with every attempt, when any was made.
+    """
+
+    def __init__(self, reasons: Mapping[str, str], result: object | None = None) -> None:
+        self.reasons = dict(reasons)
+        self.result = result
+        lines = [f"{name}: {why}" for name, why in self.reasons.items()] or ["no providers"]
+        super().__init__("no provider could take the message\n  " + "\n  ".join(lines))
+
+
+class ProviderError(RouterError):
+    """A call to a provider failed.
+
+    *outcome* is the row of the outcome taxonomy it maps to, *kind* says what kind of
+    provider-side error it is (auth, credit, throttled, ...), and *retry_after* is the
+    number of seconds the provider asked us to wait, when it said.
+    """
+
+    default_outcome = Outcome.PROVIDER_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        outcome: Outcome | None = None,
+        kind: ErrorKind | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.outcome = outcome or self.default_outcome
+        self.kind: ErrorKind = kind or ErrorKind.OTHER
+        self.retry_after = retry_after
+        super().__init__(f"{provider}: {message}" if provider else message)
+
+
+class ProviderUnavailableError(ProviderError):
+    """Nothing was sent: connection refused, DNS, HTTP 5xx or 429, budget wait timed out."""
+
+    default_outcome = Outcome.UNAVAILABLE
+
+
+class ProviderAmbiguousError(ProviderError):
+    """The request may have reached the provider: read timeout, connection lost, odd body."""
+
+    default_outcome = Outcome.AMBIGUOUS
+
+
+class ProviderRejectedError(ProviderError):
+    """The provider answered with an error (``Error:``, ``ERROR``, an error code)."""
+
+
+class CallbackError(ProviderError):
+    """A pushed delivery report or inbound message cannot be accepted (bad auth, bad shape)."""

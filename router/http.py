@@ -1,0 +1,133 @@
+"""One HTTP call to a provider, with every transport failure mapped to an outcome.
+
+Adapters call :func:`call` instead of the aiohttp session so that three rules hold for all
+of them:
+
+* a failure before the request was written is ``unavailable`` (fail over at once), one
+  after it may have been written is ``ambiguous`` (the provider may have sent the SMS);
+* a request is never sent twice behind the engine's back: aiohttp re-sends an idempotent
+  request (GET) once when a reused keep-alive connection drops, which for a GET send would
+  be a second SMS nobody sees, so a per-request middleware refuses the second try;
+* no secret reaches an error text or log line: aiohttp puts the full URL (query string and
+  all) in its exception texts, so those are redacted and never chained.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Mapping
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from router.errors import ProviderAmbiguousError, ProviderRejectedError, ProviderUnavailableError
+from router.model import ErrorKind
+from router.provider import ProviderContext
+from router.redact import Secret, redact
+
+
+@attrs.frozen
+class Answer:
+    """A provider's HTTP answer."""
+
+    status: int
+    text: str
+    headers: Mapping[str, str]
+
+
+class _RepeatRefused(Exception):
+    """aiohttp tried to send the same request a second time."""
+
+
+def _single_shot() -> aiohttp.ClientMiddlewareType:
+    sent = False
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal sent
+        if sent:
+            raise _RepeatRefused
+        sent = True
+        return await handler(request)
+
+    return middleware
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+async def call(
+    context: ProviderContext,
+    method: str,
+    url: str | URL,
+    *,
+    params: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    secrets: Iterable[Secret | str] = (),
+    timeout: float | None = None,
+) -> Answer:
+    """Make one HTTP call for a provider and return its 2xx answer.
+
+    Raises:
+        ProviderUnavailableError: nothing was sent (refused, DNS, connect timeout, 5xx, 429,
+            other 4xx), with ``retry_after`` when the provider gave one.
+        ProviderRejectedError: HTTP 401 or 403 (kind ``auth``).
+        ProviderAmbiguousError: the request may have been sent (read timeout, connection
+            lost after writing, a second send refused).
+    """
+    hidden = tuple(secrets)
+    where = redact(f"{method} {URL(url).with_query(None)}", hidden)
+    name = context.name
+    try:
+        async with context.session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            timeout=aiohttp.ClientTimeout(total=timeout or context.timeout),
+            middlewares=(_single_shot(),),
+            allow_redirects=False,
+        ) as response:
+            text = await response.text(errors="replace")
+            status, headers = response.status, dict(response.headers)
+    except (
+        aiohttp.ClientConnectorError,
+        aiohttp.ConnectionTimeoutError,
+        aiohttp.InvalidURL,
+    ) as exc:
+        reason = redact(f"{where}: could not connect ({type(exc).__name__})", hidden)
+        raise ProviderUnavailableError(reason, provider=name) from None
+    except (TimeoutError, aiohttp.SocketTimeoutError):
+        raise ProviderAmbiguousError(f"{where}: timed out waiting", provider=name) from None
+    except _RepeatRefused:
+        reason = f"{where}: connection dropped after the request was written; not repeated"
+        raise ProviderAmbiguousError(reason, provider=name) from None
+    except aiohttp.ClientError as exc:
+        reason = redact(f"{where}: connection lost ({type(exc).__name__})", hidden)
+        raise ProviderAmbiguousError(reason, provider=name) from None
+    context.logger.debug("%s -> HTTP %s", where, status)
+    if 200 <= status < 300:
+        return Answer(status, text, headers)
+    summary = redact(f"{where}: HTTP {status}", hidden)
+    if status in (401, 403):
+        raise ProviderRejectedError(summary, provider=name, kind=ErrorKind.AUTH)
+    raise ProviderUnavailableError(
+        summary,
+        provider=name,
+        kind=ErrorKind.THROTTLED if status == 429 else None,
+        retry_after=retry_after(headers.get("Retry-After")),
+    )

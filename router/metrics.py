@@ -1,0 +1,185 @@
+"""Prometheus metrics: one :class:`Metrics` per Router, owning its own registry.
+
+Never the global registry, so two Routers in one process do not collide. Every label comes
+from a closed set (provider names from config, outcomes, statuses, operations) and is
+pre-initialised for each configured provider; no number, message id or secret is a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from router.health import BreakerState
+from router.model import DeliveryStatus, Outcome, RecipientStatus
+from router.provider import Operation
+
+MESSAGE_STATUSES = ("accepted", "partial", "failed")
+"""A message is accepted (every recipient), partial (some) or failed (none)."""
+FAILOVER_REASONS = (Outcome.PROVIDER_ERROR, Outcome.UNAVAILABLE, Outcome.AMBIGUOUS)
+POLL_OUTCOMES = ("success", "error")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """Every series smsrouter exports, on a registry of its own."""
+
+    def __init__(self, providers: Iterable[str] = (), namespace: str = "smsrouter") -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r, ns = self.registry, namespace
+        self.messages = Counter(
+            "messages", "Messages sent, by final status", ["status"], namespace=ns, registry=r
+        )
+        self.recipients = Counter(
+            "recipients",
+            "Recipients of sent messages, by final status",
+            ["status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.attempts = Counter(
+            "attempts",
+            "Attempts to hand a recipient to a provider, by outcome",
+            ["provider", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.failovers = Counter(
+            "failovers",
+            "Recipients moved on from a provider, by the outcome that moved them",
+            ["provider", "reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "provider_request_duration_seconds",
+            "Duration of calls to providers",
+            ["provider", "operation"],
+            namespace=ns,
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.in_flight = Gauge(
+            "provider_requests_in_flight",
+            "Calls to a provider under way",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.balance = Gauge(
+            "provider_balance",
+            "Last known balance, in the provider's balance unit",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.balance_success = Gauge(
+            "provider_balance_last_success_timestamp_seconds",
+            "When the balance was last read successfully",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.balance_polls = Counter(
+            "balance_polls",
+            "Balance polls, by outcome",
+            ["provider", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.breaker = Gauge(
+            "provider_breaker_state",
+            "Circuit breaker state: 1 for the current state",
+            ["provider", "state"],
+            namespace=ns,
+            registry=r,
+        )
+        self.limiter_waits = Counter(
+            "limiter_waits",
+            "Calls that waited for a slot in the provider's budget",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.limiter_timeouts = Counter(
+            "limiter_timeouts",
+            "Calls that gave up waiting for a slot",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.segments = Counter(
+            "segments_sent",
+            "SMS segments accepted by providers",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.cost = Counter(
+            "cost_sent",
+            "Estimated cost of accepted messages, in the base currency",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.delivery_reports = Counter(
+            "delivery_reports",
+            "Delivery reports received, by status",
+            ["provider", "status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.inbound = Counter(
+            "inbound_messages",
+            "Inbound messages received",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        for status in MESSAGE_STATUSES:
+            self.messages.labels(status)
+        for recipient_status in RecipientStatus:
+            self.recipients.labels(recipient_status.value)
+        for provider in providers:
+            self.add_provider(provider)
+
+    def add_provider(self, provider: str) -> None:
+        """Pre-initialise every labelled series of *provider*."""
+        for outcome in Outcome:
+            self.attempts.labels(provider, outcome.value)
+        for reason in FAILOVER_REASONS:
+            self.failovers.labels(provider, reason.value)
+        for operation in Operation:
+            self.request_duration.labels(provider, operation.value)
+        for poll in POLL_OUTCOMES:
+            self.balance_polls.labels(provider, poll)
+        for state in BreakerState:
+            self.breaker.labels(provider, state.value).set(state is BreakerState.CLOSED)
+        for status in DeliveryStatus:
+            self.delivery_reports.labels(provider, status.value)
+        for per_provider in (
+            self.in_flight,
+            self.limiter_waits,
+            self.limiter_timeouts,
+            self.segments,
+            self.cost,
+            self.inbound,
+        ):
+            per_provider.labels(provider)
+
+    def set_breaker(self, provider: str, state: BreakerState) -> None:
+        """Show *state* as the current breaker state of *provider*."""
+        for each in BreakerState:
+            self.breaker.labels(provider, each.value).set(each is state)
+
+    def set_balance(self, provider: str, amount: Decimal, at: float) -> None:
+        """Record a balance read at *at*."""
+        self.balance.labels(provider).set(float(amount))
+        self.balance_success.labels(provider).set(at)
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,385 @@
+"""The value types that flow through smsrouter: frozen, typed, comparable.
+
+A :class:`Message` comes in; the engine normalises it into :class:`Recipient` values and
+hands each provider a :class:`Batch`; the provider answers one :class:`RecipientOutcome`
+per recipient; the engine records each try as an :class:`Attempt` and returns a
+:class:`SendResult`. Delivery reports and inbound messages come back as
+:class:`DeliveryReport` and :class:`InboundMessage`.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+import attrs
+
+MAX_RECIPIENTS = 1000
+"""The most recipients one message may have; per-recipient references stay 20 characters."""
+
+
+class Outcome(enum.StrEnum):
+    """What one attempt to hand one recipient to one provider came to."""
+
+    ACCEPTED = "accepted"
+    """The provider took it."""
+    REJECTED_RECIPIENT = "rejected_recipient"
+    """This number is wrong or blocked: no provider will do better."""
+    REJECTED_MESSAGE = "rejected_message"
+    """The content is refused: no provider will do better."""
+    PROVIDER_ERROR = "provider_error"
+    """The provider answered with an error about its own side: fail over."""
+    UNAVAILABLE = "unavailable"
+    """Nothing was sent: fail over."""
+    AMBIGUOUS = "ambiguous"
+    """The request may have been sent: resolve before sending again."""
+
+    @property
+    def is_rejection(self) -> bool:
+        """Whether the message or number itself is wrong, so failing over cannot help."""
+        return self in (Outcome.REJECTED_RECIPIENT, Outcome.REJECTED_MESSAGE)
+
+
+class ErrorKind(enum.StrEnum):
+    """Why a provider answered with an error, where the engine acts on the reason."""
+
+    AUTH = "auth"
+    """Login failed: the breaker opens for long."""
+    CREDIT = "credit"
+    """No credit: the cached balance drops to zero."""
+    THROTTLED = "throttled"
+    """Too many calls: back off."""
+    INVALID_REQUEST = "invalid_request"
+    """Our request was malformed: a bug worth logging loudly."""
+    OTHER = "other"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """The normalised delivery status of one recipient of one message."""
+
+    ACCEPTED = "accepted"
+    ENROUTE = "enroute"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether no later report may change this status."""
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset(
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.EXPIRED,
+        DeliveryStatus.REJECTED,
+    }
+)
+
+
+class RecipientStatus(enum.StrEnum):
+    """Where one recipient of a sent message ended."""
+
+    ACCEPTED = "accepted"
+    """A provider took it."""
+    REJECTED = "rejected"
+    """The number or the text was refused; sending elsewhere would not help."""
+    FAILED = "failed"
+    """Every provider tried failed, or none could take it."""
+    AMBIGUOUS = "ambiguous"
+    """A provider may have taken it; it was not sent again."""
+
+
+class Encoding(enum.StrEnum):
+    """The alphabet a text is sent in."""
+
+    GSM7 = "gsm7"
+    UCS2 = "ucs2"
+
+
+class SenderKind(enum.StrEnum):
+    """What the sender ID of a message is."""
+
+    NONE = "none"
+    """No sender: the provider's shared number."""
+    NUMERIC = "numeric"
+    ALPHANUMERIC = "alphanumeric"
+
+
+class CallbackKind(enum.StrEnum):
+    """What a provider pushes to the daemon."""
+
+    DLR = "dlr"
+    INBOUND = "inbound"
+
+
+def new_message_id() -> str:
+    """A fresh message id: 16 lowercase hex characters."""
+    return secrets.token_hex(8)
+
+
+def _to_recipients(value: str | Iterable[str]) -> tuple[str, ...]:
+    # A single string is one recipient; anything else must be an iterable of strings.
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen
+class Message:
+    """One text to one or more recipients, as a user hands it to the router.
+
+    Numbers may be in E.164 (``+61412345678``) or in the national form of the router's
+    ``default_region``. Nothing here is altered; the engine validates it before sending.
+    """
+
+    to: tuple[str, ...] = attrs.field(converter=_to_recipients)
+    text: str
+    sender: str | None = None
+    reference: str | None = None
+    """The client's own reference: a message seen with it before is not sent again."""
+    providers: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    """Restrict routing to these configured providers, in no particular order."""
+    id: str = attrs.field(factory=new_message_id)
+
+
+@attrs.frozen
+class Recipient:
+    """One destination number, normalised."""
+
+    e164: str
+    """The number in E.164, with the leading ``+``."""
+    region: str | None
+    """ISO 3166 country code of the number (``AU``), when it has one."""
+    country_code: int
+    """The international calling code (61)."""
+    ref: str
+    """Our reference for this recipient of this message, at most 20 characters."""
+
+    @property
+    def digits(self) -> str:
+        """The number without ``+``: the international form most providers want."""
+        return self.e164[1:]
+
+
+@attrs.frozen
+class Batch:
+    """One message to some of its recipients, as handed to one provider in one call."""
+
+    message_id: str
+    text: str
+    sender: str | None
+    sender_kind: SenderKind
+    encoding: Encoding
+    segments: int
+    """Segments of the text for one recipient."""
+    recipients: tuple[Recipient, ...]
+    attempt: int = 1
+    """Which attempt of this message on this provider this is (1 on the first)."""
+
+
+@attrs.frozen
+class RecipientOutcome:
+    """What a provider said about one recipient of one :class:`Batch`."""
+
+    recipient: str
+    """The E.164 number this is about."""
+    outcome: Outcome
+    provider_message_id: str | None = None
+    reason: str = ""
+    """The provider's own words, free of secrets."""
+    kind: ErrorKind | None = None
+    retry_after: float | None = None
+    cost: Decimal | None = None
+    """What the provider charged, in its balance unit, when it said."""
+    balance: Decimal | None = None
+    """The provider's balance after this send, when it said."""
+
+
+@attrs.frozen
+class Attempt:
+    """One try of one recipient on one provider."""
+
+    provider: str
+    outcome: Outcome
+    reason: str = ""
+    provider_message_id: str | None = None
+    kind: ErrorKind | None = None
+    at: float = 0.0
+    """When the attempt ended, as a Unix timestamp from the router's clock."""
+
+
+@attrs.frozen
+class RecipientResult:
+    """Where one recipient of a message ended, with every attempt it took."""
+
+    recipient: str
+    ref: str
+    status: RecipientStatus
+    provider: str | None
+    provider_message_id: str | None
+    attempts: tuple[Attempt, ...]
+    segments: int = 1
+    cost: Decimal | None = None
+    """The estimated cost in the router's base currency, for an accepted recipient."""
+
+
+@attrs.frozen
+class SendResult:
+    """The result of sending one :class:`Message`."""
+
+    message_id: str
+    reference: str | None
+    recipients: tuple[RecipientResult, ...]
+    encoding: Encoding
+    segments: int
+    duplicate: bool = False
+    """True when the reference was seen before and this is the first send's result."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recipient was accepted by some provider."""
+        return all(r.status is RecipientStatus.ACCEPTED for r in self.recipients)
+
+    def __getitem__(self, recipient: str) -> RecipientResult:
+        """The result for one recipient, by its E.164 number."""
+        for result in self.recipients:
+            if result.recipient == recipient:
+                return result
+        raise KeyError(recipient)
+
+
+@attrs.frozen
+class DeliveryReport:
+    """A provider's word on what became of one recipient of a message it took."""
+
+    provider: str
+    status: DeliveryStatus
+    raw_status: str
+    """The provider's own status value, for people reading logs."""
+    provider_message_id: str | None = None
+    ref: str | None = None
+    """Our per-recipient reference, when the provider echoes it."""
+    recipient: str | None = None
+    """The E.164 number, when the provider says it."""
+    error_code: str | None = None
+    description: str = ""
+    at: float | None = None
+    part: tuple[int, int] | None = None
+    """(part number, parts) when the provider reports each part of a long text apart."""
+
+
+@attrs.frozen
+class InboundMessage:
+    """A text someone sent to one of our numbers."""
+
+    provider: str
+    sender: str
+    """The number it came from, in E.164 where it could be parsed."""
+    recipient: str
+    """Our number it was sent to."""
+    text: str
+    provider_message_id: str | None = None
+    in_reply_to: str | None = None
+    """Our reference of the outbound message this answers, when the provider says."""
+    at: float | None = None
+
+
+@attrs.frozen
+class Balance:
+    """A provider account's balance."""
+
+    amount: Decimal
+    unit: str
+    """``credits`` or an ISO 4217 currency code."""
+    at: float = 0.0
+    """When it was read, as a Unix timestamp from the router's clock."""
+
+    @property
+    def is_credits(self) -> bool:
+        """Whether the balance counts message credits rather than money."""
+        return self.unit == "credits"
+
+
+@attrs.frozen
+class StatusQuery:
+    """What a provider needs to look up the status of one recipient of one message."""
+
+    provider_message_id: str | None
+    ref: str
+    recipient: str
+
+
+@attrs.frozen
+class CallbackRequest:
+    """A provider's push, as the daemon received it."""
+
+    method: str
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    form: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """Query and form fields together; form fields win."""
+        return {**self.query, **self.form}
+
+
+@attrs.frozen
+class CallbackResponse:
+    """The exact HTTP answer a provider expects to a push."""
+
+    body: str = ""
+    status: int = 200
+    content_type: str = "text/plain"
+
+
+@attrs.frozen
+class CallbackResult:
+    """What a provider's push held, and what to answer it."""
+
+    response: CallbackResponse
+    reports: tuple[DeliveryReport, ...] = ()
+    inbound: tuple[InboundMessage, ...] = ()
+
+
+@attrs.frozen
+class Candidate:
+    """A provider that may take a message, with the sort keys that placed it."""
+
+    provider: str
+    keys: Mapping[str, object]
+    """Each ordering policy's key for this provider, in chain order."""
+    cost: Decimal | None
+    """The estimated cost of the message on this provider, in the base currency."""
+
+
+@attrs.frozen
+class Exclusion:
+    """A provider that may not take a message, and why."""
+
+    provider: str
+    policy: str
+    reason: str
+
+
+@attrs.frozen
+class Route:
+    """The routing decision for one destination: candidates in failover order, and the rest."""
+
+    recipient: str
+    candidates: tuple[Candidate, ...]
+    excluded: tuple[Exclusion, ...]
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The candidates' names, in failover order."""
+        return tuple(c.provider for c in self.candidates)

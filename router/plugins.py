@@ -1,0 +1,238 @@
+"""Loading plugins: one plugin manager per Router, in a fixed order, behind a typed façade.
+
+The order is pytest's: the built-in plugins from an explicit list, then the names blocked
+in config, then the installed distributions' entry points (group ``smsrouter``), then
+``check_pending()`` so a misspelt hook fails at start. Setting the environment variable
+``SMSROUTER_DISABLE_PLUGIN_AUTOLOAD`` skips the entry points (for tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Iterable
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+import attrs
+import pluggy
+
+from router import hookspecs
+from router.errors import PluginError
+from router.policy import Policy
+from router.provider import Provider
+
+ENTRY_POINT_GROUP = "smsrouter"
+AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_PLUGINS = (
+    "plugins.smsbroadcast",
+    "plugins.smscentral",
+    "plugins.smsc",
+    "plugins.smsoffice",
+    "policies",
+)
+"""The built-ins, loaded by module name exactly as a third-party plugin is loaded."""
+
+log = logging.getLogger("smsrouter.plugins")
+
+T = TypeVar("T", Provider[Any], Policy)
+
+
+class _Registry(Generic[T]):
+    """Names to classes, remembering which plugin registered each."""
+
+    kind: str
+    name_attribute: str
+    base: type[T]
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[T]] = {}
+        self._owners: dict[str, str] = {}
+        self._current = "?"
+
+    def add(self, cls: object) -> None:
+        """Register *cls* under its name; a name registered twice is a PluginError."""
+        if not (isinstance(cls, type) and issubclass(cls, self.base)):
+            raise PluginError(f"plugin {self._current!r}: {cls!r} is not a {self.base.__name__}")
+        name = getattr(cls, self.name_attribute, None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(
+                f"plugin {self._current!r}: {cls.__name__} has no {self.name_attribute}"
+            )
+        config = getattr(cls, "Config", None)
+        if not (isinstance(config, type) and attrs.has(config)):
+            raise PluginError(
+                f"plugin {self._current!r}: {cls.__name__}.Config must be an attrs class"
+            )
+        if name in self._classes:
+            raise PluginError(
+                f"{self.kind} {name!r} is registered twice: by plugin {self._owners[name]!r} "
+                f"and by plugin {self._current!r}"
+            )
+        self._classes[name] = cls
+        self._owners[name] = self._current
+
+    def get(self, name: str) -> type[T] | None:
+        """The class registered as *name*, if any."""
+        return self._classes.get(name)
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return sorted(self._classes)
+
+    def by_plugin(self, plugin: str) -> list[str]:
+        """The names *plugin* registered."""
+        return sorted(n for n, owner in self._owners.items() if owner == plugin)
+
+
+class ProviderRegistry(_Registry[Provider[Any]]):
+    """Where plugins add provider types, by their ``type_name``."""
+
+    kind = "provider type"
+    name_attribute = "type_name"
+    base = Provider
+
+
+class PolicyRegistry(_Registry[Policy]):
+    """Where plugins add routing policy types, by their ``name``."""
+
+    kind = "policy"
+    name_attribute = "name"
+    base = Policy
+
+
+@attrs.frozen
+class PluginInfo:
+    """A loaded plugin and what it registered."""
+
+    name: str
+    version: str | None
+    hooks: tuple[str, ...]
+    providers: tuple[str, ...]
+    policies: tuple[str, ...]
+
+
+class PluginHost:
+    """A Router's plugins: the registries they filled and the event hooks to call.
+
+    Build one with :meth:`load`; never share one between Routers.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, *, hook_timeout: float = 5.0) -> None:
+        self.pm = pm
+        self.hook_timeout = hook_timeout
+        self.providers = ProviderRegistry()
+        self.policies = PolicyRegistry()
+        self._collect("smsrouter_register_providers", self.providers)
+        self._collect("smsrouter_register_policies", self.policies)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        extra: Iterable[object] = (),
+        blocked: Iterable[str] = (),
+        autoload: bool | None = None,
+        hook_timeout: float = 5.0,
+    ) -> PluginHost:
+        """Build a plugin manager: built-ins, blocks, entry points, *extra*, then check.
+
+        Args:
+            extra: plugin objects (modules or instances) to register after the rest.
+            blocked: plugin names (built-in module names or entry-point names) to skip.
+            autoload: load entry points; default is on unless ``SMSROUTER_DISABLE_PLUGIN_AUTOLOAD``.
+            hook_timeout: seconds an awaitable returned by an event hook may take.
+        """
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        for name in blocked:
+            pm.set_blocked(name)
+        for module_name in BUILTIN_PLUGINS:
+            if pm.is_blocked(module_name):
+                continue
+            pm.register(importlib.import_module(module_name), name=module_name)
+        if autoload is None:
+            autoload = not os.environ.get(AUTOLOAD_OFF)
+        if autoload:
+            try:
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            except Exception as exc:
+                raise PluginError(f"loading entry point plugins failed: {exc!r}") from exc
+        for plugin in extra:
+            pm.register(plugin)
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from None
+        return cls(pm, hook_timeout=hook_timeout)
+
+    def _collect(self, hook_name: str, registry: _Registry[Any]) -> None:
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            registry._current = impl.plugin_name
+            try:
+                impl.function(registry=registry)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc!r}"
+                ) from exc
+        registry._current = "?"
+
+    def describe(self) -> list[PluginInfo]:
+        """Every loaded plugin, its version, hooks and what it registered."""
+        versions = {self.pm.get_name(p): d.version for p, d in self.pm.list_plugin_distinfo()}
+        own = _own_version()
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    version=versions.get(name, own if name in BUILTIN_PLUGINS else None),
+                    hooks=hooks,
+                    providers=tuple(self.providers.by_plugin(name)),
+                    policies=tuple(self.policies.by_plugin(name)),
+                )
+            )
+        return sorted(infos, key=lambda i: i.name)
+
+    async def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an event hook in every plugin, each isolated from the others.
+
+        A plugin that raises, or whose awaitable fails or outlasts ``hook_timeout``, is
+        logged and skipped; the caller never sees its error.
+        """
+        waiting: list[Awaitable[None]] = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                returned = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except Exception:
+                log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
+                continue
+            if inspect.isawaitable(returned):
+                waiting.append(self._guard(impl.plugin_name, hook_name, returned))
+        if waiting:
+            await asyncio.gather(*waiting)
+
+    async def _guard(self, plugin: str, hook_name: str, awaitable: Awaitable[Any]) -> None:
+        try:
+            await asyncio.wait_for(awaitable, self.hook_timeout)
+        except TimeoutError:
+            log.warning(
+                "plugin %r took over %ss in %s; abandoned", plugin, self.hook_timeout, hook_name
+            )
+        except Exception:
+            log.exception("plugin %r failed in %s", plugin, hook_name)
+
+
+def _own_version() -> str | None:
+    try:
+        return metadata.version("smsrouter")
+    except metadata.PackageNotFoundError:
+        return None

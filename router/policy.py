@@ -1,0 +1,202 @@
+"""The policy contract and the chain that combines policies into a failover order.
+
+A policy is a small synchronous object built from its config table. For one destination
+(the :class:`RoutingContext`) and one provider's live state (a :class:`ProviderView`) it may
+**exclude** the provider with a reason, and, if it orders, gives a **sort key** (lower goes
+first). The chain excludes by every policy, then orders by the keys in chain order; ties
+fall through to the next key and finally to config order. Before any configured policy,
+the always-on filters run: breaker open, capability, balance known below the cost.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+
+from router.model import Balance, Candidate, Encoding, Exclusion, Recipient, SenderKind
+from router.provider import Capabilities
+
+
+@attrs.frozen
+class NoOptions:
+    """The config of a policy that takes no options."""
+
+
+@attrs.frozen
+class RoutingContext:
+    """What is known about one destination of one message when routing it."""
+
+    recipient: Recipient
+    encoding: Encoding
+    segments: int
+    sender_kind: SenderKind
+    sender_length: int
+    recipient_count: int
+    """Recipients of the whole message: the cost of sending it scales with them."""
+    base_currency: str
+    currencies: Mapping[str, Decimal]
+    """One unit of each currency in the base currency."""
+
+    def to_base(self, amount: Decimal, currency: str) -> Decimal | None:
+        """*amount* of *currency* in the base currency, or None when no rate is known."""
+        if currency == self.base_currency:
+            return amount
+        rate = self.currencies.get(currency)
+        return None if rate is None else amount * rate
+
+
+@attrs.frozen
+class ProviderView:
+    """One provider's declared abilities, its routing settings and its live state."""
+
+    name: str
+    index: int
+    """Its place in the config: the last tie-breaker."""
+    capabilities: Capabilities
+    prefixes: tuple[str, ...]
+    """E.164 digit prefixes it may send to; empty for everywhere."""
+    prices: Mapping[str, Decimal]
+    """Price per segment by E.164 digit prefix, in *currency*."""
+    currency: str
+    priority: int | None
+    balance: Balance | None
+    """The balance, or None when it is unknown or stale."""
+    breaker: str = "closed"
+    """``closed``, ``open`` or ``half_open``."""
+    accepting: bool = True
+    """Whether the breaker lets a call through now."""
+    in_flight: int = 0
+
+    def price(self, digits: str) -> Decimal | None:
+        """The price per segment to *digits* (E.164 without ``+``) by the longest prefix."""
+        prices = self.prices
+        for end in range(len(digits), 0, -1):
+            found = prices.get(digits[:end])
+            if found is not None:
+                return found
+        return None
+
+    def cost(self, ctx: RoutingContext) -> Decimal | None:
+        """The whole message's cost on this provider, in its currency, when priced."""
+        price = self.price(ctx.recipient.digits)
+        return None if price is None else price * ctx.segments * ctx.recipient_count
+
+    def affordable(self, ctx: RoutingContext) -> Decimal | None:
+        """How many copies of this message (to one recipient) the balance pays for.
+
+        A balance in credits pays one credit per segment; one in money pays the price.
+        None when the balance or the price is unknown.
+        """
+        balance = self.balance
+        if balance is None:
+            return None
+        if balance.is_credits:
+            return balance.amount / ctx.segments
+        price = self.price(ctx.recipient.digits)
+        if price is None:
+            return None
+        if balance.unit != self.currency:
+            converted = ctx.to_base(balance.amount, balance.unit)
+            price_base = ctx.to_base(price, self.currency)
+            if converted is None or price_base is None or not price_base:
+                return None
+            return converted / (price_base * ctx.segments)
+        return balance.amount / (price * ctx.segments) if price else None
+
+
+class Policy(abc.ABC):
+    """The base of every routing policy."""
+
+    name: ClassVar[str]
+    """The name a chain uses: ``policy = ["prefix", "cheapest"]``."""
+    Config: ClassVar[type[Any]] = NoOptions
+    """An attrs class for the policy's own table, ``[policies.NAME]``."""
+    orders: ClassVar[bool] = False
+    """Whether :meth:`key` places providers; a policy that only excludes leaves it False."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def exclude(self, ctx: RoutingContext, provider: ProviderView) -> str | None:
+        """Why *provider* must not take this destination, or None when it may."""
+        return None
+
+    def key(self, ctx: RoutingContext, provider: ProviderView) -> Any:
+        """The sort key of *provider* (lower goes first), or None when unknown (goes last)."""
+        return None
+
+    def describe(self, key: Any) -> object:
+        """The key as the explanation shows it."""
+        return key
+
+
+def always_on(ctx: RoutingContext, provider: ProviderView) -> Exclusion | None:
+    """The filters every chain starts with: breaker, capability, balance below cost."""
+    caps = provider.capabilities
+
+    def out(policy: str, reason: str) -> Exclusion:
+        return Exclusion(provider.name, policy, reason)
+
+    if not provider.accepting:
+        return out("breaker", f"circuit breaker is {provider.breaker}")
+    if ctx.encoding is Encoding.UCS2 and not caps.unicode:
+        return out("capability", "cannot send Unicode (UCS-2) text")
+    if ctx.segments > caps.max_parts:
+        return out("capability", f"{ctx.segments} segments, it sends at most {caps.max_parts}")
+    if ctx.sender_kind not in caps.sender_kinds:
+        return out("capability", f"does not take a {ctx.sender_kind} sender")
+    if ctx.sender_kind is SenderKind.ALPHANUMERIC and ctx.sender_length > caps.max_sender_length:
+        return out("capability", f"sender longer than {caps.max_sender_length} characters")
+    affordable = provider.affordable(ctx)
+    if affordable is not None and affordable < ctx.recipient_count:
+        return out(
+            "balance",
+            f"balance {provider.balance.amount if provider.balance else '?'} "
+            "is below the message's cost",
+        )
+    return None
+
+
+def _sort_part(key: Any) -> tuple[int, Any]:
+    return (1, 0) if key is None else (0, key)
+
+
+class PolicyChain:
+    """Policies combined: exclusions from all, then order by each key in turn."""
+
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self.policies = tuple(policies)
+        self._ordering = tuple(p for p in self.policies if p.orders)
+
+    def decide(
+        self, ctx: RoutingContext, providers: Sequence[ProviderView]
+    ) -> tuple[tuple[Candidate, ...], tuple[Exclusion, ...]]:
+        """The candidates in failover order, and every excluded provider with its reason."""
+        excluded: list[Exclusion] = []
+        ranked: list[tuple[tuple[Any, ...], Candidate]] = []
+        for view in providers:
+            exclusion = always_on(ctx, view)
+            if exclusion is None:
+                for policy in self.policies:
+                    reason = policy.exclude(ctx, view)
+                    if reason is not None:
+                        exclusion = Exclusion(view.name, policy.name, reason)
+                        break
+            if exclusion is not None:
+                excluded.append(exclusion)
+                continue
+            keys = [(policy, policy.key(ctx, view)) for policy in self._ordering]
+            cost = view.cost(ctx)
+            candidate = Candidate(
+                provider=view.name,
+                keys={p.name: p.describe(k) for p, k in keys},
+                cost=None if cost is None else ctx.to_base(cost, view.currency),
+            )
+            order = (*(_sort_part(k) for _, k in keys), view.index)
+            ranked.append((order, candidate))
+        ranked.sort(key=lambda pair: pair[0])
+        return tuple(c for _, c in ranked), tuple(excluded)

@@ -1,0 +1,55 @@
+"""GSM-7 or UCS-2, and how many SMS segments a text takes.
+
+A GSM-7 text fits 160 characters in one SMS, 153 per segment when split; characters of
+the extension table (``^{}\\[~]|€`` and form feed) take two places. Anything outside the
+GSM 03.38 alphabet makes the whole text UCS-2: 70 in one SMS, 67 per segment, where a
+character outside the Basic Multilingual Plane takes two places (a UTF-16 surrogate pair).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from router.model import Encoding
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+"""The GSM 03.38 basic character set."""
+
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+"""Characters reached through the escape: each takes two septets."""
+
+_GSM7_SINGLE, _GSM7_MULTI = 160, 153
+_UCS2_SINGLE, _UCS2_MULTI = 70, 67
+
+
+@attrs.frozen
+class TextInfo:
+    """How a text will be sent."""
+
+    encoding: Encoding
+    units: int
+    """Its length in septets (GSM-7) or UTF-16 code units (UCS-2)."""
+    segments: int
+
+
+def encoding_of(text: str) -> Encoding:
+    """GSM-7 when every character is in the GSM 03.38 alphabet, else UCS-2."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+        return Encoding.GSM7
+    return Encoding.UCS2
+
+
+def analyse(text: str) -> TextInfo:
+    """The encoding, length in units and segment count of *text*."""
+    encoding = encoding_of(text)
+    if encoding is Encoding.GSM7:
+        units = len(text) + sum(1 for ch in text if ch in GSM7_EXTENSION)
+        single, multi = _GSM7_SINGLE, _GSM7_MULTI
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi = _UCS2_SINGLE, _UCS2_MULTI
+    segments = 1 if units <= single else -(-units // multi)
+    return TextInfo(encoding, units, segments)
