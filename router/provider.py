@@ -110,7 +110,8 @@ class Provider(abc.ABC, Generic[ConfigT]):
     """The plugin name a config table uses: ``plugin = "smsoffice"``."""
     Config: ClassVar[type[Any]]
     """An attrs class for this provider's own config keys."""
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: Capabilities = Capabilities()
+    """What this provider can do; an instance may narrow it from its config."""
     limits: ClassVar[Limits] = Limits()
     callback_answer: ClassVar[str] = "OK"
     """The body this provider expects in answer to a push."""
