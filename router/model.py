@@ -131,6 +131,13 @@ def _to_recipients(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+_optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
+
+
+def _to_names(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @attrs.frozen
 class Message:
     """One text to one or more recipients, as a user hands it to the router.
@@ -139,14 +146,15 @@ class Message:
     ``default_region``. Nothing here is altered; the engine validates it before sending.
     """
 
-    to: tuple[str, ...] = attrs.field(converter=_to_recipients)
-    text: str
-    sender: str | None = None
-    reference: str | None = None
-    """The client's own reference: a message seen with it before is not sent again."""
-    providers: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
+    to: tuple[str, ...] = attrs.field(
+        converter=_to_recipients,
+        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(str)),
     )
+    text: str = attrs.field(validator=attrs.validators.instance_of(str))
+    sender: str | None = attrs.field(default=None, validator=_optional_str)
+    reference: str | None = attrs.field(default=None, validator=_optional_str)
+    """The client's own reference: a message seen with it before is not sent again."""
+    providers: tuple[str, ...] | None = attrs.field(default=None, converter=_to_names)
     """Restrict routing to these configured providers, in no particular order."""
     id: str = attrs.field(factory=new_message_id)
 

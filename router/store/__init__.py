@@ -1,0 +1,13 @@
+"""The message journal: every message, attempt, delivery report and inbound message.
+
+:class:`MessageStore` is the contract the engine writes through; a memory store is the
+library's default and SQLite the daemon's. A shared backend for several router instances
+fits the same contract without touching the engine.
+"""
+
+from __future__ import annotations
+
+from router.store.base import MessageRecord, MessageStore, RecipientRecord, open_store
+from router.store.memory import MemoryStore
+
+__all__ = ["MemoryStore", "MessageRecord", "MessageStore", "RecipientRecord", "open_store"]
