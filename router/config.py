@@ -88,9 +88,12 @@ class ServerSettings:
 
 @attrs.frozen
 class StoreSettings:
-    """The ``[store]`` table: where the journal lives (``memory:`` or ``sqlite:///path``)."""
+    """The ``[store]`` table: where the journal lives (``memory:`` or ``sqlite:///path``).
 
-    url: str = "memory:"
+    Unset, the library keeps its journal in memory and the daemon in ``smsrouter.db``.
+    """
+
+    url: str | None = None
 
 
 @attrs.frozen

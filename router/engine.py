@@ -62,7 +62,7 @@ from router.numbers import parse
 from router.plugins import PluginHost
 from router.policy import PolicyChain, ProviderView, RoutingContext
 from router.provider import Operation, Provider, ProviderContext
-from router.store import MemoryStore, MessageRecord, MessageStore
+from router.store import MessageRecord, MessageStore, open_store
 
 log = logging.getLogger("smsrouter")
 
@@ -174,7 +174,9 @@ class Router:
         )
         self.config = config if isinstance(config, Config) else parse_config(config, self.plugins)
         self.clock = clock or SystemClock()
-        self.store = store or MemoryStore()
+        self.owns_store = store is None
+        """Whether the Router opens and closes its store (False when it was handed one)."""
+        self.store: MessageStore = store or open_store(self.config.store.url or "memory:")
         self.metrics = Metrics(self.config.providers)
         self._own_session = session is None
         self._session = session
@@ -209,7 +211,8 @@ class Router:
             return
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        await self.store.open()
+        if self.owns_store:
+            await self.store.open()
         router_settings = self.config.router
         for index, (name, settings) in enumerate(self.config.providers.items()):
             if not settings.common.enabled:
@@ -246,7 +249,8 @@ class Router:
                 await state.provider.aclose()
             except Exception:
                 log.exception("provider %r failed to close", state.name)
-        await self.store.close()
+        if self.owns_store:
+            await self.store.close()
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -391,6 +395,17 @@ class Router:
             return record.result(duplicate=True)
         return await self._deliver(message, recipients, info, kind)
 
+    async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
+        """Validate and journal *message* without sending it (the daemon's ``wait: false``).
+
+        Returns the journal record and True, or the first record with this reference and
+        False. Send it later with :meth:`resume`.
+        """
+        recipients, info, _ = self._prepare(message)
+        return await self.store.add(
+            message, recipients, info.encoding, info.segments, self.clock.time()
+        )
+
     async def resume(self, record: MessageRecord) -> SendResult:
         """Send a journalled message whose recipients have no final status yet.
 
@@ -444,6 +459,9 @@ class Router:
             if previous is None:
                 continue
             item.attempts.extend(previous.attempts)
+            last = previous.attempts[-1] if previous.attempts else None
+            if previous.in_flight is None and last is not None and self._settled_by(item, last):
+                continue
             tried = {a.provider for a in previous.attempts}
             if previous.in_flight is not None:
                 tried.add(previous.in_flight)
@@ -459,6 +477,18 @@ class Router:
                 if state is not None and await self._settle_ambiguous(state, item, None, record.id):
                     continue
             item.candidates = tuple(c for c in item.candidates if c not in tried)
+
+    def _settled_by(self, item: _Progress, last: Attempt) -> bool:
+        """Finish a recovered recipient whose last journalled attempt was final."""
+        if last.outcome is Outcome.ACCEPTED:
+            self._finish(item, RecipientStatus.ACCEPTED, last.provider, last.provider_message_id)
+        elif last.outcome.is_rejection:
+            self._finish(item, RecipientStatus.REJECTED, last.provider)
+        elif last.outcome is Outcome.AMBIGUOUS and self.config.router.on_ambiguous == "stop":
+            self._finish(item, RecipientStatus.AMBIGUOUS, last.provider, last.provider_message_id)
+        else:
+            return False
+        return True
 
     def _finish(
         self,

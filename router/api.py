@@ -1,0 +1,226 @@
+"""The daemon's JSON: reading requests strictly and writing results, records and routes.
+
+Reading is strict like the config: an unknown field, a wrong type or a missing field is a
+:class:`~router.errors.ValidationError` naming the field, which the server answers with 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from router.engine import ProviderState, RoutePlan
+from router.errors import NoRouteError, ValidationError
+from router.model import Attempt, Message, RecipientResult, SendResult
+from router.store.base import MessageRecord, RecipientRecord
+
+MESSAGE_FIELDS = frozenset({"to", "text", "sender", "reference", "providers", "wait"})
+
+
+@attrs.frozen
+class SendRequest:
+    """A ``POST /v1/messages`` body, validated."""
+
+    message: Message
+    wait: bool
+
+
+def _string(body: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise ValidationError(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strings(body: Mapping[str, Any], field: str) -> tuple[str, ...] | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list):
+        raise ValidationError(
+            field, f"expected a string or a list of strings, got {type(value).__name__}"
+        )
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValidationError(
+                f"{field}[{index}]", f"expected a string, got {type(item).__name__}"
+            )
+    return tuple(value)
+
+
+def read_message(body: object, *, fields: frozenset[str] = MESSAGE_FIELDS) -> SendRequest:
+    """Validate a message request body (a parsed JSON value)."""
+    if not isinstance(body, dict):
+        raise ValidationError("body", "expected a JSON object")
+    for key in body:
+        if key not in fields:
+            raise ValidationError(str(key), "unknown field")
+    to = _strings(body, "to")
+    if not to:
+        raise ValidationError("to", "is required")
+    wait = body.get("wait", True)
+    if not isinstance(wait, bool):
+        raise ValidationError("wait", f"expected true or false, got {wait!r}")
+    message = Message(
+        to=to,
+        text=_string(body, "text", required=True) or "",
+        sender=_string(body, "sender"),
+        reference=_string(body, "reference"),
+        providers=_strings(body, "providers"),
+    )
+    return SendRequest(message, wait)
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    """One attempt as JSON."""
+    return {
+        "provider": attempt.provider,
+        "outcome": attempt.outcome.value,
+        "reason": attempt.reason,
+        "provider_message_id": attempt.provider_message_id,
+        "kind": None if attempt.kind is None else attempt.kind.value,
+        "at": attempt.at,
+    }
+
+
+def _recipient_json(result: RecipientResult) -> dict[str, Any]:
+    return {
+        "to": result.recipient,
+        "ref": result.ref,
+        "status": result.status.value,
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+        "cost": _decimal(result.cost),
+        "attempts": [attempt_json(a) for a in result.attempts],
+    }
+
+
+def result_json(result: SendResult) -> dict[str, Any]:
+    """A send result as JSON."""
+    return {
+        "id": result.message_id,
+        "reference": result.reference,
+        "ok": result.ok,
+        "duplicate": result.duplicate,
+        "encoding": result.encoding.value,
+        "segments": result.segments,
+        "recipients": [_recipient_json(r) for r in result.recipients],
+    }
+
+
+def _record_recipient_json(recipient: RecipientRecord) -> dict[str, Any]:
+    return {
+        "to": recipient.recipient,
+        "ref": recipient.ref,
+        "status": None if recipient.status is None else recipient.status.value,
+        "provider": recipient.provider,
+        "provider_message_id": recipient.provider_message_id,
+        "cost": _decimal(recipient.cost),
+        "attempts": [attempt_json(a) for a in recipient.attempts],
+        "delivery": None
+        if recipient.delivery is None
+        else {
+            "status": recipient.delivery.value,
+            "raw_status": recipient.delivery_raw,
+            "at": recipient.delivery_at,
+        },
+    }
+
+
+def record_json(record: MessageRecord) -> dict[str, Any]:
+    """A journalled message as JSON."""
+    return {
+        "id": record.id,
+        "reference": record.reference,
+        "state": record.state.value,
+        "text": record.text,
+        "sender": record.sender,
+        "encoding": record.encoding.value,
+        "segments": record.segments,
+        "created_at": record.created_at,
+        "recipients": [_record_recipient_json(r) for r in record.recipients],
+    }
+
+
+def route_json(plan: RoutePlan) -> dict[str, Any]:
+    """A routing explanation as JSON."""
+    return {
+        "id": plan.message_id,
+        "encoding": plan.encoding,
+        "segments": plan.segments,
+        "routes": [
+            {
+                "to": route.recipient,
+                "candidates": [
+                    {
+                        "provider": c.provider,
+                        "cost": _decimal(c.cost),
+                        "keys": {k: str(v) for k, v in c.keys.items()},
+                    }
+                    for c in route.candidates
+                ],
+                "excluded": [
+                    {"provider": e.provider, "policy": e.policy, "reason": e.reason}
+                    for e in route.excluded
+                ],
+            }
+            for route in plan.routes
+        ],
+    }
+
+
+def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
+    """One provider's live state as JSON."""
+    balance = state.balance
+    limits = state.settings.limits
+    return {
+        "name": state.name,
+        "plugin": state.settings.common.plugin,
+        "breaker": state.breaker.state.value,
+        "balance": None
+        if balance is None
+        else {
+            "amount": _decimal(balance.amount),
+            "unit": balance.unit,
+            "age_seconds": round(max(0.0, now - balance.at), 3),
+        },
+        "in_flight": state.budget.in_flight,
+        "limits": {
+            "concurrency": limits.concurrency,
+            "rates": {op.value: f"{r.calls}/{r.per:g}s" for op, r in limits.rates.items()},
+            "wait_seconds": limits.wait,
+        },
+    }
+
+
+def no_route_json(exc: NoRouteError) -> dict[str, Any]:
+    """A NoRouteError as the API's error body, with the result when attempts were made."""
+    body: dict[str, Any] = {
+        "error": {
+            "code": "no_route",
+            "message": "no provider could take the message",
+            "field": None,
+            "reasons": exc.reasons,
+        }
+    }
+    if isinstance(exc.result, SendResult):
+        body["result"] = result_json(exc.result)
+    return body
+
+
+def error_json(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The API's error body."""
+    return {"error": {"code": code, "message": message, "field": field}}

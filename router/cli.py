@@ -1,0 +1,237 @@
+"""The ``smsrouter`` command: serve, send, route, balance, providers, check-config, emulate, demo.
+
+A handled error (bad config, bad message, no route) prints its lines without a traceback
+and exits 1; bad usage exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from router.config import parse_config, read_toml
+from router.engine import Router
+from router.errors import NoRouteError, RouterError
+from router.model import Message
+from router.plugins import PluginHost
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    """Rows as an aligned plain-text table."""
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _message(args: argparse.Namespace) -> Message:
+    return Message(to=args.to, text=args.text, sender=args.sender, reference=args.reference)
+
+
+async def _send(args: argparse.Namespace) -> int:
+    async with Router.from_file(args.config) as router:
+        try:
+            result = await router.send(_message(args))
+        except NoRouteError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    rows = [
+        (
+            r.recipient,
+            r.status,
+            r.provider,
+            r.provider_message_id,
+            " -> ".join(f"{a.provider}:{a.outcome}" for a in r.attempts),
+        )
+        for r in result.recipients
+    ]
+    print(f"message {result.message_id}: {result.encoding}, {result.segments} segment(s)")
+    print(table(rows, ["to", "status", "provider", "provider id", "attempts"]))
+    return 0 if result.ok else 1
+
+
+async def _route(args: argparse.Namespace) -> int:
+    router = Router.from_file(args.config)
+    plan = router.route(_message(args))
+    print(f"{plan.encoding}, {plan.segments} segment(s)")
+    for route in plan.routes:
+        print(f"\n{route.recipient}")
+        rows: list[list[object]] = []
+        for rank, c in enumerate(route.candidates, 1):
+            keys = "; ".join(f"{k}: {v}" for k, v in c.keys.items())
+            rows.append([rank, c.provider, "" if c.cost is None else f"{c.cost:f}", keys])
+        for e in route.excluded:
+            rows.append(["-", e.provider, "", f"excluded by {e.policy}: {e.reason}"])
+        print(table(rows, ["#", "provider", "cost", "why"]))
+    return 0
+
+
+async def _balance(args: argparse.Namespace) -> int:
+    failed = 0
+    async with Router.from_file(args.config) as router:
+        names = args.provider or [
+            n for n, s in router.providers.items() if s.provider.capabilities.balance
+        ]
+        rows = []
+        for name in names:
+            if name not in router.providers:
+                raise RouterError(f"no provider named {name!r} in {args.config}")
+            try:
+                balance = await router.balance(name)
+                rows.append((name, f"{balance.amount:f}", balance.unit, ""))
+            except Exception as exc:
+                failed += 1
+                rows.append((name, "", "", str(exc)))
+    print(table(rows, ["provider", "balance", "unit", "error"]))
+    return 1 if failed else 0
+
+
+def _providers(args: argparse.Namespace) -> int:
+    blocked: list[str] = []
+    if args.config:
+        raw = read_toml(args.config).get("router", {})
+        blocked = list(raw.get("blocked_plugins", [])) if isinstance(raw, dict) else []
+    host = PluginHost.load(blocked=blocked)
+    rows = [
+        (i.name, i.version, ", ".join(i.providers), ", ".join(i.policies)) for i in host.describe()
+    ]
+    print(table(rows, ["plugin", "version", "providers", "policies"]))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    data = read_toml(args.file)
+    raw = data.get("router", {})
+    blocked = list(raw.get("blocked_plugins", [])) if isinstance(raw, dict) else []
+    config = parse_config(data, PluginHost.load(blocked=blocked))
+    print(
+        f"{args.file}: OK ({len(config.providers)} providers, policy "
+        f"{' > '.join(config.router.policy)})"
+    )
+    return 0
+
+
+def emulator_factory(type_name: str) -> Callable[..., Any]:
+    """The ``make_emulator`` that ships beside a provider type's adapter."""
+    host = PluginHost.load()
+    cls = host.providers.get(type_name)
+    if cls is None:
+        known = ", ".join(host.providers.names())
+        raise RouterError(f"no provider type {type_name!r} (known: {known})")
+    package = cls.__module__.rpartition(".")[0] or cls.__module__
+    try:
+        module = importlib.import_module(f"{package}.emulator")
+    except ImportError:
+        raise RouterError(f"provider type {type_name!r} ships no emulator") from None
+    factory: Callable[..., Any] = module.make_emulator
+    return factory
+
+
+async def _emulate(args: argparse.Namespace) -> int:
+    from router.server import split_listen
+
+    host, port = split_listen(args.listen)
+    names = PluginHost.load().providers.names() if args.name == "all" else [args.name]
+    names = [n for n in names if n != "fake"]
+    running = []
+    for offset, name in enumerate(names):
+        emulator = emulator_factory(name)(callback_url=args.callback_url)
+        url = await emulator.start(host, port + offset if port else 0)
+        running.append(emulator)
+        print(f"{name}: {url} (account demo / demo-password)", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for emulator in running:
+            await emulator.stop()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from router.server import serve
+
+    serve(args.config, args.listen)
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from router.demo import run_demo
+
+    return await run_demo(listen=args.listen, once=args.once, config=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="smsrouter", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def with_message(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", "-c", required=True, help="the TOML config file")
+        sub.add_argument("--to", required=True, action="append", help="a recipient (repeatable)")
+        sub.add_argument("--text", required=True, help="the message text")
+        sub.add_argument("--sender", help="the sender ID")
+        sub.add_argument("--reference", help="your reference (sent once per reference)")
+
+    serve = command("serve", "run the routing daemon", _serve)
+    serve.add_argument("--config", "-c", required=True, help="the TOML config file")
+    serve.add_argument("--listen", help="HOST:PORT (default: server.listen)")
+    with_message(command("send", "send one message in-process", _send))
+    with_message(command("route", "explain where a message would go, without sending", _route))
+    balance = command("balance", "read providers' balances now", _balance)
+    balance.add_argument("--config", "-c", required=True, help="the TOML config file")
+    balance.add_argument("provider", nargs="*", help="provider names (default: all)")
+    providers = command("providers", "list loaded plugins, providers and policies", _providers)
+    providers.add_argument("--config", "-c", help="apply this config's blocked_plugins")
+    check = command(
+        "check-config", "validate a config file without starting anything", _check_config
+    )
+    check.add_argument("file", help="the TOML config file")
+    emulate = command("emulate", "run provider emulators on loopback", _emulate)
+    emulate.add_argument("name", help="a provider type, or all")
+    emulate.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (0: any port)")
+    emulate.add_argument("--callback-url", help="where delivery reports are pushed")
+    demo = command("demo", "run emulators and the daemon, send a mixed batch, show it", _demo)
+    demo.add_argument("--once", action="store_true", help="exit when the batch is done")
+    demo.add_argument("--listen", default="127.0.0.1:8080", help="the daemon's HOST:PORT")
+    demo.add_argument("--config", help="config to start from (default: config.example.toml)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        outcome = args.handler(args)
+        if asyncio.iscoroutine(outcome):
+            outcome = asyncio.run(outcome)
+    except RouterError as exc:
+        print(f"smsrouter {args.command}: error", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(outcome)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
