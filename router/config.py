@@ -9,6 +9,7 @@ every provider shares; the plugin's ``Config`` class validates its part.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import tomllib
@@ -69,6 +70,8 @@ class RouterSettings:
     base_currency: str = "AUD"
     currencies: dict[str, Decimal] = attrs.field(factory=dict)
     hook_timeout: Duration = Duration(5.0)
+    plugins: tuple[str, ...] = ()
+    """Modules to import and register as plugins, by dotted name, beside the installed ones."""
     blocked_plugins: tuple[str, ...] = ()
     balance_stale_after: Duration = Duration(900.0)
     """A balance older than this is unknown to the policies."""
@@ -171,6 +174,16 @@ def _structure_duration(value: Any, _: Any) -> Duration:
     return parse_duration(value)
 
 
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    # A str/int enum would otherwise fall to the strict str/int hook (its base class) and
+    # come back as a plain value, never checked against the members.
+    for member in cls:
+        if type(value) is type(member.value) and value == member.value:
+            return member
+    choices = ", ".join(repr(m.value) for m in cls)
+    raise ValueError(f"expected one of {choices}, got {value!r}")
+
+
 def _structure_secret(value: Any, _: Any) -> Secret:
     if not isinstance(value, str):
         raise TypeError("expected a string")
@@ -187,6 +200,9 @@ def make_config_converter() -> cattrs.Converter:
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_structure_hook(Duration, _structure_duration)
     converter.register_structure_hook(Secret, _structure_secret)
+    # Registered for each enum base so they come before str and int in a StrEnum's MRO.
+    for base in (enum.StrEnum, enum.IntEnum, enum.Enum):
+        converter.register_structure_hook(base, _structure_enum)
     return converter
 
 

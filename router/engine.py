@@ -15,6 +15,7 @@ where the provider has one, else by ``on_ambiguous``.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -29,6 +30,7 @@ from router.balances import BalanceTracker
 from router.clock import Clock, SystemClock
 from router.config import Config, ProviderSettings, parse_config, read_toml
 from router.errors import (
+    ConfigError,
     NoRouteError,
     PluginError,
     ProviderError,
@@ -159,18 +161,22 @@ class Router:
         autoload: bool | None = None,
     ) -> None:
         blocked: Sequence[str] = ()
+        named: Sequence[str] = ()
         hook_timeout = 5.0
         if isinstance(config, Config):
             blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
+            named = config.router.plugins
         else:
+            # Plugins must load before the config is validated against them.
             raw_router = config.get("router", {})
             if isinstance(raw_router, Mapping):
-                found = raw_router.get("blocked_plugins", ())
-                blocked = (
-                    [b for b in found if isinstance(b, str)] if isinstance(found, list) else ()
-                )
+                blocked = _names(raw_router.get("blocked_plugins"))
+                named = _names(raw_router.get("plugins"))
         self.plugins = PluginHost.load(
-            extra=plugins, blocked=blocked, autoload=autoload, hook_timeout=hook_timeout
+            extra=[*_import_plugins(named), *plugins],
+            blocked=blocked,
+            autoload=autoload,
+            hook_timeout=hook_timeout,
         )
         self.config = config if isinstance(config, Config) else parse_config(config, self.plugins)
         self.clock = clock or SystemClock()
@@ -794,6 +800,22 @@ class Router:
             return
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _names(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def _import_plugins(names: Sequence[str]) -> list[object]:
+    modules: list[object] = []
+    for index, name in enumerate(names):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as exc:
+            raise ConfigError(
+                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
+            ) from None
+    return modules
 
 
 def _outcome_of(number: str, exc: ProviderError) -> RecipientOutcome:
