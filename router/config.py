@@ -10,9 +10,11 @@ every provider shares; the plugin's ``Config`` class validates its part.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -20,13 +22,15 @@ from typing import Any, Literal
 
 import attrs
 import cattrs
+import cattrs.cols as cols
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.preconf.tomllib import make_converter
 
+from router import numbers
 from router.errors import ConfigError
 from router.plugins import PluginHost
 from router.provider import Limits, Operation, Rate
-from router.redact import Secret
+from router.redact import Secret, redact
 
 
 class Duration(float):
@@ -138,15 +142,6 @@ class Config:
     """Each chained policy's options, by policy name."""
 
 
-@attrs.frozen
-class _Raw:
-    router: RouterSettings = RouterSettings()
-    server: ServerSettings = ServerSettings()
-    store: StoreSettings = StoreSettings()
-    providers: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    policies: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-
-
 def _strict(kind: str, *types: type) -> Callable[[Any, Any], Any]:
     def structure(value: Any, _: Any) -> Any:
         if type(value) not in types:
@@ -190,6 +185,37 @@ def _structure_secret(value: Any, _: Any) -> Secret:
     return Secret(value)
 
 
+def _shape(kind: str, shapes: tuple[type, ...], make: Any, wrap: Any = None) -> Any:
+    # cattrs turns any iterable into a list ("abc" -> ['a', 'b', 'c']) and fails on a
+    # non-mapping with an AttributeError: check the TOML shape before cattrs' own hook.
+    def factory(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+        inner = make(type_, converter)
+
+        def structure(value: Any, target: Any) -> Any:
+            if not isinstance(value, shapes):
+                raise TypeError(f"expected {kind}, got {value!r}")
+            built = inner(value, target)
+            return built if wrap is None else wrap(type_)(built)
+
+        return structure
+
+    return factory
+
+
+def _list_of(item: Any) -> Any:
+    return list[item]
+
+
+def _origin_in(*origins: type) -> Callable[[Any], bool]:
+    def predicate(type_: Any) -> bool:
+        args = typing.get_args(type_)
+        if typing.get_origin(type_) is tuple:
+            return tuple in origins and len(args) == 2 and args[1] is Ellipsis
+        return typing.get_origin(type_) in origins
+
+    return predicate
+
+
 def make_config_converter() -> cattrs.Converter:
     """The one strict converter for config, plugins' ``Config`` classes included."""
     converter = make_converter(forbid_extra_keys=True, detailed_validation=True)
@@ -203,13 +229,52 @@ def make_config_converter() -> cattrs.Converter:
     # Registered for each enum base so they come before str and int in a StrEnum's MRO.
     for base in (enum.StrEnum, enum.IntEnum, enum.Enum):
         converter.register_structure_hook(base, _structure_enum)
+    converter.register_structure_hook_func(
+        lambda t: typing.get_origin(t) is _LITERAL, _structure_literal
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(list), _shape("a list", (list, tuple), cols.list_structure_factory)
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(tuple),
+        _shape("a list", (list, tuple), cols.homogenous_tuple_structure_factory),
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(set, frozenset),
+        _shape(
+            "a list",
+            (list, tuple),
+            lambda t, c: cols.list_structure_factory(_list_of(typing.get_args(t)[0]), c),
+            wrap=typing.get_origin,
+        ),
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(dict), _shape("a table", (dict,), cols.mapping_structure_factory)
+    )
+    converter.register_structure_hook_factory(
+        attrs.has,
+        _shape("a table", (dict,), lambda t, _: converter.gen_structure_attrs_fromdict(t)),
+    )
     return converter
+
+
+def _structure_literal(value: Any, type_: Any) -> Any:
+    for choice in typing.get_args(type_):
+        if type(value) is type(choice) and value == choice:
+            return value
+    choices = ", ".join(repr(c) for c in typing.get_args(type_))
+    raise ValueError(f"expected one of {choices}, got {value!r}")
+
+
+_LITERAL: Any = Literal
+_UNKNOWN = "\0unknown"
+_FAILED: Any = object()
 
 
 def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, ForbiddenExtraKeysError):
-        keys = ", ".join(repr(k) for k in sorted(exc.extra_fields))
-        return f"unknown key {keys}" if len(exc.extra_fields) == 1 else f"unknown keys {keys}"
+        # Split below into one problem per key, each at the key's own path.
+        return "\0".join([_UNKNOWN, *sorted(exc.extra_fields)])
     if isinstance(exc, KeyError):
         return "required key is missing"
     if isinstance(exc, TypeError | ValueError) and str(exc):
@@ -220,28 +285,84 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+def _join(path: str, key: str) -> str:
+    part = key if _BARE_KEY.match(key) else f'"{key}"'
+    return f"{path}.{part}" if path else part
+
+
 def _toml_path(cattrs_path: str, prefix: str) -> str:
     def key(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f".{name}" if _BARE_KEY.match(name) else f'."{name}"'
+        return "." + _join("", match.group(1))
 
     path = re.sub(r"\['((?:[^'\\]|\\.)*)'\]", key, cattrs_path.removeprefix("$"))
     return (prefix + path).lstrip(".") or "(top level)"
 
 
 def _structure(
-    converter: cattrs.Converter, data: Any, cls: type[Any], prefix: str, problems: list[str]
+    converter: cattrs.Converter, data: Any, type_: Any, prefix: str, problems: list[str]
 ) -> Any:
+    """*data* structured as *type_*, or ``_FAILED`` with its problems added."""
     try:
-        return converter.structure(data, cls)
+        return converter.structure(data, type_)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
         for line in cattrs.transform_error(exc, format_exception=_format_exception):
             message, _, path = line.rpartition(" @ ")
-            problems.append(f"{_toml_path(path, prefix)}: {message}")
-        return None
+            where = _toml_path(path, prefix)
+            if message.startswith(_UNKNOWN):
+                keys = message.split("\0")[2:]
+                problems.extend(f"{_join(prefix and where, k)}: unknown key" for k in keys)
+            else:
+                problems.append(f"{where}: {message}")
+        return _FAILED
 
 
-def _expand_env(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+def _table(
+    converter: cattrs.Converter, data: Any, cls: type[Any], where: str, problems: list[str]
+) -> tuple[Any, set[str]]:
+    """One TOML table into the attrs class *cls*, field by field, so each problem has its
+    own path and none hides another (attrs stops at the first failing validator).
+
+    Returns the instance, built with defaults in place of the wrong fields (None when even
+    that fails), and the names of the wrong fields.
+    """
+    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls)) if f.init}
+    if not isinstance(data, dict):
+        problems.append(f"{where or '(top level)'}: expected a table, got {data!r}")
+        return None, set(fields)
+    problems.extend(f"{_join(where, key)}: unknown key" for key in data if key not in fields)
+    kwargs: dict[str, Any] = {}
+    wrong: set[str] = set()
+    for name, field in fields.items():
+        path = _join(where, name)
+        if name not in data:
+            if field.default is attrs.NOTHING:
+                problems.append(f"{path}: required key is missing")
+                wrong.add(name)
+            continue
+        value = _structure(converter, data[name], field.type, path, problems)
+        if value is not _FAILED and field.validator is not None and field.converter is None:
+            try:
+                field.validator(None, field, value)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{path}: {str(exc).removeprefix(repr(name) + ' ')}")
+                value = _FAILED
+            except Exception:  # noqa: S110 - it needs the instance: it runs when that is built
+                pass
+        if value is _FAILED:
+            wrong.add(name)
+        else:
+            kwargs[field.alias] = value
+    try:
+        return cls(**kwargs), wrong
+    except (TypeError, ValueError) as exc:
+        if not wrong:
+            problems.append(f"{where or '(top level)'}: {exc}")
+        return None, wrong | set(fields)
+
+
+def _expand_env(
+    value: Any, path: str, env: Mapping[str, str], problems: list[str], used: dict[str, str]
+) -> Any:
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:
@@ -249,28 +370,29 @@ def _expand_env(value: Any, path: str, env: Mapping[str, str], problems: list[st
             if name not in env:
                 problems.append(f"{path}: environment variable {name} is not set")
                 return ""
+            used[path] = env[name]
             return env[name]
 
         return _ENV.sub(lookup, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, _join(path, k), env, problems) for k, v in value.items()}
+        return {k: _expand_env(v, _join(path, k), env, problems, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(value)]
+        return [_expand_env(v, f"{path}[{i}]", env, problems, used) for i, v in enumerate(value)]
     return value
-
-
-def _join(path: str, key: str) -> str:
-    part = key if _BARE_KEY.match(key) else f'"{key}"'
-    return f"{path}.{part}" if path else part
 
 
 _COMMON_KEYS = frozenset(a.name for a in attrs.fields(ProviderCommon))
 
 
+def _loosens(rate: Rate, limit: Rate) -> bool:
+    # The most calls *rate* lets into one window of *limit*: "20/2m" passes a "10/1m"
+    # average but allows 20 calls in one minute.
+    return rate.calls * math.ceil(limit.per / rate.per) > limit.calls
+
+
 def _limits(
-    name: str, common: ProviderCommon, declared: Limits, type_name: str, problems: list[str]
+    where: str, common: ProviderCommon, declared: Limits, type_name: str, problems: list[str]
 ) -> Limits:
-    where = f"providers.{name}"
     concurrency = declared.concurrency
     if common.concurrency is not None:
         if common.concurrency < 1:
@@ -290,7 +412,7 @@ def _limits(
             problems.append(f"{where}.rates.{operation}: {exc}")
             continue
         limit = declared.rates.get(operation)
-        if limit is not None and rate.calls / rate.per > limit.calls / limit.per:
+        if limit is not None and _loosens(rate, limit):
             problems.append(
                 f"{where}.rates.{operation}: {text!r} exceeds {type_name}'s limit of "
                 f"{limit.calls} per {limit.per:g}s"
@@ -299,6 +421,53 @@ def _limits(
         rates[operation] = rate
     wait = declared.wait if common.limit_wait is None else float(common.limit_wait)
     return Limits(concurrency=concurrency, rates=rates, wait=wait)
+
+
+def _prefix_problems(where: str, common: ProviderCommon) -> list[str]:
+    # A "+61" or "AU" key would never match a destination: say so instead of ignoring it.
+    hint = 'expected E.164 digits without "+", like "614"'
+    found = [
+        f"{where}.prefixes[{i}]: {hint}, got {prefix!r}"
+        for i, prefix in enumerate(common.prefixes)
+        if not prefix.isdigit()
+    ]
+    found += [f"{_join(f'{where}.prices', p)}: {hint}" for p in common.prices if not p.isdigit()]
+    return found
+
+
+def _provider(
+    converter: cattrs.Converter,
+    host: PluginHost,
+    name: str,
+    table: Any,
+    problems: list[str],
+    currencies: dict[str, str],
+) -> ProviderSettings | None:
+    where = _join("providers", name)
+    if not isinstance(table, dict):
+        problems.append(f"{where}: expected a table, got {table!r}")
+        return None
+    before = len(problems)
+    shared = {k: v for k, v in table.items() if k in _COMMON_KEYS}
+    own = {k: v for k, v in table.items() if k not in _COMMON_KEYS}
+    common, wrong = _table(converter, shared, ProviderCommon, where, problems)
+    if common is not None and "currency" not in wrong:
+        currencies[name] = common.currency
+    plugin = table.get("plugin")
+    cls = host.providers.get(plugin) if isinstance(plugin, str) else None
+    if cls is None:
+        if isinstance(plugin, str):
+            known = ", ".join(host.providers.names()) or "none"
+            problems.append(f"{where}.plugin: unknown plugin {plugin!r} (known: {known})")
+        return None
+    options, _ = _table(converter, own, cls.Config, where, problems)
+    if common is None:
+        return None
+    problems.extend(_prefix_problems(where, common))
+    limits = _limits(where, common, cls.limits, cls.type_name, problems)
+    if len(problems) > before:
+        return None
+    return ProviderSettings(name, common, options, limits)
 
 
 def parse_config(
@@ -310,61 +479,80 @@ def parse_config(
         ConfigError: with every problem found, each as ``path: message``.
     """
     problems: list[str] = []
-    expanded = _expand_env(dict(data), "", os.environ if env is None else env, problems)
+    secrets: dict[str, str] = {}
+    doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     converter = make_config_converter()
-    raw: _Raw | None = _structure(converter, expanded, _Raw, "", problems)
-    if raw is None:
-        raise ConfigError(problems)
+    sections = ("router", "server", "store", "providers", "policies")
+    problems.extend(f"{_join('', k)}: unknown key" for k in doc if k not in sections)
+    settings, wrong = _table(converter, doc.get("router", {}), RouterSettings, "router", problems)
+    router = settings or RouterSettings()
+    server, _ = _table(converter, doc.get("server", {}), ServerSettings, "server", problems)
+    store, _ = _table(converter, doc.get("store", {}), StoreSettings, "store", problems)
+    if router.default_region is not None and not numbers.is_region(router.default_region):
+        problems.append(
+            f'router.default_region: expected an ISO country code like "AU", '
+            f"got {router.default_region!r}"
+        )
 
     providers: dict[str, ProviderSettings] = {}
-    for name, table in raw.providers.items():
-        where = _join("providers", name)
-        shared = {k: v for k, v in table.items() if k in _COMMON_KEYS}
-        own = {k: v for k, v in table.items() if k not in _COMMON_KEYS}
-        if "plugin" not in shared:
-            problems.append(f"{where}.plugin: required key is missing")
-            continue
-        common: ProviderCommon | None = _structure(
-            converter, shared, ProviderCommon, where, problems
-        )
-        if common is None:
-            continue
-        cls = host.providers.get(common.plugin)
-        if cls is None:
-            known = ", ".join(host.providers.names()) or "none"
-            problems.append(f"{where}.plugin: unknown plugin {common.plugin!r} (known: {known})")
-            continue
-        options = _structure(converter, own, cls.Config, where, problems)
-        limits = _limits(name, common, cls.limits, common.plugin, problems)
-        if options is not None:
-            providers[name] = ProviderSettings(name, common, options, limits)
+    currencies: dict[str, str] = {}
+    tables = doc.get("providers", {})
+    if not isinstance(tables, dict):
+        problems.append(f"providers: expected a table, got {tables!r}")
+        tables = {}
+    for name, table in tables.items():
+        provider = _provider(converter, host, name, table, problems, currencies)
+        if provider is not None:
+            providers[name] = provider
 
     policies: dict[str, Any] = {}
-    for index, policy_name in enumerate(raw.router.policy):
+    options_tables = doc.get("policies", {})
+    if not isinstance(options_tables, dict):
+        problems.append(f"policies: expected a table, got {options_tables!r}")
+        options_tables = {}
+    for index, policy_name in enumerate(router.policy):
         policy_cls = host.policies.get(policy_name)
-        if policy_cls is None:
+        if policy_name in router.policy[:index]:
+            problems.append(f"router.policy[{index}]: {policy_name!r} is already in the chain")
+        elif policy_cls is None:
             known = ", ".join(host.policies.names())
             problems.append(
                 f"router.policy[{index}]: unknown policy {policy_name!r} (known: {known})"
             )
-            continue
-        table = raw.policies.get(policy_name, {})
-        options = _structure(
-            converter, table, policy_cls.Config, f"policies.{policy_name}", problems
+        else:
+            where = _join("policies", policy_name)
+            table = options_tables.get(policy_name, {})
+            policies[policy_name], _ = _table(converter, table, policy_cls.Config, where, problems)
+    if "policy" not in wrong:
+        problems.extend(
+            f"{_join('policies', name)}: policy is not in router.policy"
+            for name in options_tables
+            if name not in router.policy
         )
-        policies[policy_name] = options
-    for policy_name in raw.policies:
-        if policy_name not in raw.router.policy:
-            problems.append(f"policies.{policy_name}: policy is not in router.policy")
-    for currency in {p.common.currency for p in providers.values()}:
-        if currency != raw.router.base_currency and currency not in raw.router.currencies:
-            problems.append(
-                f"router.currencies: no rate for {currency}, used by a provider "
-                f"(base currency {raw.router.base_currency})"
-            )
+    if not wrong & {"base_currency", "currencies"}:
+        for rate_name, rate in router.currencies.items():
+            if rate <= 0:
+                problems.append(f"{_join('router.currencies', rate_name)}: must be above 0")
+        for currency in sorted(set(currencies.values())):
+            if currency != router.base_currency and currency not in router.currencies:
+                users = ", ".join(n for n, c in currencies.items() if c == currency)
+                problems.append(
+                    f"router.currencies: no rate for {currency}, used by {users} "
+                    f"(base currency {router.base_currency})"
+                )
     if problems:
-        raise ConfigError(problems)
-    return Config(raw.router, raw.server, raw.store, providers, policies)
+        raise ConfigError(_redacted(problems, secrets))
+    return Config(router, server, store, providers, policies)
+
+
+def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:
+    # A ${NAME} value in a key that rejects it would be quoted back: show its name instead.
+    lines = []
+    for line in problems:
+        path = line.partition(": ")[0]
+        value = secrets.get(path)
+        lines.append(line if not value else redact(line, [value]))
+    return lines
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

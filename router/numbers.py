@@ -34,17 +34,26 @@ def parse(number: str, default_region: str | None, *, field: str = "to") -> Pars
     written = number.strip()
     if not written:
         raise ValidationError(field, "a phone number is empty")
+    if any(ch.isalpha() for ch in written):
+        # phonenumbers reads "0412 FLOWER" as keypad digits and "x12" as an extension:
+        # neither can take an SMS, and neither may be turned silently into another number.
+        raise ValidationError(field, f"{number!r} is not a phone number (it has letters)")
     try:
         parsed = phonenumbers.parse(written, default_region)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError(field, f"{number!r} is not a phone number ({exc._msg})") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if parsed.extension or not phonenumbers.is_valid_number(parsed):
         raise ValidationError(field, f"{number!r} is not a valid phone number")
     return ParsedNumber(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
         region=phonenumbers.region_code_for_number(parsed),
         country_code=parsed.country_code or 0,
     )
+
+
+def is_region(code: str) -> bool:
+    """Whether *code* is an ISO 3166 country code phonenumbers has numbering plans for."""
+    return code in phonenumbers.SUPPORTED_REGIONS
 
 
 def international_digits(e164: str) -> str:

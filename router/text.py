@@ -4,6 +4,7 @@ A GSM-7 text fits 160 characters in one SMS, 153 per segment when split; charact
 the extension table (``^{}\\[~]|€`` and form feed) take two places. Anything outside the
 GSM 03.38 alphabet makes the whole text UCS-2: 70 in one SMS, 67 per segment, where a
 character outside the Basic Multilingual Plane takes two places (a UTF-16 surrogate pair).
+A two-place character is never split between segments, so a long text may need one more.
 """
 
 from __future__ import annotations
@@ -46,10 +47,21 @@ def analyse(text: str) -> TextInfo:
     """The encoding, length in units and segment count of *text*."""
     encoding = encoding_of(text)
     if encoding is Encoding.GSM7:
-        units = len(text) + sum(1 for ch in text if ch in GSM7_EXTENSION)
+        widths = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
         single, multi = _GSM7_SINGLE, _GSM7_MULTI
     else:
-        units = len(text.encode("utf-16-le")) // 2
+        widths = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, multi = _UCS2_SINGLE, _UCS2_MULTI
-    segments = 1 if units <= single else -(-units // multi)
-    return TextInfo(encoding, units, segments)
+    units = sum(widths)
+    return TextInfo(encoding, units, 1 if units <= single else _packed(widths, multi))
+
+
+def _packed(widths: list[int], size: int) -> int:
+    # An escape and its character, or the two halves of a surrogate pair, never straddle
+    # two segments: one that does not fit whole moves to the next, leaving a place unused.
+    segments, used = 1, 0
+    for width in widths:
+        if used + width > size:
+            segments, used = segments + 1, 0
+        used += width
+    return segments
