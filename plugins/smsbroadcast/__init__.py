@@ -1,4 +1,4 @@
-"""The built-in SMSBroadcast provider plugin."""
+"""The built-in SMS Broadcast (Australia) provider plugin; its emulator is in ``emulator``."""
 
 from __future__ import annotations
 

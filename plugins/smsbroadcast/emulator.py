@@ -14,6 +14,7 @@ in the same style.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from decimal import Decimal
@@ -94,6 +95,7 @@ class SMSBroadcastEmulator(Emulator):
         self.max_recipients = max_recipients
         """Recipients one request may carry (providers.md 1.2: a client's cap, 1000)."""
         self._smsrefs = itertools.count(first_smsref)
+        self._handling: set[asyncio.Task[Any]] = set()
 
     @property
     def api_url(self) -> str:
@@ -118,14 +120,31 @@ class SMSBroadcastEmulator(Emulator):
         params = request.get(_PARAMS, {})
         return "balance" if params.get("action", "").strip() == "balance" else "send"
 
+    async def __aenter__(self) -> SMSBroadcastEmulator:
+        await self.start()
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving; requests still under way (a hang fault) are cut off at once."""
+        # The base would wait its runner's shutdown timeout for a hung handler.
+        for task in list(self._handling):
+            task.cancel()
+        await super().stop()
+
     @web.middleware
     async def _read_params(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        params = dict(request.query)
-        if request.method == "POST":
-            form = await request.post()
-            params.update({k: v for k, v in form.items() if isinstance(v, str)})
-        request[_PARAMS] = params
-        return await handler(request)
+        task = asyncio.current_task()
+        assert task is not None  # a request handler always runs in a task
+        self._handling.add(task)
+        try:
+            params = dict(request.query)
+            if request.method == "POST":
+                form = await request.post()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            request[_PARAMS] = params
+            return await handler(request)
+        finally:
+            self._handling.discard(task)
 
     async def _api(self, request: web.Request) -> web.Response:
         params = request[_PARAMS]
