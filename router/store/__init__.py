@@ -7,7 +7,24 @@ fits the same contract without touching the engine.
 
 from __future__ import annotations
 
-from router.store.base import MessageRecord, MessageStore, RecipientRecord, open_store
+from router.store.base import (
+    InboundRecord,
+    MessageRecord,
+    MessageState,
+    MessageStore,
+    RecipientRecord,
+    open_store,
+)
 from router.store.memory import MemoryStore
+from router.store.sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "MessageRecord", "MessageStore", "RecipientRecord", "open_store"]
+__all__ = [
+    "InboundRecord",
+    "MemoryStore",
+    "MessageRecord",
+    "MessageState",
+    "MessageStore",
+    "RecipientRecord",
+    "SQLiteStore",
+    "open_store",
+]

@@ -1,4 +1,10 @@
-"""The journal contract and its records."""
+"""The journal contract, its records, and the correlation rules every store shares.
+
+A delivery report or an inbound message names the message it is about in one of a few
+ways: the provider's message id, our per-recipient reference ``"<message id>-<n>"``, or our
+message id plus the recipient's number. :func:`ref_candidates`, :func:`report_target` and
+:func:`merge_report` hold those rules once, so every store matches and merges alike.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +56,8 @@ class RecipientRecord:
     delivery: DeliveryStatus | None = None
     delivery_raw: str | None = None
     delivery_at: float | None = None
+    delivery_parts: tuple[DeliveryStatus | None, ...] = ()
+    """Each part's status when the provider reports the parts of a long text apart."""
     cost: Decimal | None = None
 
 
@@ -103,6 +111,19 @@ class MessageRecord:
         )
 
 
+@attrs.frozen
+class InboundRecord:
+    """A journalled inbound message."""
+
+    id: int
+    """Grows with each inbound message journalled: the cursor of :meth:`MessageStore.inbound`."""
+    message: InboundMessage
+    answers: str | None
+    """The id of our message it answers, when the provider named one we know."""
+    received_at: float
+    """When the router journalled it, from the router's clock."""
+
+
 class MessageStore(abc.ABC):
     """Where the engine journals messages. Every method is a coroutine."""
 
@@ -123,8 +144,8 @@ class MessageStore(abc.ABC):
     ) -> tuple[MessageRecord, bool]:
         """Journal a new message, committed before this returns.
 
-        Returns the record and True; or, when the message's ``reference`` was seen
-        before, the first message's record and False (nothing new is journalled).
+        Returns the record and True; or, when the message's ``reference`` (or its id) was
+        seen before, the first message's record and False (nothing new is journalled).
         """
 
     @abc.abstractmethod
@@ -133,35 +154,187 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
-        """Mark recipients as handed to *provider*, before the request goes out."""
+        """Mark recipients as handed to *provider*, before the request goes out.
+
+        Raises:
+            KeyError: no such message.
+        """
 
     @abc.abstractmethod
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
-        """Record one recipient's attempt and clear its in-flight mark."""
+        """Record one recipient's attempt and clear its in-flight mark.
+
+        Raises:
+            KeyError: no such message, or no such recipient of it.
+        """
 
     @abc.abstractmethod
     async def finish(self, result: SendResult) -> None:
-        """Record every recipient's final send status; the message is done."""
+        """Record every recipient's final send status; the message is done.
+
+        Raises:
+            KeyError: no such message.
+        """
 
     @abc.abstractmethod
     async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
         """Attach a delivery report to its recipient; return (message id, ref) if matched.
 
-        Matched by the provider's message id, else by our reference. A final status is
-        never replaced by a later non-final one.
+        Matched by (provider, provider message id), by our per-recipient reference, or by
+        our message id as reference; the recipient's number picks one recipient when the
+        rest leaves several (see :func:`report_target`). Where one provider message id
+        was used twice, the newest message wins. A final status is never replaced.
         """
 
     @abc.abstractmethod
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        """Journal an inbound message; return the id of the message it answers, if known."""
+        """Journal an inbound message; return the id of the message it answers, if known.
+
+        The same (provider, provider message id) pushed again is journalled once.
+        """
+
+    @abc.abstractmethod
+    async def inbound(
+        self,
+        *,
+        provider: str | None = None,
+        number: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[InboundRecord]:
+        """Journalled inbound messages, newest first.
+
+        Args:
+            provider: only those this provider pushed.
+            number: only those from or to this number (a leading ``+`` is ignored).
+            since: only those journalled at or after this time.
+            until: only those journalled before this time.
+            limit: at most this many (at least 1).
+            before: only those whose id is below this: the last id of the previous page.
+
+        Raises:
+            ValueError: *limit* is below 1.
+        """
 
     @abc.abstractmethod
     async def unfinished(self) -> list[MessageRecord]:
-        """Messages not done: to send or resolve at start."""
+        """Messages not done, oldest first, each recipient with its attempts and in-flight mark.
+
+        The daemon sends or resolves them at start.
+        """
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size below one."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+
+
+def bare_number(number: str) -> str:
+    """*number* without a leading ``+``: providers write our numbers both ways."""
+    return number.removeprefix("+")
+
+
+def ref_candidates(ref: str) -> tuple[str, ...]:
+    """The message ids *ref* may name: itself, or the head of ``"<message id>-<n>"``."""
+    head, dash, tail = ref.rpartition("-")
+    if dash and head and tail.isdigit():
+        return (ref, head)
+    return (ref,)
+
+
+def answered_by(record: MessageRecord, in_reply_to: str) -> bool:
+    """Whether *in_reply_to* names *record*: its id or one of its recipients' refs."""
+    return record.id == in_reply_to or any(r.ref == in_reply_to for r in record.recipients)
+
+
+def _sent_through(recipient: RecipientRecord, report: DeliveryReport) -> bool:
+    """Whether *recipient* went through the report's provider, under the report's id if any.
+
+    A provider that answers a send without an id (providers.md 4.2) names it only in its
+    reports, so an id we never learnt does not rule a recipient out; another id does.
+    """
+    ids = {a.provider_message_id for a in recipient.attempts if a.provider == report.provider}
+    if recipient.provider == report.provider:
+        ids.add(recipient.provider_message_id)
+    if not ids and recipient.in_flight != report.provider:
+        return False
+    known = ids - {None}
+    return report.provider_message_id is None or not known or report.provider_message_id in known
+
+
+def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRecord | None:
+    """The recipient of *record* that *report* is about, if it can be told.
+
+    Our per-recipient reference names one recipient outright. Otherwise the recipients
+    sent through the report's provider (with its message id, when it gives one; batch
+    providers give one id to several recipients) are narrowed by the report's number;
+    exactly one must remain.
+    """
+    if report.ref is not None:
+        for recipient in record.recipients:
+            if recipient.ref == report.ref:
+                return recipient
+    candidates = [r for r in record.recipients if _sent_through(r, report)]
+    if report.recipient is not None:
+        number = bare_number(report.recipient)
+        candidates = [r for r in candidates if bare_number(r.recipient) == number]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+_FAILED_PART = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.REJECTED})
+
+
+def _combined(parts: Sequence[DeliveryStatus | None], latest: DeliveryStatus) -> DeliveryStatus:
+    # providers.md 4.5: a long text is delivered when every part is, failed when any part is.
+    for status in parts:
+        if status in _FAILED_PART:
+            assert status is not None
+            return status
+    if all(s is DeliveryStatus.DELIVERED for s in parts):
+        return DeliveryStatus.DELIVERED
+    if any(s in (DeliveryStatus.DELIVERED, DeliveryStatus.ENROUTE) for s in parts):
+        return DeliveryStatus.ENROUTE
+    return latest
+
+
+def merge_report(current: RecipientRecord, report: DeliveryReport, now: float) -> RecipientRecord:
+    """*current* with *report* applied; a final status is never replaced.
+
+    A report about one part of a long text updates that part; the recipient's status is
+    then the parts' together: delivered only when every part is, failed when any is.
+    """
+    if current.delivery is not None and current.delivery.is_final:
+        return current
+    at = report.at if report.at is not None else now
+    part = report.part
+    if part is None or part[1] <= 1 or not 1 <= part[0] <= part[1]:
+        return attrs.evolve(
+            current, delivery=report.status, delivery_raw=report.raw_status, delivery_at=at
+        )
+    number, total = part
+    parts = list(current.delivery_parts)
+    parts.extend([None] * (total - len(parts)))
+    previous = parts[number - 1]
+    if previous is None or not previous.is_final:
+        parts[number - 1] = report.status
+    return attrs.evolve(
+        current,
+        delivery=_combined(parts, report.status),
+        delivery_raw=report.raw_status,
+        delivery_at=at,
+        delivery_parts=tuple(parts),
+    )
 
 
 def open_store(url: str) -> MessageStore:
-    """The store a ``[store] url`` names: ``memory:`` or ``sqlite:///path/to/file.db``."""
+    """The store a ``[store] url`` names: ``memory:`` or ``sqlite:///path/to/file.db``.
+
+    ``sqlite:///journal.db`` is relative to the working directory and
+    ``sqlite:////var/lib/smsrouter/journal.db`` absolute.
+    """
     from router.errors import ConfigError
     from router.store.memory import MemoryStore
 

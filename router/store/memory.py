@@ -1,9 +1,15 @@
-"""The in-memory journal: the library's default; gone when the process ends."""
+"""The in-memory journal: the library's default; gone when the process ends.
+
+It is bounded so a long-running library user does not grow without limit: beyond
+``max_messages`` the messages finished longest ago are forgotten with their indexes (an
+unfinished message never is), so idempotency by reference holds for the recent ones only.
+"""
 
 from __future__ import annotations
 
+import collections
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -17,49 +23,62 @@ from router.model import (
     Recipient,
     SendResult,
 )
-from router.store.base import MessageRecord, MessageState, MessageStore, RecipientRecord
+from router.store.base import (
+    InboundRecord,
+    MessageRecord,
+    MessageState,
+    MessageStore,
+    RecipientRecord,
+    answered_by,
+    bare_number,
+    check_limit,
+    merge_report,
+    ref_candidates,
+    report_target,
+)
+
+DEFAULT_MAX_MESSAGES = 100_000
+"""How many messages a :class:`MemoryStore` keeps by default (and inbound messages)."""
 
 
-def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRecord | None:
-    """The recipient of *record* that *report* is about, if it can be told."""
+def _provider_ids(record: MessageRecord) -> Iterator[tuple[str, str]]:
+    """Every (provider, provider message id) a message's recipients were given."""
     for recipient in record.recipients:
-        if report.ref is not None and recipient.ref == report.ref:
-            return recipient
-    candidates = [
-        r
-        for r in record.recipients
-        if r.provider == report.provider
-        and (
-            report.provider_message_id is None
-            or r.provider_message_id == report.provider_message_id
-        )
-    ]
-    if report.recipient is not None:
-        candidates = [r for r in candidates if r.recipient == report.recipient]
-    return candidates[0] if len(candidates) == 1 else None
-
-
-def merge_report(current: RecipientRecord, report: DeliveryReport, now: float) -> RecipientRecord:
-    """*current* with *report* applied; a final status is never replaced."""
-    if current.delivery is not None and current.delivery.is_final:
-        return current
-    return attrs.evolve(
-        current,
-        delivery=report.status,
-        delivery_raw=report.raw_status,
-        delivery_at=report.at if report.at is not None else now,
-    )
+        if recipient.provider is not None and recipient.provider_message_id is not None:
+            yield recipient.provider, recipient.provider_message_id
+        for attempt in recipient.attempts:
+            if attempt.provider_message_id is not None:
+                yield attempt.provider, attempt.provider_message_id
 
 
 class MemoryStore(MessageStore):
-    """Every record in dictionaries."""
+    """Every record in dictionaries, bounded.
 
-    def __init__(self) -> None:
+    Args:
+        max_messages: how many messages to keep; beyond it the messages finished longest
+            ago are dropped. Unfinished messages are always kept.
+        max_inbound: how many inbound messages to keep; beyond it the oldest are dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_inbound: int = DEFAULT_MAX_MESSAGES,
+    ) -> None:
+        if max_messages < 1 or max_inbound < 1:
+            raise ValueError("max_messages and max_inbound must be at least 1")
+        self.max_messages = max_messages
+        self.max_inbound = max_inbound
         self._messages: dict[str, MessageRecord] = {}
         self._references: dict[str, str] = {}
-        self._provider_ids: dict[tuple[str, str], set[str]] = {}
-        self._inbound: list[tuple[InboundMessage, str | None]] = []
-        self._order = itertools.count()
+        # Lists keep the order ids were learnt in, so the newest message wins a reused id.
+        self._provider_ids: dict[tuple[str, str], list[str]] = {}
+        # Finished message ids, longest finished first: the eviction order.
+        self._finished: dict[str, None] = {}
+        self._inbound: collections.deque[InboundRecord] = collections.deque()
+        self._inbound_ids: dict[tuple[str, str], InboundRecord] = {}
+        self._inbound_seq = itertools.count(1)
 
     async def add(
         self,
@@ -71,6 +90,8 @@ class MemoryStore(MessageStore):
     ) -> tuple[MessageRecord, bool]:
         if message.reference is not None and message.reference in self._references:
             return self._messages[self._references[message.reference]], False
+        if message.id in self._messages:
+            return self._messages[message.id], False
         record = MessageRecord(
             id=message.id,
             reference=message.reference,
@@ -86,6 +107,7 @@ class MemoryStore(MessageStore):
         self._messages[record.id] = record
         if message.reference is not None:
             self._references[message.reference] = record.id
+        self._evict()
         return record, True
 
     async def get(self, message_id: str) -> MessageRecord | None:
@@ -96,21 +118,29 @@ class MemoryStore(MessageStore):
         recipients = tuple(
             attrs.evolve(r, **changes) if r.ref == ref else r for r in record.recipients
         )
-        self._messages[message_id] = attrs.evolve(
-            record, recipients=recipients, state=MessageState.SENDING
-        )
+        state = MessageState.DONE if record.state is MessageState.DONE else MessageState.SENDING
+        self._messages[message_id] = attrs.evolve(record, recipients=recipients, state=state)
+
+    def _index(self, message_id: str, provider: str, provider_message_id: str | None) -> None:
+        if provider_message_id is None:
+            return
+        ids = self._provider_ids.setdefault((provider, provider_message_id), [])
+        if message_id not in ids:
+            ids.append(message_id)
 
     async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
+        if message_id not in self._messages:
+            raise KeyError(message_id)
         for ref in refs:
             self._update(message_id, ref, in_flight=provider)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         record = self._messages[message_id]
-        current = next(r for r in record.recipients if r.ref == ref)
+        current = next((r for r in record.recipients if r.ref == ref), None)
+        if current is None:
+            raise KeyError(ref)
         self._update(message_id, ref, in_flight=None, attempts=(*current.attempts, attempt))
-        if attempt.provider_message_id is not None:
-            key = (attempt.provider, attempt.provider_message_id)
-            self._provider_ids.setdefault(key, set()).add(message_id)
+        self._index(message_id, attempt.provider, attempt.provider_message_id)
 
     async def finish(self, result: SendResult) -> None:
         record = self._messages[result.message_id]
@@ -129,16 +159,36 @@ class MemoryStore(MessageStore):
             else r
             for r in record.recipients
         )
-        self._messages[record.id] = attrs.evolve(
-            record, recipients=recipients, state=MessageState.DONE
-        )
+        record = attrs.evolve(record, recipients=recipients, state=MessageState.DONE)
+        self._messages[record.id] = record
+        for provider, provider_message_id in _provider_ids(record):
+            self._index(record.id, provider, provider_message_id)
+        self._finished.pop(record.id, None)
+        self._finished[record.id] = None
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget the messages finished longest ago while there are too many."""
+        while len(self._messages) > self.max_messages and self._finished:
+            message_id = next(iter(self._finished))
+            del self._finished[message_id]
+            record = self._messages.pop(message_id)
+            if record.reference is not None:
+                self._references.pop(record.reference, None)
+            for key in set(_provider_ids(record)):
+                ids = self._provider_ids.get(key, [])
+                if message_id in ids:
+                    ids.remove(message_id)
+                if not ids:
+                    self._provider_ids.pop(key, None)
 
     def _candidates(self, report: DeliveryReport) -> list[str]:
         ids: list[str] = []
         if report.provider_message_id is not None:
-            ids.extend(self._provider_ids.get((report.provider, report.provider_message_id), ()))
+            key = (report.provider, report.provider_message_id)
+            ids.extend(reversed(self._provider_ids.get(key, [])))
         if report.ref is not None:
-            for message_id in (report.ref, report.ref.rpartition("-")[0]):
+            for message_id in ref_candidates(report.ref):
                 if message_id in self._messages and message_id not in ids:
                     ids.append(message_id)
         return ids
@@ -157,15 +207,66 @@ class MemoryStore(MessageStore):
             return message_id, target.ref
         return None
 
+    def _answered(self, in_reply_to: str | None) -> str | None:
+        if in_reply_to is None:
+            return None
+        for message_id in ref_candidates(in_reply_to):
+            record = self._messages.get(message_id)
+            if record is not None and answered_by(record, in_reply_to):
+                return message_id
+        return None
+
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        answered = None
-        if message.in_reply_to is not None:
-            for message_id in (message.in_reply_to, message.in_reply_to.rpartition("-")[0]):
-                if message_id in self._messages:
-                    answered = message_id
-                    break
-        self._inbound.append((message, answered))
-        return answered
+        key = None
+        if message.provider_message_id is not None:
+            key = (message.provider, message.provider_message_id)
+            if key in self._inbound_ids:
+                return self._inbound_ids[key].answers
+        record = InboundRecord(
+            id=next(self._inbound_seq),
+            message=message,
+            answers=self._answered(message.in_reply_to),
+            received_at=now,
+        )
+        self._inbound.append(record)
+        if key is not None:
+            self._inbound_ids[key] = record
+        while len(self._inbound) > self.max_inbound:
+            dropped = self._inbound.popleft().message
+            if dropped.provider_message_id is not None:
+                self._inbound_ids.pop((dropped.provider, dropped.provider_message_id), None)
+        return record.answers
+
+    async def inbound(
+        self,
+        *,
+        provider: str | None = None,
+        number: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[InboundRecord]:
+        check_limit(limit)
+        wanted = None if number is None else bare_number(number)
+        found: list[InboundRecord] = []
+        for record in reversed(self._inbound):
+            message = record.message
+            if (
+                (before is not None and record.id >= before)
+                or (provider is not None and message.provider != provider)
+                or (since is not None and record.received_at < since)
+                or (until is not None and record.received_at >= until)
+                or (
+                    wanted is not None
+                    and wanted not in (bare_number(message.sender), bare_number(message.recipient))
+                )
+            ):
+                continue
+            found.append(record)
+            if len(found) == limit:
+                break
+        return found
 
     async def unfinished(self) -> list[MessageRecord]:
         return [r for r in self._messages.values() if r.state is not MessageState.DONE]
