@@ -1,12 +1,12 @@
-"""The built-in SMSCentral provider plugin."""
+"""The built-in SMS Central (AU) provider plugin: the adapter, and an emulator beside it."""
 
 from __future__ import annotations
 
-from plugins.smscentral.adapter import SMSCentralProvider
+from plugins.smscentral.adapter import SMSCentralConfig, SMSCentralProvider
 from router import hookimpl
 from router.plugins import ProviderRegistry
 
-__all__ = ["SMSCentralProvider"]
+__all__ = ["SMSCentralConfig", "SMSCentralProvider"]
 
 
 @hookimpl

@@ -1,23 +1,562 @@
-"""SMSCentral adapter: SKELETON, to be replaced."""
+"""SMS Central (AU) adapter: REST API v3.2, form POSTs with UPPERCASE keys.
+
+A send answers a bare ``0`` on success and ``<code> <text>`` on error, and returns no
+message id: our per-recipient reference (``REFERENCE``) is the key for status queries and
+delivery reports, so it stands in as the provider's message id. Balance and status answers
+are small XML documents. Delivery reports are pushed once per SMS part; this adapter keeps
+the parts of each message and reports one combined status (providers.md 4.2 to 4.6).
+"""
 
 from __future__ import annotations
 
+import collections
+import hmac
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
 import attrs
 
-from router.model import Batch, RecipientOutcome
-from router.provider import Provider
+from router.errors import (
+    CallbackError,
+    ProviderAmbiguousError,
+    ProviderError,
+    ProviderRejectedError,
+)
+from router.http import call
+from router.model import (
+    Balance,
+    Batch,
+    CallbackKind,
+    CallbackRequest,
+    CallbackResponse,
+    CallbackResult,
+    DeliveryReport,
+    DeliveryStatus,
+    ErrorKind,
+    InboundMessage,
+    Outcome,
+    Recipient,
+    RecipientOutcome,
+    SenderKind,
+    StatusQuery,
+)
+from router.numbers import to_e164
+from router.provider import Capabilities, Limits, Provider, ProviderContext
+from router.redact import Secret, redact
+
+DEFAULT_URL = "https://my.smscentral.com.au/api/v3.2"
+MAX_MESSAGES = 100
+"""Messages one ``RECIPIENTMESSAGES`` POST may hold (providers.md 4.7)."""
+MAX_STATUS_REFERENCES = 100
+"""References one status query may name (providers.md 4.7)."""
+
+# providers.md 4.4: the documented <status> is SMPP-style; the rest of the table is a guess.
+QUERY_STATUSES: Mapping[str, DeliveryStatus] = {
+    "DELIVRD": DeliveryStatus.DELIVERED,
+    "DELIVERD": DeliveryStatus.DELIVERED,
+    "ENROUTE": DeliveryStatus.ENROUTE,
+    "ACCEPTD": DeliveryStatus.ENROUTE,
+    "BUFFRED": DeliveryStatus.ENROUTE,
+    "EXPIRED": DeliveryStatus.EXPIRED,
+    "UNDELIV": DeliveryStatus.FAILED,
+    "FAILED": DeliveryStatus.FAILED,
+    "DELETED": DeliveryStatus.FAILED,
+    "REJECTD": DeliveryStatus.REJECTED,
+}
+# providers.md 4.5: pushed reports spell it DELIVERD; accept the SMPP DELIVRD too.
+PUSH_STATUSES: Mapping[str, DeliveryStatus] = {
+    "DELIVERD": DeliveryStatus.DELIVERED,
+    "DELIVRD": DeliveryStatus.DELIVERED,
+    "BUFFRED": DeliveryStatus.ENROUTE,
+    "FAILED": DeliveryStatus.FAILED,
+}
+
+# providers.md 4.2: errors are "<numeric code> <text>" (a newline may stand for the space).
+_CODED = re.compile(r"^(\d+)(?:[\s:.\-]+(.*))?$", re.DOTALL)
+# The code list is unknown (providers.md 6), so the kind is read from the text.
+_AUTH = re.compile(r"user\s*_?name|password|log\s*in|auth|credential", re.IGNORECASE)
+_CREDIT = re.compile(r"credit|balance|fund", re.IGNORECASE)
+_THROTTLED = re.compile(r"too many|rate limit|throttl", re.IGNORECASE)
+_SENDER = re.compile(r"originator|sender", re.IGNORECASE)
+_RECIPIENT = re.compile(r"recipient|number|mobile|destination|msisdn", re.IGNORECASE)
+_MALFORMED = re.compile(r"missing|required|parameter|action|json", re.IGNORECASE)
+_NUMBERS = re.compile(r"\+?\d{6,}")
+_DTD = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 
 
 @attrs.frozen
 class SMSCentralConfig:
-    """Options."""
+    """The keys of an ``smscentral`` provider table."""
+
+    username: str
+    """The account login (usually an e-mail address)."""
+    password: Secret
+    base_url: str = DEFAULT_URL
+    originator: str | None = None
+    """The default ``ORIGINATOR``: a number, a name, ``shared`` or ``dedicated``.
+
+    A message's own sender wins; with neither, ``ORIGINATOR`` is left out.
+    """
+    callback_username: str | None = None
+    """The ``USER_NAME`` SMS Central sends with pushes; when set, others are refused."""
+    callback_password: Secret | None = None
+    """The ``PASSWORD`` SMS Central sends with pushes; when set, others are refused."""
+    status_action: str | None = "status"
+    """The ``ACTION`` of a status query; None sends none.
+
+    providers.md 4.4: the status page lists no ``ACTION``, so ``status`` is a guess.
+    """
 
 
 class SMSCentralProvider(Provider[SMSCentralConfig]):
-    """Skeleton."""
+    """SMS Central's REST API: send, balance, status by reference, pushed DLRs and replies."""
 
     type_name = "smscentral"
     Config = SMSCentralConfig
+    capabilities = Capabilities(
+        max_recipients=MAX_MESSAGES,
+        # providers.md 4.2: length limits are unknown; 6 parts is an assumption.
+        max_parts=6,
+        # providers.md 4.7: encoding and Unicode are unknown, so GSM-7 only.
+        unicode=False,
+        sender_kinds=frozenset(SenderKind),
+        balance=True,
+        status_query=True,
+        push_dlr=True,
+        push_inbound=True,
+        client_reference=True,
+        reference_length=100,
+    )
+    # providers.md 4.7: no throughput or concurrency limits are documented.
+    limits = Limits()
+    callback_answer = "0"
+    max_tracked_messages = 10_000
+    """Multi-part messages whose part reports are kept at once; the oldest go first."""
+
+    def __init__(self, config: SMSCentralConfig, context: ProviderContext) -> None:
+        super().__init__(config, context)
+        self.parts = PartTracker(self.max_tracked_messages)
+        """The part reports of multi-part messages not yet final."""
+
+    # -- send -----------------------------------------------------------------------------
 
     async def send(self, batch: Batch) -> list[RecipientOutcome]:
-        raise NotImplementedError
+        """One POST for the batch: ``RECIPIENT`` for one, ``RECIPIENTMESSAGES`` for more."""
+        recipients = batch.recipients
+        if len(recipients) > MAX_MESSAGES:
+            reason = f"{len(recipients)} recipients in one call; SMS Central takes {MAX_MESSAGES}"
+            return _all(recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.INVALID_REQUEST)
+        form = self._form("send")
+        originator = self._originator(batch)
+        if originator is not None:
+            form["ORIGINATOR"] = originator
+        form["MESSAGE_TEXT"] = batch.text
+        if len(recipients) == 1:
+            form["RECIPIENT"] = recipients[0].digits
+            form["REFERENCE"] = recipients[0].ref
+        else:
+            messages = [
+                {"RECIPIENT": r.digits, "MESSAGE_TEXT": batch.text, "REFERENCE": r.ref}
+                for r in recipients
+            ]
+            form["RECIPIENTMESSAGES"] = json.dumps(messages, ensure_ascii=False)
+        try:
+            answer = await call(
+                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+            )
+        except ProviderError as exc:
+            return [
+                RecipientOutcome(
+                    r.e164, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
+                )
+                for r in recipients
+            ]
+        return self._send_outcomes(recipients, answer.text)
+
+    def _originator(self, batch: Batch) -> str | None:
+        if batch.sender is None:
+            return self.config.originator
+        if batch.sender_kind is SenderKind.NUMERIC:
+            # providers.md 5: SMS Central wants numbers international, without "+".
+            return batch.sender.removeprefix("+")
+        return batch.sender
+
+    def _send_outcomes(self, recipients: Sequence[Recipient], body: str) -> list[RecipientOutcome]:
+        text = body.strip()
+        coded = _CODED.match(text)
+        if coded is None:
+            # providers.md 4.2: HTML or an empty body may follow a send that was taken.
+            reason = f"unrecognised answer: {self._excerpt(text)!r}"
+            self.context.logger.warning("%s: send: %s", self.name, reason)
+            return _all(recipients, Outcome.AMBIGUOUS, reason)
+        code, words = coded.group(1), (coded.group(2) or "").strip()
+        if int(code) == 0:
+            # providers.md 4.2: code 0 is success; any words after it are not an error.
+            return [
+                RecipientOutcome(r.e164, Outcome.ACCEPTED, provider_message_id=r.ref)
+                for r in recipients
+            ]
+        reason = self._excerpt(f"{code} {words}".strip())
+        kind = error_kind(words)
+        if kind is None and _RECIPIENT.search(words):
+            return _recipient_refused(recipients, words, reason)
+        return _all(recipients, Outcome.PROVIDER_ERROR, reason, kind or ErrorKind.OTHER)
+
+    # -- balance and status ---------------------------------------------------------------
+
+    async def balance(self) -> Balance:
+        """The balance in Australian dollars (providers.md 4.3: ``<balance>125.34</balance>``)."""
+        answer = await call(
+            self.context,
+            "POST",
+            self.config.base_url,
+            data=self._form("balance"),
+            secrets=self._secrets,
+        )
+        root = self._document(answer.text, "balance")
+        found = root.find(".//balance")
+        if found is None:
+            raise self._unrecognised("balance", answer.text)
+        try:
+            amount = Decimal((found.text or "").strip())
+        except InvalidOperation:
+            raise self._unrecognised("balance", answer.text) from None
+        if not amount.is_finite():
+            raise self._unrecognised("balance", answer.text)
+        return Balance(amount, "AUD")
+
+    async def query_status(self, queries: Sequence[StatusQuery]) -> list[DeliveryReport]:
+        """One report per query, looked up by ``REFERENCE``, at most 100 per request.
+
+        A reference SMS Central does not list comes back ``unknown``.
+        """
+        refs = list(dict.fromkeys(q.ref for q in queries))
+        found: dict[str, DeliveryReport] = {}
+        for start in range(0, len(refs), MAX_STATUS_REFERENCES):
+            form = self._form(self.config.status_action)
+            form["REFERENCE"] = ",".join(refs[start : start + MAX_STATUS_REFERENCES])
+            answer = await call(
+                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+            )
+            for report in self._status_reports(answer.text):
+                ref = report.ref or ""
+                best = found.get(ref)
+                if best is None or _RANK[report.status] > _RANK[best.status]:
+                    found[ref] = report
+        reports = []
+        for query in queries:
+            listed = found.get(query.ref)
+            if listed is None:
+                listed = DeliveryReport(
+                    provider=self.name,
+                    status=DeliveryStatus.UNKNOWN,
+                    raw_status="",
+                    provider_message_id=query.ref,
+                    ref=query.ref,
+                    recipient=query.recipient,
+                    description="SMS Central lists no message with this REFERENCE",
+                )
+            elif listed.recipient is None:
+                listed = attrs.evolve(listed, recipient=query.recipient)
+            reports.append(listed)
+        return reports
+
+    def _status_reports(self, body: str) -> list[DeliveryReport]:
+        root = self._document(body, "status")
+        messages = root.findall(".//message")
+        if not messages and root.find(".//messages") is None:
+            raise self._unrecognised("status", body)
+        reports = []
+        for message in messages:
+            reference = _text(message, "reference")
+            if not reference:
+                continue
+            raw = _text(message, "status")
+            description = _text(message, "statusdescription")
+            code, colon, _ = description.partition(":")
+            number = _text(message, "recipient")
+            reports.append(
+                DeliveryReport(
+                    provider=self.name,
+                    status=QUERY_STATUSES.get(raw.upper(), DeliveryStatus.UNKNOWN),
+                    raw_status=raw,
+                    provider_message_id=reference,
+                    ref=reference,
+                    recipient=to_e164(number) if number else None,
+                    # providers.md 4.4: descriptions read "0004: Delivered to mobile service".
+                    error_code=code.strip() if colon and code.strip().isdigit() else None,
+                    description=description,
+                )
+            )
+        return reports
+
+    def _document(self, body: str, operation: str) -> ET.Element:
+        """The XML answer wrapped in one root, or the error the answer is."""
+        text = body.strip()
+        coded = _CODED.match(text)
+        if coded is not None:
+            raise self._rejected(operation, coded.group(1), coded.group(2) or "")
+        if text and not text.startswith("<"):
+            raise self._rejected(operation, "", text)
+        if not text or _DTD.search(text):
+            # A DTD is never needed here and is how entity-expansion attacks start.
+            raise self._unrecognised(operation, body)
+        try:
+            # Wrapped, because error answers may be sibling <errorcode>/<errormessage> tags.
+            root = ET.fromstring(f"<answer>{_XML_DECLARATION.sub('', text)}</answer>")  # noqa: S314
+        except ET.ParseError:
+            raise self._unrecognised(operation, body) from None
+        code = root.find(".//errorcode")
+        if code is not None:
+            # providers.md 4.3: errors may come as <errorcode>/<errormessage> XML.
+            raise self._rejected(operation, _text(code, "."), _text(root, ".//errormessage"))
+        return root
+
+    def _rejected(self, operation: str, code: str, words: str) -> ProviderRejectedError:
+        reason = self._excerpt(f"{operation}: " + f"{code} {words.strip()}".strip())
+        return ProviderRejectedError(reason, provider=self.name, kind=error_kind(words))
+
+    def _unrecognised(self, operation: str, body: str) -> ProviderAmbiguousError:
+        reason = f"{operation}: unrecognised answer: {self._excerpt(body.strip())!r}"
+        return ProviderAmbiguousError(reason, provider=self.name)
+
+    # -- pushes ---------------------------------------------------------------------------
+
+    def parse_callback(self, kind: CallbackKind, request: CallbackRequest) -> CallbackResult:
+        """A delivery report (one per SMS part) or an inbound message; both answer ``0``."""
+        params = request.params
+        self._check_credentials(params)
+        answer = CallbackResponse(self.callback_answer)
+        if kind is CallbackKind.INBOUND:
+            return CallbackResult(answer, inbound=(self._inbound(params),))
+        return CallbackResult(answer, reports=(self._report(params),))
+
+    def _check_credentials(self, params: Mapping[str, str]) -> None:
+        # providers.md 4.5: USER_NAME/PASSWORD are a push's only authentication.
+        expected = (
+            ("USER_NAME", self.config.callback_username),
+            (
+                "PASSWORD",
+                None
+                if self.config.callback_password is None
+                else self.config.callback_password.reveal(),
+            ),
+        )
+        good = True
+        for key, value in expected:
+            if value is not None:
+                given = params.get(key, "").encode()
+                good = hmac.compare_digest(given, value.encode()) and good
+        if not good:
+            raise CallbackError(
+                "push credentials (USER_NAME, PASSWORD) do not match", provider=self.name
+            )
+
+    def _report(self, params: Mapping[str, str]) -> DeliveryReport:
+        raw = params.get("STATUS", "").strip()
+        reference = params.get("REFERENCE", "").strip() or None
+        number = params.get("RECIPIENT", "").strip()
+        if not raw or not (reference or params.get("ID")):
+            raise CallbackError(
+                "a delivery report needs STATUS and REFERENCE or ID", provider=self.name
+            )
+        status = PUSH_STATUSES.get(raw.upper(), DeliveryStatus.UNKNOWN)
+        part = None
+        udh = parse_udh(params.get("UDH", ""))
+        if udh is not None and udh[1] > 1:
+            concat, total, number_of_part = udh
+            # providers.md 4.5: one report per part; the message's status combines them.
+            key = (reference or f"recipient:{number}", concat, total)
+            status = self.parts.record(key, number_of_part, total, status)
+            part = (number_of_part, total)
+        result = params.get("RESULT", "").strip()
+        return DeliveryReport(
+            provider=self.name,
+            status=status,
+            raw_status=raw,
+            provider_message_id=reference or params.get("ID"),
+            ref=reference,
+            recipient=to_e164(number) if number else None,
+            error_code=result if result not in ("", "0") else None,
+            description=params.get("STATUSDESCRIPTION", "").strip(),
+            part=part,
+        )
+
+    def _inbound(self, params: Mapping[str, str]) -> InboundMessage:
+        # providers.md 4.6: field names from one public client; REFERENCE is the outbound one.
+        sender = params.get("ORIGINATOR", "").strip()
+        ours = params.get("RECIPIENT", "").strip()
+        if not sender:
+            raise CallbackError("an inbound message needs ORIGINATOR", provider=self.name)
+        return InboundMessage(
+            provider=self.name,
+            sender=to_e164(sender) or sender,
+            recipient=(to_e164(ours) or ours) if ours else "",
+            text=params.get("MESSAGE_TEXT", ""),
+            in_reply_to=params.get("REFERENCE", "").strip() or None,
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def _secrets(self) -> tuple[Secret, ...]:
+        return (self.config.password,)
+
+    def _form(self, action: str | None) -> dict[str, str]:
+        form = {"USERNAME": self.config.username, "PASSWORD": self.config.password.reveal()}
+        if action is not None:
+            form["ACTION"] = action
+        return form
+
+    def _excerpt(self, text: str, limit: int = 200) -> str:
+        text = redact(text, self._secrets)
+        return text if len(text) <= limit else text[:limit] + "..."
+
+
+def error_kind(text: str) -> ErrorKind | None:
+    """The kind of an error text SMS Central sent, or None when the text says no more."""
+    if _AUTH.search(text):
+        return ErrorKind.AUTH
+    if _CREDIT.search(text):
+        return ErrorKind.CREDIT
+    if _THROTTLED.search(text):
+        return ErrorKind.THROTTLED
+    if _SENDER.search(text):
+        return ErrorKind.OTHER
+    if _RECIPIENT.search(text):
+        return None
+    if _MALFORMED.search(text):
+        return ErrorKind.INVALID_REQUEST
+    return None
+
+
+def parse_udh(udh: str) -> tuple[str, int, int] | None:
+    """(concatenation reference, parts, this part) from a hex UDH, or None.
+
+    ``0500038A0302`` is reference ``8A``, 3 parts, part 2 (8-bit reference); the 16-bit
+    form (``0608041A2B0302``) is read too.
+    """
+    try:
+        data = bytes.fromhex(udh.strip())
+    except ValueError:
+        return None
+    if not data or 1 + data[0] > len(data):
+        return None
+    end, at = 1 + data[0], 1
+    while at + 2 <= end:
+        element, length = data[at], data[at + 1]
+        value = data[at + 2 : at + 2 + length]
+        if at + 2 + length > end:
+            return None
+        if element == 0x00 and length == 3:
+            reference, total, part = f"{value[0]:02X}", value[1], value[2]
+        elif element == 0x08 and length == 4:
+            reference, total, part = f"{value[0]:02X}{value[1]:02X}", value[2], value[3]
+        else:
+            at += 2 + length
+            continue
+        return (reference, total, part) if 1 <= part <= total else None
+    return None
+
+
+PartKey = tuple[str, str, int]
+"""A multi-part message: our reference, the UDH concatenation reference, its part count."""
+T = TypeVar("T")
+
+
+class PartTracker:
+    """The part reports of multi-part messages, combined into one status per message.
+
+    A message is failed as soon as any part failed, delivered once every part is, and
+    enroute until then. Open messages are dropped once final (the final status is kept,
+    so late parts report it too); both tables hold at most *size* messages.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._open: collections.OrderedDict[PartKey, dict[int, DeliveryStatus]] = (
+            collections.OrderedDict()
+        )
+        self._final: collections.OrderedDict[PartKey, DeliveryStatus] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def record(self, key: PartKey, part: int, total: int, status: DeliveryStatus) -> DeliveryStatus:
+        """Note *part*'s *status* and return the message's combined status."""
+        final = self._final.get(key)
+        if final is not None:
+            return final
+        parts = self._open.pop(key, {})
+        previous = parts.get(part)
+        if previous is None or not previous.is_final:
+            parts[part] = status
+        if any(s.is_final and s is not DeliveryStatus.DELIVERED for s in parts.values()):
+            combined = DeliveryStatus.FAILED
+        elif len(parts) == total and all(s is DeliveryStatus.DELIVERED for s in parts.values()):
+            combined = DeliveryStatus.DELIVERED
+        else:
+            combined = DeliveryStatus.ENROUTE
+        if combined.is_final:
+            self._final[key] = combined
+            _trim(self._final, self.size)
+        else:
+            self._open[key] = parts
+            _trim(self._open, self.size)
+        return combined
+
+
+def _trim(table: collections.OrderedDict[PartKey, T], size: int) -> None:
+    while len(table) > size:
+        table.popitem(last=False)
+
+
+# Which of several messages with one REFERENCE speaks for it: the most taken.
+_RANK: Mapping[DeliveryStatus, int] = {
+    DeliveryStatus.UNKNOWN: 0,
+    DeliveryStatus.FAILED: 1,
+    DeliveryStatus.EXPIRED: 1,
+    DeliveryStatus.REJECTED: 1,
+    DeliveryStatus.ACCEPTED: 2,
+    DeliveryStatus.ENROUTE: 3,
+    DeliveryStatus.DELIVERED: 4,
+}
+
+
+def _text(element: ET.Element, path: str) -> str:
+    found = element.find(path)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _recipient_refused(
+    recipients: Sequence[Recipient], words: str, reason: str
+) -> list[RecipientOutcome]:
+    """Outcomes for an error about a number: rejected for the number it quotes.
+
+    With one recipient, that is the one. With several, the others share the refused
+    request and fail over; when no number is quoted, none can be blamed, so all fail over.
+    """
+    quoted = {n.removeprefix("+") for n in _NUMBERS.findall(words)}
+    named = {r.e164 for r in recipients if r.digits in quoted}
+    if not named and len(recipients) == 1:
+        named = {recipients[0].e164}
+    if not named:
+        return _all(recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.OTHER)
+    others = f"refused with another recipient: {reason}"
+    return [
+        RecipientOutcome(r.e164, Outcome.REJECTED_RECIPIENT, reason=reason)
+        if r.e164 in named
+        else RecipientOutcome(r.e164, Outcome.PROVIDER_ERROR, reason=others, kind=ErrorKind.OTHER)
+        for r in recipients
+    ]
+
+
+def _all(
+    recipients: Sequence[Recipient], outcome: Outcome, reason: str, kind: ErrorKind | None = None
+) -> list[RecipientOutcome]:
+    return [RecipientOutcome(r.e164, outcome, reason=reason, kind=kind) for r in recipients]
