@@ -15,7 +15,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import aiohttp
 import attrs
@@ -85,6 +85,7 @@ class Counters:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_FIELDS = web.RequestKey("fields", dict[str, str])
 
 
 class Emulator:
@@ -116,6 +117,7 @@ class Emulator:
         self.pushes: list[Push] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
 
@@ -128,6 +130,12 @@ class Emulator:
     def operation_of(self, request: web.Request) -> str:
         """The operation a request is (``send``, ``balance``, ``status``)."""
         return request.path
+
+    @staticmethod
+    def fields(request: web.Request) -> dict[str, str]:
+        """A request's query and form fields together (form fields win)."""
+        found: dict[str, str] = request.get(_FIELDS, {})
+        return found
 
     # -- serving --------------------------------------------------------------------------
 
@@ -148,7 +156,8 @@ class Emulator:
         return self.url
 
     async def stop(self) -> None:
-        """Stop serving and cancel pushes still retrying."""
+        """Stop serving, release hung requests and cancel pushes still retrying."""
+        self._stopping.set()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -157,7 +166,7 @@ class Emulator:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> Emulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -187,13 +196,18 @@ class Emulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Read the body first, so operation_of may look at form fields (fields()).
+        form = await request.post() if request.method == "POST" else {}
+        request[_FIELDS] = {
+            **request.query,
+            **{k: v for k, v in form.items() if isinstance(v, str)},
+        }
         operation = self.operation_of(request)
         counters = self.counters
         counters.requests[operation] += 1
         counters.in_flight += 1
         counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
         try:
-            await request.read()
             fault = self._take_fault(operation)
             if fault is None:
                 return await handler(request)
@@ -204,7 +218,8 @@ class Emulator:
                     await handler(request)
                 return self._drop(request)
             if fault.hang:
-                await asyncio.Event().wait()
+                await self._stopping.wait()
+                return self._drop(request)
             if fault.status is not None:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return web.Response(status=fault.status, text="emulated failure", headers=headers)
