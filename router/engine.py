@@ -195,6 +195,8 @@ class Router:
         )
         self.balances = BalanceTracker(self, self.clock)
         self._background: set[asyncio.Task[Any]] = set()
+        self._sending: dict[str, asyncio.Event] = {}
+        """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
 
     @classmethod
@@ -287,6 +289,8 @@ class Router:
         kind = sender_kind(message.sender)
         if message.reference is not None and not message.reference.strip():
             raise ValidationError("reference", "expected a non-empty string")
+        if message.providers is not None and not message.providers:
+            raise ValidationError("providers", "is empty (leave it out to use every provider)")
         for index, name in enumerate(message.providers or ()):
             if name not in self._states:
                 known = ", ".join(self._states) or "none"
@@ -398,8 +402,18 @@ class Router:
             message, recipients, info.encoding, info.segments, self.clock.time()
         )
         if not created:
+            under_way = self._sending.get(record.id)
+            if under_way is not None:
+                # The first send with this reference is still going: its result, not a guess.
+                await under_way.wait()
+                record = await self.store.get(record.id) or record
             return record.result(duplicate=True)
-        return await self._deliver(message, recipients, info, kind)
+        done = self._sending[message.id] = asyncio.Event()
+        try:
+            return await self._deliver(message, recipients, info, kind)
+        finally:
+            done.set()
+            del self._sending[message.id]
 
     async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
         """Validate and journal *message* without sending it (the daemon's ``wait: false``).
@@ -583,18 +597,21 @@ class Router:
         try:
             answered = await self._call(state, Operation.SEND, state.provider.send, batch)
         except ProviderError as exc:
-            return {n: _outcome_of(n, exc) for n in numbers}
+            answered = [_outcome_of(n, exc) for n in numbers]
         except Exception as exc:  # an adapter bug: it may have sent, so never resend blindly
             log.exception("provider %r failed in send", state.name)
             reason = f"adapter failed: {type(exc).__name__}"
-            return {n: RecipientOutcome(n, Outcome.AMBIGUOUS, reason=reason) for n in numbers}
-        outcomes = {o.recipient: o for o in answered}
+            answered = [RecipientOutcome(n, Outcome.AMBIGUOUS, reason=reason) for n in numbers]
+        given = {
+            o.recipient: o
+            for o in (answered if isinstance(answered, list | tuple) else ())
+            if isinstance(o, RecipientOutcome)
+        }
+        outcomes = {}
         for number in numbers:
-            if number not in outcomes:
-                outcomes[number] = RecipientOutcome(
-                    number, Outcome.AMBIGUOUS, reason="the adapter gave no outcome for it"
-                )
-        for outcome in outcomes.values():
+            outcome = outcomes[number] = given.get(number) or RecipientOutcome(
+                number, Outcome.AMBIGUOUS, reason="the adapter gave no outcome for it"
+            )
             if outcome.retry_after:
                 state.budget.defer(outcome.retry_after)
         return outcomes
