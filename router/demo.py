@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -86,11 +87,17 @@ class Demo:
 
     def __init__(self, listen: str, config: str | None) -> None:
         self.host, self.port = split_listen(listen)
+        if self.port == 0:
+            # The emulators need the daemon's callback URL before the daemon starts.
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = probe.getsockname()[1]
         self.config_path = Path(config) if config else EXAMPLE
         self.emulators: dict[str, Emulator] = {}
         self.runner: web.AppRunner | None = None
         self.base = ""
         self.steps: list[tuple[str, bool, str]] = []
+        self.results: list[dict[str, Any]] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="smsrouter-demo-")
 
     def step(self, what: str, ok: bool, detail: str = "") -> None:
@@ -119,9 +126,6 @@ class Demo:
         self.runner = web.AppRunner(make_app(daemon), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()
-        if self.port == 0:
-            self.port = self.runner.addresses[0][1]
-            self.base = f"http://{self.host}:{self.port}"
         self.step("emulators and daemon started", True, f"daemon at {self.base}")
 
     async def stop(self) -> None:
@@ -153,6 +157,7 @@ class Demo:
             ok = answer.status == 200 and payload.get("ok") is True
             self.step(f"{body['reference']}: sent", ok, f"HTTP {answer.status}")
             results.append(payload)
+        self.results = results
         return results
 
     async def wait_for_reports(
@@ -201,9 +206,12 @@ class Demo:
     async def inbound(self, http: aiohttp.ClientSession) -> None:
         """An inbound reply pushed by SMS Broadcast reaches the daemon."""
         broadcast = self.emulators.get("smsbroadcast")
-        if broadcast is None:
+        push_inbound = getattr(broadcast, "push_inbound", None)
+        if broadcast is None or push_inbound is None:
             return
-        push = broadcast.push_inbound("61412345678", "61400000000", "YES", ref="demo-au-1")  # type: ignore[attr-defined]
+        # SMS Broadcast echoes the ref it was sent with: our message id (providers.md 1.5).
+        replied_to = self.results[0]["id"] if self.results else None
+        push = push_inbound("61412345678", "61400000000", "YES", ref=replied_to)
         await broadcast.settle()
         self.step("inbound reply received", push.answers[-1:] == [200], f"answers {push.answers}")
 

@@ -131,8 +131,9 @@ def sender_kind(sender: str | None) -> SenderKind:
         raise ValidationError(
             "sender", f"an alphanumeric sender has at most 11 characters: {sender!r}"
         )
-    if not all(ch.isascii() and (ch.isalnum() or ch == " ") for ch in sender):
-        raise ValidationError("sender", f"only letters, digits and spaces are allowed: {sender!r}")
+    if not all(ch.isascii() and ch.isalnum() for ch in sender):
+        # No provider here takes spaces or punctuation (providers.md 1.6, 2.2, 4.2).
+        raise ValidationError("sender", f"only letters and digits are allowed: {sender!r}")
     return SenderKind.ALPHANUMERIC
 
 

@@ -275,7 +275,7 @@ class DeliveryReport:
     """The provider's own status value, for people reading logs."""
     provider_message_id: str | None = None
     ref: str | None = None
-    """Our per-recipient reference, when the provider echoes it."""
+    """Our per-recipient reference, or our message id, when the provider echoes one."""
     recipient: str | None = None
     """The E.164 number, when the provider says it."""
     error_code: str | None = None
