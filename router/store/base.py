@@ -250,34 +250,41 @@ def answered_by(record: MessageRecord, in_reply_to: str) -> bool:
     return record.id == in_reply_to or any(r.ref == in_reply_to for r in record.recipients)
 
 
-def _sent_through(recipient: RecipientRecord, report: DeliveryReport) -> bool:
-    """Whether *recipient* went through the report's provider, under the report's id if any.
-
-    A provider that answers a send without an id (providers.md 4.2) names it only in its
-    reports, so an id we never learnt does not rule a recipient out; another id does.
-    """
-    ids = {a.provider_message_id for a in recipient.attempts if a.provider == report.provider}
-    if recipient.provider == report.provider:
+def _provider_ids(recipient: RecipientRecord, provider: str) -> set[str | None] | None:
+    """The ids *provider* gave *recipient* (None for none given), or None if never sent there."""
+    ids = {a.provider_message_id for a in recipient.attempts if a.provider == provider}
+    if recipient.provider == provider:
         ids.add(recipient.provider_message_id)
-    if not ids and recipient.in_flight != report.provider:
-        return False
-    known = ids - {None}
-    return report.provider_message_id is None or not known or report.provider_message_id in known
+    if not ids and recipient.in_flight != provider:
+        return None
+    return ids
 
 
 def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRecord | None:
     """The recipient of *record* that *report* is about, if it can be told.
 
-    Our per-recipient reference names one recipient outright. Otherwise the recipients
-    sent through the report's provider (with its message id, when it gives one; batch
-    providers give one id to several recipients) are narrowed by the report's number;
-    exactly one must remain.
+    Our per-recipient reference names one recipient outright. Otherwise the candidates
+    are the recipients sent through the report's provider: those it gave the report's id
+    (batch providers give one id to several recipients), else, as a provider may answer a
+    send with no id and name one only in its reports (providers.md 4.2), those it gave no
+    id. The report's number narrows them; exactly one must remain.
     """
     if report.ref is not None:
         for recipient in record.recipients:
             if recipient.ref == report.ref:
                 return recipient
-    candidates = [r for r in record.recipients if _sent_through(r, report)]
+    sent = [
+        (r, ids)
+        for r in record.recipients
+        if (ids := _provider_ids(r, report.provider)) is not None
+    ]
+    wanted = report.provider_message_id
+    if wanted is None:
+        candidates = [r for r, _ in sent]
+    else:
+        candidates = [r for r, ids in sent if wanted in ids] or [
+            r for r, ids in sent if not ids - {None}
+        ]
     if report.recipient is not None:
         number = bare_number(report.recipient)
         candidates = [r for r in candidates if bare_number(r.recipient) == number]

@@ -338,6 +338,18 @@ async def test_an_id_the_provider_gave_only_in_its_report(store: MessageStore) -
     assert matched == ("m1", "m1-0")
 
 
+async def test_a_known_id_is_not_taken_by_a_recipient_still_in_flight(
+    store: MessageStore,
+) -> None:
+    await add(store)
+    await store.attempt_started("m1", "a", ["m1-0", "m1-1"])
+    await store.attempt_ended("m1", "m1-0", accepted("a", "a-1"))
+    assert await store.apply_report(report(provider_message_id="a-1"), NOW) == ("m1", "m1-0")
+    # An id nobody was given goes to the one recipient on that provider still without one.
+    matched = await store.apply_report(report(provider_message_id="a-2", ref="m1"), NOW)
+    assert matched == ("m1", "m1-1")
+
+
 async def test_a_reused_provider_id_matches_the_newest_message(store: MessageStore) -> None:
     await sent(store, "m1", "a", ["7"], count=1)
     await sent(store, "m2", "a", ["7"], count=1)
