@@ -47,6 +47,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
+from router.testing import check_provider
 
 URL = "https://my.smscentral.com.au/api/v3.2"
 USER = "user@example.com"
@@ -220,7 +221,7 @@ async def test_send_refuses_more_than_100_recipients_without_a_request(
 # -- send: every answer --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", ["0", " 0\r\n", "0\n"])
+@pytest.mark.parametrize("body", ["0", " 0\r\n", "0\n", "0 Message queued"])
 async def test_send_zero_is_accepted_with_our_reference_as_id(
     provider: SMSCentralProvider, mock_http: AioResponses, body: str
 ) -> None:
@@ -830,3 +831,30 @@ def test_inbound_refused_without_sender_or_with_bad_credentials(
         provider.parse_callback(
             CallbackKind.INBOUND, CallbackRequest("GET", query={**MO, "PASSWORD": "q"})
         )
+
+
+# -- the conformance kit -------------------------------------------------------------------
+
+
+async def test_conforms_to_the_provider_contract() -> None:
+    def make_provider(base_url: str, session: aiohttp.ClientSession) -> SMSCentralProvider:
+        context = ProviderContext(name="x", session=session, logger=logging.getLogger("t"))
+        config = SMSCentralConfig(
+            USER, Secret(PASSWORD), base_url=base_url, callback_password=Secret("p")
+        )
+        return SMSCentralProvider(config, context)
+
+    report = await check_provider(
+        make_provider,
+        password=PASSWORD,
+        callbacks={
+            CallbackKind.DLR: [
+                CallbackRequest("GET", query=DLR),
+                CallbackRequest("GET", query={**DLR, "UDH": "0500038A0302"}),
+            ],
+            CallbackKind.INBOUND: [CallbackRequest("GET", query=MO)],
+        },
+    )
+    assert report.provider_type == "smscentral"
+    assert "send/drop" in report.checks
+    assert "status/hang" in report.checks
