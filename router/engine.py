@@ -497,6 +497,8 @@ class Router:
                 await self.store.attempt_ended(record.id, item.recipient.ref, attempt)
                 if state is not None and await self._settle_ambiguous(state, item, None, record.id):
                     continue
+                if self._settled_by(item, attempt):
+                    continue
             item.candidates = tuple(c for c in item.candidates if c not in tried)
 
     def _settled_by(self, item: _Progress, last: Attempt) -> bool:

@@ -1,0 +1,108 @@
+"""Running the daemon as a real process, and reading the emulators, for the daemon tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from router.emulator import Emulator
+
+TOKEN = "test-token"
+SECRET = "test-callback-secret"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DaemonProcess:
+    """``smsrouter serve`` in a subprocess, and a client for its API."""
+
+    def __init__(self, config: Path, port: int, env: dict[str, str], log: Path) -> None:
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Start the process and wait (10 s at most) until it answers /healthz."""
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-m", "router", "-v", "serve", "--config", str(self.config),
+                 "--listen", f"127.0.0.1:{self.port}"],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        for _ in range(200):
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited:\n{self.log.read_text()}")
+            try:
+                async with self.http.get(f"{self.url}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"daemon did not start:\n{self.log.read_text()}")
+
+    def signal(self, number: int) -> None:
+        """Send the process a signal."""
+        assert self.process is not None
+        self.process.send_signal(number)
+
+    async def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the process to exit; its exit code."""
+        assert self.process is not None
+        process = self.process
+        code = await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
+        return code
+
+    async def stop(self) -> None:
+        """SIGTERM, then wait; SIGKILL if it hangs."""
+        if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                await self.wait(15)
+            except TimeoutError:
+                self.process.kill()
+                await self.wait(5)
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, token: str | None = TOKEN
+    ) -> tuple[int, Any]:
+        """Call the API; (status, parsed JSON body)."""
+        assert self.http is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.url + path, json=json, headers=headers) as answer:
+            body = await answer.json(content_type=None)
+            return answer.status, body
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write a config file."""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+
+
+def sent_texts(emulator: Emulator) -> list[str]:
+    """The texts of every SMS an emulator took, in order."""
+    return [sms["message"] for sms in emulator.counters.sent]
