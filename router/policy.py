@@ -134,6 +134,13 @@ class Policy(abc.ABC):
         return key
 
 
+_SENDER_REFUSED = {
+    SenderKind.NONE: "needs a sender ID",
+    SenderKind.NUMERIC: "does not take a numeric sender ID",
+    SenderKind.ALPHANUMERIC: "does not take an alphanumeric sender ID",
+}
+
+
 def always_on(ctx: RoutingContext, provider: ProviderView) -> Exclusion | None:
     """The filters every chain starts with: breaker, capability, balance below cost."""
     caps = provider.capabilities
@@ -148,7 +155,7 @@ def always_on(ctx: RoutingContext, provider: ProviderView) -> Exclusion | None:
     if ctx.segments > caps.max_parts:
         return out("capability", f"{ctx.segments} segments, it sends at most {caps.max_parts}")
     if ctx.sender_kind not in caps.sender_kinds:
-        return out("capability", f"does not take a {ctx.sender_kind} sender")
+        return out("capability", _SENDER_REFUSED[ctx.sender_kind])
     if ctx.sender_kind is SenderKind.ALPHANUMERIC and ctx.sender_length > caps.max_sender_length:
         return out("capability", f"sender longer than {caps.max_sender_length} characters")
     affordable = provider.affordable(ctx)
