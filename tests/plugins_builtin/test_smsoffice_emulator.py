@@ -119,6 +119,17 @@ async def arrived(emulator: SMSOfficeEmulator, operation: str) -> None:
     raise AssertionError(f"no {operation} request arrived")
 
 
+async def client_gone(emulator: SMSOfficeEmulator) -> None:
+    """Wait (bounded) until every request still held has lost its client."""
+    for _ in range(1000):
+        # The emulator's own record of requests being answered, read to avoid a race.
+        held = emulator._answering
+        if all(r.transport is None or r.transport.is_closing() for r in held):
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the held request's connection never closed")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -337,18 +348,26 @@ async def test_balance_answer_is_a_two_decimal_float(
 async def test_a_second_connection_at_once_is_a_violation(
     emulator: SMSOfficeEmulator,
 ) -> None:
-    emulator.inject(Fault(operation="send", times=1, latency=0.05))
+    # The first request is held unanswered, so the second surely comes while it waits.
+    emulator.inject(Fault(operation="send", times=1, hang=True))
     url = f"{emulator.api_url}/sendsms.asp"
     # Two sessions: two connections, as two careless workers would open.
     async with aiohttp.ClientSession() as one, aiohttp.ClientSession() as two:
-        slow = asyncio.ensure_future(raw_get(one, url, send_query(message="first")))
+        held = asyncio.ensure_future(raw_get(one, url, send_query(message="first")))
         await arrived(emulator, "send")
         second = await raw_get(two, url, send_query(message="second"))
-        first = await slow
-    assert first == (200, "Success:480002")
-    assert second == (200, "Success:480001")
+        assert second == (200, "Success:480001")
+        assert emulator.counters.violations == {"concurrent_connections": 1}
+        held.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await held
+    # A request whose client gave up no longer counts as one in flight.
+    await client_gone(emulator)
+    async with aiohttp.ClientSession() as three:
+        third = await raw_get(three, url, send_query(message="third"))
+    assert third == (200, "Success:480002")
     assert emulator.counters.violations == {"concurrent_connections": 1}
-    assert emulator.counters.max_in_flight == 2
+    assert [sms["message"] for sms in emulator.counters.sent] == ["second", "third"]
 
 
 async def test_the_adapter_keeps_to_one_connection(
