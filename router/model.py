@@ -13,6 +13,7 @@ import enum
 import secrets
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -132,10 +133,12 @@ def _to_recipients(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 _optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
+_strings: Any = attrs.validators.deep_iterable(attrs.validators.instance_of(str))
 
 
-def _to_names(value: Iterable[str] | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(value)
+def _to_names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    # One name is one provider, not its letters.
+    return None if value is None else _to_recipients(value)
 
 
 @attrs.frozen
@@ -154,9 +157,17 @@ class Message:
     sender: str | None = attrs.field(default=None, validator=_optional_str)
     reference: str | None = attrs.field(default=None, validator=_optional_str)
     """The client's own reference: a message seen with it before is not sent again."""
-    providers: tuple[str, ...] | None = attrs.field(default=None, converter=_to_names)
+    providers: tuple[str, ...] | None = attrs.field(
+        default=None,
+        converter=_to_names,
+        validator=attrs.validators.optional(_strings),
+    )
     """Restrict routing to these configured providers, in no particular order."""
-    id: str = attrs.field(factory=new_message_id)
+    id: str = attrs.field(
+        factory=new_message_id, validator=attrs.validators.matches_re(r"[0-9A-Za-z]{1,16}")
+    )
+    """Ours, 16 hex characters unless given: with ``-`` and the recipient's index it is
+    the per-recipient reference, which providers keep to 20 characters."""
 
 
 @attrs.frozen
