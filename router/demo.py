@@ -54,6 +54,14 @@ ENV = {
 }
 """The secrets the example config reads from the environment, for the emulators' accounts."""
 
+EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "smscentral": {
+        "callback_username": "smsrouter",
+        "callback_password": ENV["SMSCENTRAL_CALLBACK_PASSWORD"],
+    },
+}
+"""What each emulator needs beyond its defaults to match the example config."""
+
 BATCH: list[dict[str, Any]] = [
     {
         "to": ["0412 345 678", "+61 423 456 789"],
@@ -118,6 +126,7 @@ class Demo:
             emulator = emulator_factory(plugin)(
                 callback_url=f"{self.base}/callbacks/{name}/dlr/{SECRET}",
                 inbound_url=f"{self.base}/callbacks/{name}/inbound/{SECRET}",
+                **EMULATOR_OPTIONS.get(plugin, {}),
             )
             urls[plugin] = await emulator.start(self.host, 0)
             self.emulators[plugin] = emulator

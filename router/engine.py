@@ -29,6 +29,7 @@ from router import text as texts
 from router.balances import BalanceTracker
 from router.clock import Clock, SystemClock
 from router.config import Config, ProviderSettings, parse_config, read_toml
+from router.early import EarlyReports
 from router.errors import (
     ConfigError,
     NoRouteError,
@@ -47,6 +48,7 @@ from router.model import (
     CallbackKind,
     CallbackRequest,
     CallbackResult,
+    DeliveryReport,
     DeliveryStatus,
     ErrorKind,
     Message,
@@ -179,7 +181,9 @@ class Router:
             autoload=autoload,
             hook_timeout=hook_timeout,
         )
-        self.config = config if isinstance(config, Config) else parse_config(config, self.plugins)
+        self.config = (
+            config if isinstance(config, Config) else parse_config(config, self.plugins, env)
+        )
         self.clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
@@ -196,6 +200,7 @@ class Router:
         )
         self.balances = BalanceTracker(self, self.clock)
         self._background: set[asyncio.Task[Any]] = set()
+        self._early = EarlyReports()
         self._sending: dict[str, asyncio.Event] = {}
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -592,6 +597,10 @@ class Router:
             )
             item.attempts.append(attempt)
             await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
+            if len(self._early):
+                keys = (attempt.provider_message_id, item.recipient.ref, message.id)
+                for report in self._early.take(name, keys, self.clock.time()):
+                    await self._apply_report(report, self.clock.time(), hold=False)
             self.metrics.attempts.labels(name, outcome.outcome.value).inc()
             await self._settle(state, item, outcome, info, message.id)
 
@@ -778,19 +787,8 @@ class Router:
         result = state.provider.parse_callback(kind, request)
         now = self.clock.time()
         for report in result.reports:
-            matched = await self.store.apply_report(report, now)
             self.metrics.delivery_reports.labels(provider, report.status.value).inc()
-            if matched is None:
-                log.info(
-                    "provider %r: delivery report for an unknown message (%s)",
-                    provider,
-                    report.provider_message_id or report.ref,
-                )
-            await self.plugins.notify(
-                "smsrouter_delivery_report",
-                report=report,
-                message_id=None if matched is None else matched[0],
-            )
+            await self._apply_report(report, now, hold=True)
         for inbound in result.inbound:
             answered = await self.store.add_inbound(inbound, now)
             if answered is not None and inbound.in_reply_to != answered:
@@ -798,6 +796,22 @@ class Router:
             self.metrics.inbound.labels(provider).inc()
             await self.plugins.notify("smsrouter_inbound_message", message=inbound)
         return result
+
+    async def _apply_report(self, report: DeliveryReport, now: float, *, hold: bool) -> None:
+        matched = await self.store.apply_report(report, now)
+        if matched is None and hold and self._early.hold(report, now):
+            return  # its attempt may still be being journalled: applied when it is
+        if matched is None:
+            log.info(
+                "provider %r: delivery report for an unknown message (%s)",
+                report.provider,
+                report.provider_message_id or report.ref,
+            )
+        await self.plugins.notify(
+            "smsrouter_delivery_report",
+            report=report,
+            message_id=None if matched is None else matched[0],
+        )
 
     async def balance(self, provider: str) -> Balance:
         """Read a provider's balance now, through its budget, and remember it."""
