@@ -19,8 +19,10 @@ def test_the_embedding_example_is_the_tested_one() -> None:
 def test_the_setup_is_two_make_targets() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "make demo" in readme and "make test" in readme
-    assert "\ndemo:" in makefile and "\ntest:" in makefile
+    assert "make demo" in readme
+    assert "make test" in readme
+    assert "\ndemo:" in makefile
+    assert "\ntest:" in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
