@@ -114,7 +114,9 @@ class ProviderCommon:
     prices: dict[str, Decimal] = attrs.field(factory=dict)
     priority: int | None = None
     balance_interval: Duration = Duration(300.0)
-    timeout: Duration = Duration(30.0)
+    timeout: Duration = attrs.field(
+        default=Duration(30.0), validator=attrs.validators.gt(Duration(0))
+    )
     concurrency: int | None = None
     rates: dict[Operation, str] = attrs.field(factory=dict)
     limit_wait: Duration | None = None
@@ -381,6 +383,7 @@ def _expand_env(
     return value
 
 
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _COMMON_KEYS = frozenset(a.name for a in attrs.fields(ProviderCommon))
 
 
@@ -432,6 +435,11 @@ def _prefix_problems(where: str, common: ProviderCommon) -> list[str]:
         if not prefix.isdigit()
     ]
     found += [f"{_join(f'{where}.prices', p)}: {hint}" for p in common.prices if not p.isdigit()]
+    found += [
+        f"{_join(f'{where}.prices', p)}: a price cannot be below 0, got {price}"
+        for p, price in common.prices.items()
+        if price < 0
+    ]
     return found
 
 
@@ -444,6 +452,9 @@ def _provider(
     currencies: dict[str, str],
 ) -> ProviderSettings | None:
     where = _join("providers", name)
+    if not _NAME.match(name):
+        # The name is part of the provider's callback URLs and of metric labels.
+        problems.append(f'{where}: a provider name is letters, digits, "_" and "-"')
     if not isinstance(table, dict):
         problems.append(f"{where}: expected a table, got {table!r}")
         return None

@@ -329,6 +329,15 @@ def fake(**options: Any) -> dict[str, Any]:
         ),
         ({"server": {"max_body": 10}}, "server.max_body: must be >= 1024: 10"),
         (
+            {"providers": {"a": fake(prices={"61": -0.01})}},
+            'providers.a.prices."61": a price cannot be below 0, got -0.01',
+        ),
+        ({"providers": {"a": fake(timeout="0s")}}, "providers.a.timeout: must be > 0: 0.0"),
+        (
+            {"providers": {"my/office": fake()}},
+            'providers."my/office": a provider name is letters, digits, "_" and "-"',
+        ),
+        (
             {"providers": {"a": fake(currency="ZAR")}},
             "router.currencies: no rate for ZAR, used by a (base currency AUD)",
         ),
