@@ -62,6 +62,11 @@ def parse_rate(text: str) -> Rate:
     return Rate(calls, parse_duration(match.group(2)))
 
 
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"must be above 0, got {value!r}")
+
+
 @attrs.frozen
 class RouterSettings:
     """The ``[router]`` table."""
@@ -114,9 +119,7 @@ class ProviderCommon:
     prices: dict[str, Decimal] = attrs.field(factory=dict)
     priority: int | None = None
     balance_interval: Duration = Duration(300.0)
-    timeout: Duration = attrs.field(
-        default=Duration(30.0), validator=attrs.validators.gt(Duration(0))
-    )
+    timeout: Duration = attrs.field(default=Duration(30.0), validator=_positive)
     concurrency: int | None = None
     rates: dict[Operation, str] = attrs.field(factory=dict)
     limit_wait: Duration | None = None

@@ -332,7 +332,7 @@ def fake(**options: Any) -> dict[str, Any]:
             {"providers": {"a": fake(prices={"61": -0.01})}},
             'providers.a.prices."61": a price cannot be below 0, got -0.01',
         ),
-        ({"providers": {"a": fake(timeout="0s")}}, "providers.a.timeout: must be > 0: 0.0"),
+        ({"providers": {"a": fake(timeout="0s")}}, "providers.a.timeout: must be above 0, got 0.0"),
         (
             {"providers": {"my/office": fake()}},
             'providers."my/office": a provider name is letters, digits, "_" and "-"',
