@@ -3,9 +3,12 @@
 Each provider that can report a balance is polled on its ``balance_interval`` with
 jitter, concurrently across providers, each poll through the provider's budget (so SMSC's
 ten balance calls a minute hold however the polls and sends mix). A failed poll backs off
-and the loop goes on. Between polls, each accepted send lowers the cached balance by its
-estimated cost; a no-credit answer sets it to zero and asks for an early poll. A balance
-older than ``balance_stale_after`` is unknown to the policies (not zero).
+(doubling from MIN_BACKOFF, never longer than the interval) and the loop goes on, whatever
+the provider raised. Between polls, each accepted send lowers the cached balance by its
+estimated cost (the provider's own word on its balance wins); a no-credit answer sets it to
+zero and asks for an early poll, which still waits for its turn in the budget. A balance
+older than ``balance_stale_after`` is unknown to the policies (not zero): the engine drops
+it from what they see.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from router.clock import Clock
+from router.errors import ProviderError
 from router.model import Balance
 from router.provider import Operation
 
@@ -29,18 +33,29 @@ log = logging.getLogger("smsrouter.balances")
 
 MIN_BACKOFF = 5.0
 """Seconds before the first retry of a failed poll; doubles on each failure."""
+JITTER = 0.1
+"""A successful poll's next one comes after the interval times 1 +- this, at random."""
+GRACE = 5.0
+"""Seconds a poll may outlast its budget wait and its provider's timeout before it is cut."""
 
 
 class BalanceTracker:
-    """Polls balances for a Router and keeps its providers' cached balances."""
+    """Polls balances for a Router and keeps its providers' cached balances.
+
+    Args:
+        router: the Router whose providers it tracks (their live state and budgets).
+        clock: where intervals are measured and slept.
+        rng: the source of jitter (tests pass a seeded one).
+    """
 
     def __init__(self, router: Router, clock: Clock, rng: random.Random | None = None) -> None:
         self.router = router
         self.clock = clock
         self.rng = rng or random.Random()
         self.failures: dict[str, int] = {}
+        """Consecutive failed polls, by provider."""
         self._wake: dict[str, asyncio.Event] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def _trackable(self) -> list[ProviderState]:
         return [
@@ -49,59 +64,93 @@ class BalanceTracker:
             if s.provider.capabilities.balance and s.settings.common.balance_interval > 0
         ]
 
+    @property
+    def running(self) -> list[str]:
+        """The providers whose polling loop is running."""
+        return [name for name, task in self._tasks.items() if not task.done()]
+
     def start(self) -> None:
-        """Start one polling loop per provider that reports a balance."""
+        """Start one polling loop per provider that reports a balance (once)."""
+        loop = asyncio.get_running_loop()
         for state in self._trackable():
+            if state.name in self._tasks:
+                continue
             self._wake[state.name] = asyncio.Event()
-            self._tasks.append(asyncio.get_running_loop().create_task(self._run(state.name)))
+            self._tasks[state.name] = loop.create_task(
+                self._run(state.name), name=f"smsrouter-balance-{state.name}"
+            )
 
     async def stop(self) -> None:
-        """Stop every polling loop."""
-        for task in self._tasks:
+        """Stop every polling loop and wait for them to end."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._wake.clear()
 
     async def refresh(self, name: str) -> Balance:
-        """Read *name*'s balance now through its budget; raises the provider's error."""
+        """Read *name*'s balance now through its budget; raises what the provider raised.
+
+        A ``Retry-After`` on a failed read defers the provider's budget, as for a send.
+        """
         router = self.router
         state = router.providers[name]
+        limit = state.settings.limits.wait + state.settings.common.timeout + GRACE
         try:
-            balance: Balance = await router._call(state, Operation.BALANCE, state.provider.balance)
-        except Exception:
+            # A balance() that never returns must not hold the budget's slot for ever.
+            async with asyncio.timeout(limit):
+                read = await router._call(state, Operation.BALANCE, state.provider.balance)
+            if not isinstance(read, Balance):
+                raise TypeError(f"balance() returned {type(read).__name__}, not a Balance")
+        except Exception as exc:
             router.metrics.balance_polls.labels(name, "error").inc()
+            if isinstance(exc, ProviderError) and exc.retry_after:
+                state.budget.defer(exc.retry_after)
             raise
-        now = self.clock.time()
-        balance = attrs.evolve(balance, at=now)
+        balance = attrs.evolve(read, at=self.clock.time())
         router.metrics.balance_polls.labels(name, "success").inc()
         await self._store(state, balance)
         return balance
 
     async def poll_once(self, name: str) -> float:
-        """One poll of *name*, never raising; returns the seconds until the next one."""
+        """One poll of *name*, never raising but for cancellation; the seconds to the next."""
         interval = float(self.router.providers[name].settings.common.balance_interval)
         try:
             await self.refresh(name)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
-            failures = self.failures[name] = self.failures.get(name, 0) + 1
-            delay = min(interval, MIN_BACKOFF * 2.0 ** (failures - 1))
+            delay = self._failed(name, interval)
             log.warning(
-                "provider %r: balance poll failed (%s); next try in %.0fs", name, exc, delay
+                "provider %r: balance poll failed (%s: %s); next try in %.0fs",
+                name,
+                type(exc).__name__,
+                exc,
+                delay,
             )
             return delay
         self.failures[name] = 0
-        jitter: float = self.rng.uniform(0.9, 1.1)
+        jitter: float = self.rng.uniform(1 - JITTER, 1 + JITTER)
         return interval * jitter
+
+    def _failed(self, name: str, interval: float) -> float:
+        failures = self.failures[name] = self.failures.get(name, 0) + 1
+        # The exponent is capped: 2.0 ** 1100 overflows, and the loop must never die.
+        return min(interval, MIN_BACKOFF * 2.0 ** min(failures - 1, 32))
 
     async def _run(self, name: str) -> None:
         while True:
-            delay = await self.poll_once(name)
-            await self._sleep_or_wake(name, delay)
+            try:
+                delay = await self.poll_once(name)
+                await self._sleep_or_wake(name, delay)
+            except Exception:  # a bug of ours, not the provider's: log it and go on
+                log.exception("provider %r: balance loop failed; it goes on", name)
+                await self.clock.sleep(MIN_BACKOFF)
 
     async def _sleep_or_wake(self, name: str, delay: float) -> None:
         wake = self._wake[name]
+        if wake.is_set():  # asked for while the last poll was under way
+            wake.clear()
+            return
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))
         waker = asyncio.ensure_future(wake.wait())
         try:
@@ -109,36 +158,61 @@ class BalanceTracker:
         finally:
             sleeper.cancel()
             waker.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
             wake.clear()
+
+    def poll_soon(self, name: str) -> None:
+        """Ask *name*'s loop for a poll now instead of at the end of its interval."""
+        wake = self._wake.get(name)
+        if wake is not None:
+            wake.set()
 
     def spent(
         self, name: str, segments: int, cost: Decimal | None, balance_after: Decimal | None
     ) -> None:
-        """Lower the cached balance after an accepted send (or take the provider's word)."""
+        """Lower the cached balance after an accepted send (or take the provider's word).
+
+        A balance in credits pays one credit per segment; one in money pays *cost* when it
+        is in the provider's currency (else the next poll corrects it). An estimate keeps
+        the time of the last read, so it goes stale as that read does.
+        """
         state = self.router.providers[name]
         current = state.balance
         if balance_after is not None:
             unit = current.unit if current is not None else state.settings.common.currency
-            self._set(state, Balance(balance_after, unit, self.clock.time()))
+            self._set(state, Balance(balance_after, unit, self.clock.time()), notify=True)
             return
         if current is None:
             return
-        drawn = Decimal(segments) if current.is_credits else cost
-        if drawn is not None:
-            self._set(state, attrs.evolve(current, amount=current.amount - drawn))
+        if current.is_credits:
+            drawn: Decimal | None = Decimal(segments)
+        elif current.unit == state.settings.common.currency:
+            drawn = cost
+        else:
+            drawn = None
+        if drawn is None:
+            return
+        left = current.amount - drawn
+        if current.amount >= 0 > left:
+            left = Decimal(0)  # an estimate: the provider says what happens past zero
+        self._set(state, attrs.evolve(current, amount=left))
 
     def exhausted(self, name: str) -> None:
         """The provider said there is no credit: zero, and poll early (within budget)."""
         state = self.router.providers[name]
         unit = state.balance.unit if state.balance is not None else state.settings.common.currency
-        self._set(state, Balance(Decimal(0), unit, self.clock.time()))
-        wake = self._wake.get(name)
-        if wake is not None:
-            wake.set()
+        self._set(state, Balance(Decimal(0), unit, self.clock.time()), notify=True)
+        self.poll_soon(name)
 
-    def _set(self, state: ProviderState, balance: Balance) -> None:
+    def _set(self, state: ProviderState, balance: Balance, *, notify: bool = False) -> None:
         state.balance = balance
         self.router.metrics.balance.labels(state.name).set(float(balance.amount))
+        if notify:
+            self.router._spawn(
+                self.router.plugins.notify(
+                    "smsrouter_balance_updated", provider=state.name, balance=balance
+                )
+            )
 
     async def _store(self, state: ProviderState, balance: Balance) -> None:
         state.balance = balance

@@ -1,20 +1,30 @@
 """A circuit breaker per provider: stop calling a provider that keeps failing.
 
-Closed: calls go through; consecutive ``unavailable`` or ``ambiguous`` outcomes open it.
-Open: no calls until the cooldown ends; each re-opening doubles the cooldown, up to a cap.
-Half-open: one probe call goes through; success closes it (traffic returns to the
-preferred provider), failure opens it again. An authentication failure opens it for long.
+Closed: calls go through; ``threshold`` consecutive ``unavailable`` or ``ambiguous``
+outcomes open it. Open: no calls until the cooldown ends. Half-open: one probe call goes
+through; success closes it (traffic returns to the preferred provider), failure opens it
+again for twice the last cooldown, up to ``max_cooldown``. An authentication failure opens
+it for ``auth_cooldown`` whatever the state: the credentials will not mend themselves.
+
+Any other answer (accepted, a rejection, a provider error that is not about login) is the
+provider working, and closes it. The open -> half-open move happens when the state is next
+read after the cooldown, so the change is reported then.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable
 
 import attrs
 
 from router.clock import Clock, SystemClock
 from router.model import ErrorKind, Outcome
+
+log = logging.getLogger("smsrouter.health")
+
+_FAILURES = (Outcome.UNAVAILABLE, Outcome.AMBIGUOUS)
 
 
 class BreakerState(enum.StrEnum):
@@ -25,26 +35,53 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
+_positive = attrs.validators.gt(0.0)
+
+
 @attrs.frozen
 class BreakerSettings:
-    """How quickly a breaker opens and how long it stays open."""
+    """How quickly a breaker opens and how long it stays open (seconds)."""
 
-    threshold: int = 3
+    threshold: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     """Consecutive failures that open it."""
-    cooldown: float = 30.0
-    max_cooldown: float = 600.0
-    auth_cooldown: float = 3600.0
+    cooldown: float = attrs.field(default=30.0, validator=_positive)
+    """How long it stays open the first time."""
+    max_cooldown: float = attrs.field(default=600.0, validator=_positive)
+    """The most a failed probe's doubling may reach."""
+    auth_cooldown: float = attrs.field(default=3600.0, validator=_positive)
+    """How long a login failure keeps it open."""
+    probe_timeout: float = attrs.field(default=300.0, validator=_positive)
+    """A half-open probe whose outcome is not recorded by then is presumed lost (its caller
+    was cancelled), and another probe may go."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_cooldown < self.cooldown:
+            raise ValueError(
+                f"max_cooldown ({self.max_cooldown:g}s) is below cooldown ({self.cooldown:g}s)"
+            )
+
+
+StateListener = Callable[[str, BreakerState, BreakerState], None]
+"""Called with the provider name, the old state and the new one."""
 
 
 class Breaker:
-    """The circuit breaker of one provider."""
+    """The circuit breaker of one provider.
+
+    Args:
+        name: the configured provider name.
+        settings: thresholds and cooldowns.
+        clock: where cooldowns are measured.
+        on_change: called on every state change; an error it raises is logged, never
+            passed to whoever caused the change.
+    """
 
     def __init__(
         self,
         name: str,
         settings: BreakerSettings | None = None,
         clock: Clock | None = None,
-        on_change: Callable[[str, BreakerState, BreakerState], None] | None = None,
+        on_change: StateListener | None = None,
     ) -> None:
         self.name = name
         self.settings = settings or BreakerSettings()
@@ -54,7 +91,7 @@ class Breaker:
         self._failures = 0
         self._cooldown = self.settings.cooldown
         self._open_until = 0.0
-        self._probing = False
+        self._probe_since: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -64,46 +101,69 @@ class Breaker:
         return self._state
 
     @property
+    def failures(self) -> int:
+        """Consecutive failures counted so far."""
+        return self._failures
+
+    @property
+    def cooldown(self) -> float:
+        """The cooldown of the next opening by failures (doubled by each failed probe)."""
+        return self._cooldown
+
+    @property
+    def probing(self) -> bool:
+        """Whether the half-open probe is out (and not presumed lost)."""
+        since = self._probe_since
+        return since is not None and self.clock.time() - since < self.settings.probe_timeout
+
+    @property
     def accepting(self) -> bool:
         """Whether a call may go now, without taking the half-open probe."""
         state = self.state
         return state is BreakerState.CLOSED or (
-            state is BreakerState.HALF_OPEN and not self._probing
+            state is BreakerState.HALF_OPEN and not self.probing
         )
 
+    @property
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets a probe through (0 unless open)."""
+        if self.state is not BreakerState.OPEN:
+            return 0.0
+        return max(0.0, self._open_until - self.clock.time())
+
     def acquire(self) -> bool:
-        """Take permission for one call; in half-open only the one probe gets it."""
+        """Take permission for one call; in half-open only the one probe gets it.
+
+        Every call that got permission must end in :meth:`record` or :meth:`abandon`.
+        """
         if not self.accepting:
             return False
         if self._state is BreakerState.HALF_OPEN:
-            self._probing = True
+            self._probe_since = self.clock.time()
         return True
+
+    def abandon(self) -> None:
+        """The call permitted by :meth:`acquire` was not made, or its end is unknown."""
+        self._probe_since = None
 
     def record(self, outcome: Outcome, kind: ErrorKind | None = None) -> None:
         """Count the outcome of a call made with :meth:`acquire`."""
-        self._probing = False
+        probe = self._state is BreakerState.HALF_OPEN
+        self._probe_since = None
         if kind is ErrorKind.AUTH:
-            self._open(self.settings.auth_cooldown)
-        elif outcome in (Outcome.UNAVAILABLE, Outcome.AMBIGUOUS):
             self._failures += 1
-            if self._state is BreakerState.HALF_OPEN:
+            self._open(self.settings.auth_cooldown)
+        elif outcome in _FAILURES:
+            self._failures += 1
+            if probe:
                 self._cooldown = min(self._cooldown * 2, self.settings.max_cooldown)
                 self._open(self._cooldown)
-            elif self._failures >= self.settings.threshold:
+            elif self._state is BreakerState.CLOSED and self._failures >= self.settings.threshold:
                 self._open(self._cooldown)
         else:
             self._failures = 0
             self._cooldown = self.settings.cooldown
             self._move(BreakerState.CLOSED)
-
-    @property
-    def retry_in(self) -> float:
-        """Seconds until an open breaker lets a probe through."""
-        return (
-            max(0.0, self._open_until - self.clock.time())
-            if self.state is BreakerState.OPEN
-            else 0.0
-        )
 
     def _open(self, seconds: float) -> None:
         self._open_until = self.clock.time() + seconds
@@ -111,5 +171,9 @@ class Breaker:
 
     def _move(self, new: BreakerState) -> None:
         old, self._state = self._state, new
-        if old is not new and self.on_change is not None:
+        if old is new or self.on_change is None:
+            return
+        try:
             self.on_change(self.name, old, new)
+        except Exception:
+            log.exception("provider %r: breaker listener failed on %s -> %s", self.name, old, new)

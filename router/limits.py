@@ -8,6 +8,12 @@ A rate counts a call from when it starts until it *ends*: the next call of the w
 start only ``per`` seconds after the oldest call in it has finished. The provider sees each
 request somewhere between its start and its end, so this holds on the provider's side too,
 whatever the network latency.
+
+Two kinds of waiting, two clocks. A rate or a ``Retry-After`` says how long to wait, so that
+wait sleeps on the injected clock (a test's fake clock jumps over it). Waiting for another
+call to *end* (a concurrency slot, or the oldest call of a full window) waits for the network,
+so it is woken by that call ending and bounded by what is left of ``Limits.wait`` on both the
+injected clock and the event loop's own.
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ from router.clock import Clock, SystemClock
 from router.errors import ProviderUnavailableError
 from router.provider import Limits, Operation, Rate
 
+MAX_DEFER = 3600.0
+"""The longest a ``Retry-After`` may hold a provider's calls back, in seconds."""
+
 
 class _Call:
+    """One call counted by a rate window: in flight until it has ended."""
+
     __slots__ = ("ended",)
 
     def __init__(self) -> None:
@@ -45,96 +56,151 @@ class _Window:
 
 
 class Budget:
-    """The concurrency cap, per-operation rates and back-off of one provider account."""
+    """The concurrency cap, per-operation rates and back-off of one provider account.
+
+    Args:
+        name: the configured provider name, for error texts.
+        limits: the caps (already no looser than the provider's declared ones).
+        clock: where rate windows and deferrals read the time and sleep.
+    """
 
     def __init__(self, name: str, limits: Limits, clock: Clock | None = None) -> None:
         self.name = name
         self.limits = limits
         self.clock = clock or SystemClock()
-        self._slots = asyncio.Semaphore(limits.concurrency) if limits.concurrency else None
         self._windows = {op: _Window(rate) for op, rate in limits.rates.items()}
-        self._ended = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._queue: deque[object] = deque()
         self._blocked_until = 0.0
         self.in_flight = 0
+        """Calls holding a slot now."""
+        self.waiting = 0
+        """Calls waiting for a slot now."""
         self.waits = 0
-        """Calls that had to wait for a slot."""
+        """Calls that had to wait for a slot (a running count)."""
         self.timeouts = 0
-        """Calls that gave up waiting."""
+        """Calls that gave up waiting (a running count)."""
 
     def defer(self, seconds: float) -> None:
-        """Start no call for *seconds* (a provider's ``Retry-After``)."""
-        self._blocked_until = max(self._blocked_until, self.clock.time() + seconds)
+        """Start no call for *seconds* (a provider's ``Retry-After``), at most MAX_DEFER.
+
+        A deferral never shortens one already in force; a value that is not a positive
+        number is ignored.
+        """
+        if not seconds > 0:  # also NaN
+            return
+        until = self.clock.time() + min(seconds, MAX_DEFER)
+        self._blocked_until = max(self._blocked_until, until)
 
     @property
     def blocked_for(self) -> float:
         """Seconds left of a deferral."""
         return max(0.0, self._blocked_until - self.clock.time())
 
+    def _full(self) -> bool:
+        cap = self.limits.concurrency
+        return cap is not None and self.in_flight >= cap
+
     @asynccontextmanager
     async def slot(self, operation: Operation) -> AsyncIterator[float]:
         """Hold a slot for one call of *operation*; yields how long it waited.
 
         Raises:
-            ProviderUnavailableError: no slot came within ``limits.wait`` seconds.
+            ProviderUnavailableError: no slot came within ``limits.wait`` seconds, or a
+                rate or ``Retry-After`` says none can come in time (then it fails at once).
         """
-        started = self.clock.time()
-        deadline = started + self.limits.wait
-        waited = False
         window = self._windows.get(operation)
-        if self._slots is not None:
-            if self._slots.locked():
-                waited = True
-            await self._acquire_concurrency(deadline, operation)
+        call, started = await self._acquire(operation, window)
+        try:
+            yield self.clock.time() - started
+        finally:
+            call.ended = self.clock.time()
+            self.in_flight -= 1
+            self._notify()
+
+    async def _acquire(self, operation: Operation, window: _Window | None) -> tuple[_Call, float]:
+        clock, loop = self.clock, asyncio.get_running_loop()
+        started = clock.time()
+        deadline, loop_deadline = started + self.limits.wait, loop.time() + self.limits.wait
+        ticket: object | None = None  # our place in the queue for a concurrency slot
+        waited = False
+        self.waiting += 1
         try:
             while True:
-                now = self.clock.time()
+                now = clock.time()
+                remaining = deadline - now
                 delay = max(self._blocked_until - now, window.delay(now) if window else 0.0)
-                if delay <= 0:
+                if delay > 0:
+                    # Held back by a rate or a Retry-After: out of the queue meanwhile, so a
+                    # balance poll sleeping out its window never holds up a send.
+                    waited = True
+                    self._leave(ticket)
+                    ticket = None
+                    if delay != math.inf and delay > remaining:
+                        why = "Retry-After" if self._blocked_until - now >= delay else "rate"
+                        raise self._gave_up(
+                            operation, f"{why} allows the next call in {delay:.3g}s"
+                        )
+                    if delay == math.inf:
+                        # The window's oldest call is in flight: at least `per` after it ends.
+                        assert window is not None
+                        if window.rate.per > remaining or not await self._wait_for_change(
+                            min(remaining, loop_deadline - loop.time())
+                        ):
+                            raise self._gave_up(operation, "rate: the window's calls are in flight")
+                    else:
+                        await clock.sleep(delay)
+                    continue
+                next_in_line = ticket is self._first if ticket else not self._queue
+                if next_in_line and not self._full():
                     break
                 waited = True
-                remaining = deadline - now
-                if remaining <= 0 or (delay != math.inf and delay > remaining):
-                    raise self._gave_up(operation, "rate or Retry-After")
-                if delay == math.inf:
-                    if not await self._wait_ended(remaining):
-                        raise self._gave_up(operation, "rate: calls still in flight")
-                else:
-                    await self.clock.sleep(delay)
+                if ticket is None:
+                    ticket = object()
+                    self._queue.append(ticket)
+                bound = min(remaining, loop_deadline - loop.time())
+                if bound <= 0 or not await self._wait_for_change(bound):
+                    raise self._gave_up(operation, f"{self.in_flight} calls in flight")
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            self._leave(ticket)
             raise
+        finally:
+            self.waiting -= 1
+        self._leave(ticket, taking=True)
         call = _Call()
         if window is not None:
             window.calls.append(call)
         self.in_flight += 1
         if waited:
             self.waits += 1
-        try:
-            yield self.clock.time() - started
-        finally:
-            call.ended = self.clock.time()
-            self.in_flight -= 1
-            if self._slots is not None:
-                self._slots.release()
-            self._ended.set()
-            self._ended = asyncio.Event()
+        if self._queue and not self._full():
+            self._notify()  # more than one slot is free: the next in line may go too
+        return call, started
 
-    async def _acquire_concurrency(self, deadline: float, operation: Operation) -> None:
-        assert self._slots is not None
-        remaining = deadline - self.clock.time()
-        try:
-            await asyncio.wait_for(self._slots.acquire(), max(remaining, 0.0))
-        except TimeoutError:
-            raise self._gave_up(operation, f"{self.limits.concurrency} calls in flight") from None
+    @property
+    def _first(self) -> object | None:
+        return self._queue[0] if self._queue else None
 
-    async def _wait_ended(self, timeout: float) -> bool:
-        # The oldest call of the window is still in flight: wait until some call ends.
+    def _leave(self, ticket: object | None, *, taking: bool = False) -> None:
+        """Take *ticket* out of the queue; a slot it leaves free goes to the next in line."""
+        if ticket is None:
+            return
+        self._queue.remove(ticket)
+        if not taking and self._queue and not self._full():
+            self._notify()
+
+    async def _wait_for_change(self, timeout: float) -> bool:
+        """Wait until some call ends (or a waiter leaves); False when *timeout* ran out."""
         try:
-            await asyncio.wait_for(self._ended.wait(), max(timeout, 0.0))
+            await asyncio.wait_for(self._changed.wait(), max(timeout, 0.0))
         except TimeoutError:
             return False
         return True
+
+    def _notify(self) -> None:
+        # Wake every waiter (they wake in the order they began waiting); each re-checks.
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def _gave_up(self, operation: Operation, why: str) -> ProviderUnavailableError:
         self.timeouts += 1

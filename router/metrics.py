@@ -3,16 +3,19 @@
 Never the global registry, so two Routers in one process do not collide. Every label comes
 from a closed set (provider names from config, outcomes, statuses, operations) and is
 pre-initialised for each configured provider; no number, message id or secret is a label.
+A balance not yet read is NaN (unknown), not zero.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from router.errors import ConfigError
 from router.health import BreakerState
 from router.model import DeliveryStatus, Outcome, RecipientStatus
 from router.provider import Operation
@@ -147,7 +150,14 @@ class Metrics:
             self.add_provider(provider)
 
     def add_provider(self, provider: str) -> None:
-        """Pre-initialise every labelled series of *provider*."""
+        """Pre-initialise every labelled series of *provider*.
+
+        Raises:
+            ConfigError: the name is empty or reads as a number, which a label never is.
+        """
+        _check_label(provider)
+        self.balance.labels(provider).set(math.nan)
+        self.balance_success.labels(provider)
         for outcome in Outcome:
             self.attempts.labels(provider, outcome.value)
         for reason in FAILOVER_REASONS:
@@ -183,3 +193,14 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def _check_label(provider: str) -> None:
+    try:
+        float(provider)
+    except ValueError:
+        if provider.strip():
+            return
+    raise ConfigError(
+        [f"providers.{provider!r}: a provider name must be a word (it labels metrics)"]
+    )
