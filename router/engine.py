@@ -184,6 +184,8 @@ class Router:
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
         )
+        # A mapping config is validated only now: its hook_timeout applies from here.
+        self.plugins.hook_timeout = self.config.router.hook_timeout
         self.clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""

@@ -554,6 +554,11 @@ class AsyncRecorder:
         raise RuntimeError("a broken plugin")
 
 
+def test_the_hook_timeout_of_a_mapping_config_applies() -> None:
+    r = Router(config({"a": fake()}, hook_timeout="10ms"), plugins=[router.testing])
+    assert r.plugins.hook_timeout == 0.01
+
+
 async def test_message_routed_hooks_fire(started: RouterFactory) -> None:
     sync, asynchronous = Recorder(), AsyncRecorder()
     r = await started(
