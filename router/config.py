@@ -474,6 +474,9 @@ def _provider(
             known = ", ".join(host.providers.names()) or "none"
             problems.append(f"{where}.plugin: unknown plugin {plugin!r} (known: {known})")
         return None
+    # A shared key the plugin also declares (SMSC's ``currency``) reaches it too.
+    declared = {f.name for f in attrs.fields(cls.Config)} & _COMMON_KEYS
+    own.update((k, v) for k, v in table.items() if k in declared)
     options, _ = _table(converter, own, cls.Config, where, problems)
     if common is None:
         return None

@@ -45,11 +45,13 @@ OUTCOMES = (
 
 @attrs.frozen
 class LimitedConfig:
-    """The options of the ``limited`` test provider: a credential and a plain option."""
+    """The options of the ``limited`` test provider: a credential, a plain option, and a
+    key every provider has (its prices' currency), which this one reads too."""
 
     username: str
     password: Secret
     region: str = "AU"
+    currency: str = "AUD"
 
 
 class LimitedProvider(Provider[LimitedConfig]):
@@ -162,7 +164,7 @@ def test_a_full_config(host: PluginHost) -> None:
         rates={Operation.BALANCE: "5/1m", Operation.SEND: "20/1s"},
         limit_wait=1.5,  # type: ignore[arg-type]
     )
-    assert office.options == LimitedConfig("office-user", Secret("hunter2-office"))
+    assert office.options == LimitedConfig("office-user", Secret("hunter2-office"), currency="ZAR")
     assert office.limits == Limits(
         concurrency=1,
         rates={Operation.BALANCE: Rate(5, 60.0), Operation.SEND: Rate(20, 1.0)},
