@@ -11,7 +11,7 @@ import pytest
 
 import router.testing
 from router import Message, hookimpl
-from router.engine import Router
+from router.engine import Router, sender_kind
 from router.errors import NoRouteError, ProviderUnavailableError, ValidationError
 from router.model import (
     Attempt,
@@ -21,6 +21,7 @@ from router.model import (
     Outcome,
     RecipientOutcome,
     RecipientStatus,
+    SenderKind,
     SendResult,
 )
 from router.plugins import ProviderRegistry
@@ -389,6 +390,35 @@ async def test_a_wrong_message_names_the_field_and_sends_nothing(
     with pytest.raises(ValidationError):
         r.route(message)
     assert seen(r) == {"a": []}
+
+
+async def test_at_most_a_thousand_recipients(started: RouterFactory) -> None:
+    r = await started(config({"a": fake()}))
+    numbers = [f"+614{i:08d}" for i in range(1001)]
+    with pytest.raises(ValidationError) as raised:
+        await r.send(Message(to=numbers, text="hi"))
+    assert str(raised.value) == "to: 1001 recipients, at most 1000 in one message"
+
+
+@pytest.mark.parametrize(
+    ("sender", "kind"),
+    [
+        (None, SenderKind.NONE),
+        ("Shop", SenderKind.ALPHANUMERIC),
+        ("Shop24", SenderKind.ALPHANUMERIC),
+        ("61412345678", SenderKind.NUMERIC),
+        ("+61412345678", SenderKind.NUMERIC),
+        ("12345678901234", SenderKind.NUMERIC),
+    ],
+)
+async def test_the_sender_kind_reaches_the_provider(
+    started: RouterFactory, sender: str | None, kind: SenderKind
+) -> None:
+    assert sender_kind(sender) is kind
+    r = await started(config({"a": fake()}))
+    await r.send(Message(to=AU, text="hi", sender=sender))
+    (batch,) = fakes(r)["a"].batches
+    assert (batch.sender, batch.sender_kind) == (sender, kind)
 
 
 async def test_national_numbers_are_read_in_the_default_region(started: RouterFactory) -> None:
