@@ -6,7 +6,7 @@ ten balance calls a minute hold however the polls and sends mix). A failed poll 
 (doubling from MIN_BACKOFF, never longer than the interval) and the loop goes on, whatever
 the provider raised. Between polls, each accepted send lowers the cached balance by its
 estimated cost (the provider's own word on its balance wins); a no-credit answer sets it to
-zero and asks for an early poll, which still waits for its turn in the budget. A balance
+zero and asks for an early poll, which waits for its turn in the budget first. A balance
 older than ``balance_stale_after`` is unknown to the policies (not zero): the engine drops
 it from what they see.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -138,8 +139,14 @@ class BalanceTracker:
         return min(interval, MIN_BACKOFF * 2.0 ** min(failures - 1, 32))
 
     async def _run(self, name: str) -> None:
+        budget = self.router.providers[name].budget
         while True:
             try:
+                # An early poll (or one after a Retry-After) waits for the budget to allow
+                # it rather than fail: it is our wish, not the provider's failure.
+                turn = budget.ready_in(Operation.BALANCE)
+                if 0 < turn < math.inf:
+                    await self.clock.sleep(turn)
                 delay = await self.poll_once(name)
                 await self._sleep_or_wake(name, delay)
             except Exception:  # a bug of ours, not the provider's: log it and go on

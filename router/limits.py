@@ -97,6 +97,15 @@ class Budget:
         """Seconds left of a deferral."""
         return max(0.0, self._blocked_until - self.clock.time())
 
+    def ready_in(self, operation: Operation) -> float:
+        """Seconds until its rate and any ``Retry-After`` let a call of *operation* start.
+
+        Concurrency is not counted; inf while the oldest call of a full window is in flight.
+        """
+        now = self.clock.time()
+        window = self._windows.get(operation)
+        return max(0.0, self._blocked_until - now, window.delay(now) if window else 0.0)
+
     def _full(self) -> bool:
         cap = self.limits.concurrency
         return cap is not None and self.in_flight >= cap

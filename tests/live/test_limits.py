@@ -252,6 +252,24 @@ async def test_a_window_still_in_flight_longer_than_the_wait_fails_at_once(
     await first.task
 
 
+async def test_ready_in_says_when_a_rate_or_deferral_allows_a_call(clock: FakeClock) -> None:
+    budget = Budget("smsc", Limits(rates={BALANCE: Rate(1, 60)}, wait=10), clock)
+    assert budget.ready_in(BALANCE) == 0
+    await call(budget, BALANCE, clock, took=2)
+    clock.advance(8)
+    assert (budget.ready_in(BALANCE), budget.ready_in(SEND)) == (52, 0)
+    budget.defer(70)
+    assert (budget.ready_in(BALANCE), budget.ready_in(SEND)) == (70, 70)
+    log: list[str] = []
+    clock.advance(100)
+    held = Held(budget, BALANCE, log, "held")
+    await held.entered.wait()
+    assert budget.ready_in(BALANCE) == math.inf
+    held.release.set()
+    await held.task
+    assert budget.ready_in(BALANCE) == 60
+
+
 async def test_rates_are_per_operation(clock: FakeClock) -> None:
     budget = Budget("smsc", Limits(rates={BALANCE: Rate(1, 60)}, wait=100), clock)
     t0 = clock.now
