@@ -27,7 +27,7 @@ from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.preconf.tomllib import make_converter
 
 from router import numbers
-from router.errors import ConfigError
+from router.errors import ConfigError, PluginError
 from router.plugins import PluginHost
 from router.provider import Limits, Operation, Rate
 from router.redact import Secret, redact
@@ -330,7 +330,11 @@ def _table(
     Returns the instance, built with defaults in place of the wrong fields (None when even
     that fails), and the names of the wrong fields.
     """
-    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls)) if f.init}
+    try:
+        attrs.resolve_types(cls)
+    except Exception as exc:  # a plugin's Config with an annotation nobody can resolve
+        raise PluginError(f"{cls.__qualname__}: its annotations cannot be read: {exc}") from exc
+    fields = {f.name: f for f in attrs.fields(cls) if f.init}
     if not isinstance(data, dict):
         problems.append(f"{where or '(top level)'}: expected a table, got {data!r}")
         return None, set(fields)

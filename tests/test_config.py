@@ -25,7 +25,7 @@ from router.config import (
     read_toml,
 )
 from router.engine import Router
-from router.errors import ConfigError
+from router.errors import ConfigError, PluginError
 from router.model import Batch, ErrorKind, Outcome, RecipientOutcome
 from router.plugins import PluginHost, ProviderRegistry
 from router.policy import NoOptions
@@ -454,6 +454,35 @@ def test_every_problem_is_reported_at_once(host: PluginHost) -> None:
         f"router.policy[1]: unknown policy 'fastest' ({POLICIES})",
         "policies.cheapest: policy is not in router.policy",
         "router.currencies: no rate for ZAR, used by office (base currency AUD)",
+    )
+
+
+@attrs.frozen
+class Unreadable:
+    """A Config class whose annotation names nothing that exists."""
+
+    value: NoSuchType  # type: ignore[name-defined]  # noqa: F821
+
+
+class UnreadableProvider(Provider[Unreadable]):
+    type_name = "unreadable"
+    Config = Unreadable
+
+    async def send(self, batch: Batch) -> list[RecipientOutcome]:
+        return []
+
+
+def test_a_plugin_config_that_cannot_be_read_is_a_plugin_error() -> None:
+    class Plugin:
+        @hookimpl
+        def smsrouter_register_providers(self, registry: ProviderRegistry) -> None:
+            registry.add(UnreadableProvider)
+
+    host = PluginHost.load(extra=[Plugin()], autoload=False)
+    with pytest.raises(PluginError) as raised:
+        parse_config({"providers": {"a": {"plugin": "unreadable", "value": 1}}}, host, env={})
+    assert str(raised.value) == (
+        "Unreadable: its annotations cannot be read: name 'NoSuchType' is not defined"
     )
 
 
