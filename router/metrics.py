@@ -202,5 +202,5 @@ def _check_label(provider: str) -> None:
         if provider.strip():
             return
     raise ConfigError(
-        [f"providers.{provider!r}: a provider name must be a word (it labels metrics)"]
+        [f'providers."{provider}": a provider name must be a word (it labels metrics)']
     )
