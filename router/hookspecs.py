@@ -27,7 +27,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def smsrouter_register_providers(registry: ProviderRegistry) -> None:
     """Add provider types: ``registry.add(MyProvider)``.
 
-    Runs once when a Router starts, before any provider is built from config.
+    Runs once when a Router starts, before any provider is built from config. A provider
+    table names the type by its ``type_name`` (``plugin = "smsoffice"``).
+
+    Args:
+        registry: where provider classes go; a ``type_name`` two plugins both add, a class
+            that is not a :class:`~router.Provider`, or one without an attrs ``Config``
+            stops the Router from starting with a :class:`~router.PluginError`.
     """
 
 
@@ -35,15 +41,28 @@ def smsrouter_register_providers(registry: ProviderRegistry) -> None:
 def smsrouter_register_policies(registry: PolicyRegistry) -> None:
     """Add routing policy types: ``registry.add(MyPolicy)``.
 
-    Runs once when a Router starts, before the policy chain is built from config.
+    Runs once when a Router starts, before the policy chain is built from config. The
+    chain names a policy by its ``name`` (``policy = ["prefix", "cheapest"]``).
+
+    Args:
+        registry: where policy classes go; a ``name`` two plugins both add, or a class that
+            is not a :class:`~router.Policy`, stops the Router with a PluginError.
     """
 
 
 @hookspec
 def smsrouter_message_routed(message: Message, result: SendResult) -> Awaitable[None] | None:
-    """A message was sent: *result* holds every recipient's status and attempts.
+    """A message was sent: every recipient ended accepted, rejected, failed or ambiguous.
 
-    Runs after the last attempt of every recipient, before ``Router.send`` returns.
+    Runs after the last attempt of every recipient, before ``Router.send`` returns (also
+    when it goes on to raise NoRouteError).
+
+    Args:
+        message: the message as the caller gave it.
+        result: each recipient's status, provider and attempts.
+
+    Returns:
+        None, or an awaitable the core awaits within ``router.hook_timeout``.
     """
 
 
@@ -51,19 +70,55 @@ def smsrouter_message_routed(message: Message, result: SendResult) -> Awaitable[
 def smsrouter_delivery_report(
     report: DeliveryReport, message_id: str | None
 ) -> Awaitable[None] | None:
-    """A provider reported on a recipient; *message_id* is ours, when it was matched."""
+    """A provider reported on one recipient of a message it took.
+
+    Runs after the report is journalled, for every report a push held.
+
+    Args:
+        report: the provider's report, its status normalised.
+        message_id: our id of the message it was matched to; None when it matched none.
+
+    Returns:
+        None, or an awaitable the core awaits within ``router.hook_timeout``.
+    """
 
 
 @hookspec
 def smsrouter_inbound_message(message: InboundMessage) -> Awaitable[None] | None:
-    """Someone sent a text to one of our numbers."""
+    """Someone sent a text to one of our numbers, and a provider pushed it to us.
+
+    Args:
+        message: the text, its sender (E.164 where it parses) and our number.
+
+    Returns:
+        None, or an awaitable the core awaits within ``router.hook_timeout``.
+    """
 
 
 @hookspec
 def smsrouter_balance_updated(provider: str, balance: Balance) -> Awaitable[None] | None:
-    """A provider's balance was read (by a poll or from a send's answer)."""
+    """A provider's balance was learnt: polled, told by a send's answer, or zero on no credit.
+
+    The estimate lowered after each accepted send does not call it.
+
+    Args:
+        provider: the configured name of the provider (``office``), not its type.
+        balance: the amount and its unit (``credits`` or a currency code).
+
+    Returns:
+        None, or an awaitable the core awaits within ``router.hook_timeout``.
+    """
 
 
 @hookspec
 def smsrouter_provider_state_changed(provider: str, old: str, new: str) -> Awaitable[None] | None:
-    """A provider's circuit breaker moved from *old* to *new* (closed, open, half_open)."""
+    """A provider's circuit breaker moved: it stopped or started taking messages.
+
+    Args:
+        provider: the configured name of the provider.
+        old: the state it left: ``closed``, ``open`` or ``half_open``.
+        new: the state it entered.
+
+    Returns:
+        None, or an awaitable the core awaits within ``router.hook_timeout``.
+    """

@@ -9,10 +9,12 @@ in config, then the installed distributions' entry points (group ``smsrouter``),
 from __future__ import annotations
 
 import asyncio
+import difflib
 import importlib
 import inspect
 import logging
 import os
+import types
 from collections.abc import Awaitable, Iterable
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -157,16 +159,18 @@ class PluginHost:
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_OFF)
         if autoload:
-            try:
-                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-            except Exception as exc:
-                raise PluginError(f"loading entry point plugins failed: {exc!r}") from exc
+            _load_entry_points(pm)
         for plugin in extra:
-            pm.register(plugin)
-        try:
-            pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(str(exc)) from None
+            if pm.is_registered(plugin):
+                continue  # given twice (in config and in code): once is enough
+            name = _name_of(pm, plugin)
+            if pm.has_plugin(name):
+                raise PluginError(f"two different plugins are named {name!r}")
+            try:
+                pm.register(plugin, name=name)
+            except (ValueError, pluggy.PluginValidationError) as exc:
+                raise PluginError(f"plugin {name!r}: {exc}") from None
+        _check_pending(pm)
         return cls(pm, hook_timeout=hook_timeout)
 
     def _collect(self, hook_name: str, registry: _Registry[Any]) -> None:
@@ -183,7 +187,11 @@ class PluginHost:
         registry._current = "?"
 
     def describe(self) -> list[PluginInfo]:
-        """Every loaded plugin, its version, hooks and what it registered."""
+        """Every loaded plugin, its version, hooks and what it registered.
+
+        A plugin from an installed distribution has that distribution's version; a module
+        of smsrouter's own packages (the built-ins, ``router.testing``) has smsrouter's.
+        """
         versions = {self.pm.get_name(p): d.version for p, d in self.pm.list_plugin_distinfo()}
         own = _own_version()
         infos = []
@@ -191,10 +199,11 @@ class PluginHost:
             if plugin is None:
                 continue
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            ours = isinstance(plugin, types.ModuleType) and _is_own_module(plugin.__name__)
             infos.append(
                 PluginInfo(
                     name=name,
-                    version=versions.get(name, own if name in BUILTIN_PLUGINS else None),
+                    version=versions.get(name, own if ours else None),
                     hooks=hooks,
                     providers=tuple(self.providers.by_plugin(name)),
                     policies=tuple(self.policies.by_plugin(name)),
@@ -229,6 +238,56 @@ class PluginHost:
             )
         except Exception:
             log.exception("plugin %r failed in %s", plugin, hook_name)
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Load every entry point of the group, one by one, so a failure names its plugin."""
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            try:
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
+            except Exception as exc:
+                where = f"{ep.value!r} from {dist.name} {dist.version}"
+                raise PluginError(f"plugin {ep.name!r} ({where}) failed to load: {exc!r}") from exc
+
+
+def _name_of(pm: pluggy.PluginManager, plugin: object) -> str:
+    """A readable name for an extra plugin: a module's name, else its class's, made unique."""
+    name = getattr(plugin, "__name__", None)
+    if isinstance(name, str) and name:
+        return name
+    # An instance has no name of its own; pluggy would call it by its id(), which no error
+    # message or listing should show.
+    cls = type(plugin)
+    base = f"{cls.__module__}.{cls.__qualname__}"
+    name, count = base, 1
+    while pm.has_plugin(name) and pm.get_plugin(name) is not plugin:
+        count += 1
+        name = f"{base}#{count}"
+    return name
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """Refuse hook implementations no hook spec knows (a misspelt name), naming each."""
+    known = [name for name in vars(pm.hook) if getattr(pm.hook, name).has_spec()]
+    problems = []
+    for name, caller in vars(pm.hook).items():
+        if name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"plugin {impl.plugin_name!r}: unknown hook {name!r}{hint}")
+    if problems:
+        raise PluginError("\n".join(problems))
+
+
+def _is_own_module(module_name: str) -> bool:
+    return module_name.partition(".")[0] in ("router", "plugins", "policies")
 
 
 def _own_version() -> str | None:
