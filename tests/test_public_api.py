@@ -1,0 +1,98 @@
+"""The public API of ``router``: what ``__all__`` promises, the hook marker, the version."""
+
+from __future__ import annotations
+import __future__
+
+import importlib.metadata
+import inspect
+import tomllib
+import types
+from pathlib import Path
+
+import pluggy
+import pytest
+from mypy import api as mypy_api
+
+import router
+from router.plugins import PluginHost, ProviderRegistry
+from router.testing import FakeProvider
+
+ROOT = Path(__file__).resolve().parent.parent
+LAZY = ("Router", "__version__")
+"""Names ``router`` gives on first use (``__getattr__``), not at import."""
+
+
+def public_names() -> list[str]:
+    """What ``router`` defines for its users: no submodules, no imports it uses itself."""
+    names = set(LAZY)
+    for name, value in vars(router).items():
+        if name.startswith("_") or isinstance(value, types.ModuleType | __future__._Feature):
+            continue
+        names.add(name)
+    return sorted(names)
+
+
+def test_all_is_sorted() -> None:
+    assert router.__all__ == sorted(router.__all__)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="router/__init__.py imports typing.Any at module level, so router.Any is public",
+)
+def test_all_is_every_public_name() -> None:
+    assert sorted(router.__all__) == public_names()
+
+
+def test_every_name_in_all_is_there_and_documented() -> None:
+    for name in router.__all__:
+        value = getattr(router, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert inspect.getdoc(value), f"router.{name} has no docstring"
+    assert router.Router is importlib.import_module("router.engine").Router
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="module 'router' has no attribute 'Routr'"):
+        router.Routr  # noqa: B018
+
+
+def test_hookimpl_is_smsrouter_marker() -> None:
+    from router import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def smsrouter_register_providers(self, registry: ProviderRegistry) -> None:
+            registry.add(FakeProvider)
+
+    host = PluginHost.load(extra=[Plugin()], autoload=False)
+
+    assert isinstance(hookimpl, pluggy.HookimplMarker)
+    assert hookimpl.project_name == "smsrouter"
+    assert host.providers.get("fake") is FakeProvider
+
+
+def test_version_is_the_distribution_version() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+    assert router.__version__ == importlib.metadata.version("smsrouter") == declared
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="router/__init__.py's __getattr__ returns Any, so mypy types "
+    "`from router import Router` and `router.__version__` as Any",
+)
+def test_lazy_names_keep_their_types(tmp_path: Path) -> None:
+    snippet = tmp_path / "uses_router.py"
+    snippet.write_text(
+        "from router import Router, __version__\nreveal_type(Router)\nreveal_type(__version__)\n"
+    )
+    # The project's cache: `make test` runs mypy over everything just before the tests.
+    cache = ROOT / ".mypy_cache"
+    out, _, _ = mypy_api.run(["--no-error-summary", f"--cache-dir={cache}", str(snippet)])
+
+    revealed = [line.partition("Revealed type is ")[2] for line in out.splitlines()]
+    assert len(revealed) == 2
+    assert revealed[0].endswith('-> router.engine.Router"')
+    assert revealed[1] in ('"str"', '"builtins.str"')
