@@ -9,6 +9,10 @@ start only ``per`` seconds after the oldest call in it has finished. The provide
 request somewhere between its start and its end, so this holds on the provider's side too,
 whatever the network latency.
 
+Calls waiting for a concurrency slot get one in the order they came. A call held back by a
+rate or a ``Retry-After`` waits outside that queue, holding nothing, so a balance poll
+sleeping out SMSC's minute never holds up a send.
+
 Two kinds of waiting, two clocks. A rate or a ``Retry-After`` says how long to wait, so that
 wait sleeps on the injected clock (a test's fake clock jumps over it). Waiting for another
 call to *end* (a concurrency slot, or the oldest call of a full window) waits for the network,
