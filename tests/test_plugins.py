@@ -157,6 +157,17 @@ async def test_blocked_plugins_are_skipped(install: Install) -> None:
     assert router_.plugins.providers.names() == ["fake", "smsbroadcast", "smscentral", "smsoffice"]
 
 
+def test_a_plugin_object_is_blocked_by_its_class_name() -> None:
+    host = PluginHost.load(
+        extra=[Registers(FakeProvider)],
+        blocked=["tests.test_plugins.Registers"],
+        autoload=False,
+    )
+
+    assert host.providers.get("fake") is None
+    assert "tests.test_plugins.Registers" not in [i.name for i in host.describe()]
+
+
 def test_a_blocked_provider_type_is_unknown_to_the_config() -> None:
     with pytest.raises(ConfigError) as caught:
         Router(
