@@ -9,7 +9,7 @@ A balance not yet read is NaN (unknown), not zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -184,6 +184,18 @@ class Metrics:
         """Show *state* as the current breaker state of *provider*."""
         for each in BreakerState:
             self.breaker.labels(provider, each.value).set(each is state)
+
+    def watch_breaker(self, provider: str, state: Callable[[], BreakerState]) -> None:
+        """Read *provider*'s breaker state through *state* at each scrape.
+
+        A breaker moves from open to half-open when its state is next read; read at the
+        scrape, the gauge never shows a cooldown that has ended. :meth:`set_breaker` is
+        ignored for *provider* from then on.
+        """
+        for each in BreakerState:
+            self.breaker.labels(provider, each.value).set_function(
+                lambda each=each: float(state() is each)  # type: ignore[misc]
+            )
 
     def set_balance(self, provider: str, amount: Decimal, at: float) -> None:
         """Record a balance read at *at*."""

@@ -15,7 +15,7 @@ import router.testing
 from router import Message, hookimpl
 from router.engine import Router
 from router.errors import ConfigError
-from router.health import BreakerState
+from router.health import Breaker, BreakerSettings, BreakerState
 from router.metrics import Metrics
 from router.model import (
     Balance,
@@ -132,6 +132,28 @@ def test_pre_initialised_values_say_nothing_is_known_yet() -> None:
     assert provider("smsrouter_provider_balance") == 12.5
     metrics.set_breaker("office", BreakerState.HALF_OPEN)
     assert [provider("smsrouter_provider_breaker_state", state=s) for s in STATES] == [0, 0, 1]
+
+
+def test_a_watched_breaker_shows_its_state_at_the_scrape(clock: FakeClock) -> None:
+    metrics = Metrics(["office"])
+    b = Breaker("office", BreakerSettings(threshold=1, cooldown=30), clock)
+    metrics.watch_breaker("office", lambda: b.state)
+
+    def shown() -> list[float | None]:
+        text = metrics.exposition().decode()
+        (family,) = [
+            f
+            for f in text_string_to_metric_families(text)
+            if f.name == "smsrouter_provider_breaker_state"
+        ]
+        return [s.value for s in family.samples]  # closed, open, half_open
+
+    assert shown() == [1, 0, 0]
+    assert b.acquire()
+    b.record(Outcome.UNAVAILABLE)
+    assert shown() == [0, 1, 0]
+    clock.advance(30)  # nothing read the breaker since: the scrape does
+    assert shown() == [0, 0, 1]
 
 
 @pytest.mark.parametrize("name", ["123", "1e5", "nan", "inf", " ", ""])
