@@ -516,56 +516,61 @@ async def _run_one(
     timeout: float,
 ) -> _Run:
     run = _Run(scenario, operation)
-    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Bound but not listening: a connection to it is refused, and no one else can take it.
-    closed.bind(("127.0.0.1", 0))
-    base_url = server.url
-    if scenario.mode == "refused":
-        base_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
     server.mode, server.requests = scenario.mode, []
     seconds = timeout if scenario.mode == "hang" else 5.0
-    async with aiohttp.ClientSession() as session:
-        provider = make_provider(base_url, session)
-        provider.context = attrs.evolve(provider.context, timeout=seconds)
-        if scenario.mode == "drop":
-            # A kept-alive connection, so a dropped one is where aiohttp would re-send.
-            async with session.get(f"{server.url}/__warm__") as warm:
-                await warm.read()
-        batch = _batch(provider, numbers)
-        call: Awaitable[Any]
-        if operation == "send":
-            call = provider.send(batch)
-        elif operation == "balance":
-            call = provider.balance()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        # Bound but not listening: a connection to it is refused, and no one else takes it.
+        closed.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        async with aiohttp.ClientSession() as session:
+            provider = make_provider(refused if scenario.mode == "refused" else server.url, session)
+            provider.context = attrs.evolve(provider.context, timeout=seconds)
+            if scenario.mode == "drop":
+                # A kept-alive connection, so a dropped one is where aiohttp would re-send.
+                async with session.get(f"{server.url}/__warm__") as warm:
+                    await warm.read()
+            with _capture_logs(provider.context.logger) as records:
+                try:
+                    await _operate(provider, run, numbers, seconds + 2.0)
+                finally:
+                    await provider.aclose()
+    run.texts.extend(repr(o) for o in run.outcomes or ())
+    run.texts.extend(_error_texts(run.error) if run.error else ())
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    run.texts.extend(formatter.format(r) for r in records)
+    run.texts.extend([repr(provider), repr(provider.config), str(provider.config)])
+    run.requests = list(server.requests)
+    return run
+
+
+async def _operate(
+    provider: Provider[Any], run: _Run, numbers: Sequence[str], limit: float
+) -> None:
+    """Call the run's operation, keeping its answer or its error in *run*."""
+    batch = _batch(provider, numbers)
+    call: Awaitable[Any]
+    if run.operation == "send":
+        call = provider.send(batch)
+    elif run.operation == "balance":
+        call = provider.balance()
+    else:
+        first = batch.recipients[0]
+        query = StatusQuery("conformance-1", ref=first.ref, recipient=first.e164)
+        call = provider.query_status([query])
+    try:
+        answer: Any = await asyncio.wait_for(call, limit)
+    except TimeoutError:
+        run.error = TimeoutError(f"no answer in {limit:g}s: does it heed context.timeout?")
+        return
+    except Exception as exc:
+        run.error = exc
+        return
+    run.result = answer
+    if run.operation == "send":
+        if isinstance(answer, list):
+            run.outcomes = answer
         else:
-            first = batch.recipients[0]
-            query = StatusQuery(
-                provider_message_id="conformance-1", ref=first.ref, recipient=first.e164
-            )
-            call = provider.query_status([query])
-        with _capture_logs(provider.context.logger) as records:
-            try:
-                answer: Any = await asyncio.wait_for(call, seconds + 2.0)
-            except TimeoutError as exc:
-                run.error = exc
-                run.texts.append(f"{operation} did not finish: does it use context.timeout?")
-            except Exception as exc:
-                run.error = exc
-            else:
-                run.result = answer
-                if operation == "send":
-                    run.outcomes = list(answer)
-            finally:
-                await provider.aclose()
-        closed.close()
-        run.texts.extend(repr(o) for o in run.outcomes or ())
-        run.texts.extend(_error_texts(run.error) if run.error else ())
-        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-        run.texts.extend(formatter.format(r) for r in records)
-        run.texts.extend([repr(provider), repr(provider.config), str(provider.config)])
-        run.requests = list(server.requests)
-        run.outcomes = run.outcomes if operation == "send" else None
-        return run
+            run.error = TypeError(f"send answered {answer!r}, not a list of outcomes")
 
 
 async def _run_all(
