@@ -7,7 +7,7 @@ as a daemon (``smsrouter serve``), or extend it with provider and policy plugins
 
 from __future__ import annotations
 
-from typing import Any
+import typing as _typing
 
 from router.errors import (
     CallbackError,
@@ -103,7 +103,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+if _typing.TYPE_CHECKING:
+    from router.engine import Router
+
+    __version__: str
+
+
+def __getattr__(name: str) -> object:
     # Router pulls in the engine, plugin loading and aiohttp's client: import it on use,
     # so plugins can import the contracts from here without a cycle.
     if name == "Router":

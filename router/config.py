@@ -390,7 +390,7 @@ def _expand_env(
     return value
 
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _COMMON_KEYS = frozenset(a.name for a in attrs.fields(ProviderCommon))
 
 
@@ -461,7 +461,9 @@ def _provider(
     where = _join("providers", name)
     if not _NAME.match(name):
         # The name is part of the provider's callback URLs and of metric labels.
-        problems.append(f'{where}: a provider name is letters, digits, "_" and "-"')
+        problems.append(
+            f'{where}: a provider name starts with a letter, then letters, digits, "_" and "-"'
+        )
     if not isinstance(table, dict):
         problems.append(f"{where}: expected a table, got {table!r}")
         return None

@@ -15,6 +15,7 @@ where the provider has one, else by ``on_ambiguous``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -249,6 +250,7 @@ class Router:
                     f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
                 ) from exc
             breaker = Breaker(name, clock=self.clock, on_change=self._breaker_moved)
+            self.metrics.watch_breaker(name, functools.partial(_state_of, breaker))
             budget = Budget(name, settings.limits, self.clock)
             self._states[name] = ProviderState(settings, provider, budget, breaker, index)
         self._started = True
@@ -584,9 +586,16 @@ class Router:
             recipients=tuple(i.recipient for i in items),
             attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
         )
-        await self.store.attempt_started(message.id, name, [i.recipient.ref for i in items])
-        outcomes = await self._call_send(state, batch)
-        state.breaker.record(*_breaker_signal(outcomes.values()))
+        try:
+            await self.store.attempt_started(message.id, name, [i.recipient.ref for i in items])
+            outcomes = await self._call_send(state, batch)
+        except BaseException:
+            state.breaker.abandon()  # the probe, if this was one, must not be lost
+            raise
+        if all(o.kind is ErrorKind.BUDGET for o in outcomes.values()):
+            state.breaker.abandon()  # our own budget said no: the provider is not to blame
+        else:
+            state.breaker.record(*_breaker_signal(outcomes.values()))
         for item in items:
             outcome = outcomes[item.recipient.e164]
             attempt = Attempt(
@@ -836,6 +845,10 @@ class Router:
             return
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _state_of(breaker: Breaker) -> BreakerState:
+    return breaker.state
 
 
 def _names(value: object) -> list[str]:

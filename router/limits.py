@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 
 from router.clock import Clock, SystemClock
 from router.errors import ProviderUnavailableError
+from router.model import ErrorKind
 from router.provider import Limits, Operation, Rate
 
 MAX_DEFER = 3600.0
@@ -218,5 +219,7 @@ class Budget:
     def _gave_up(self, operation: Operation, why: str) -> ProviderUnavailableError:
         self.timeouts += 1
         return ProviderUnavailableError(
-            f"no {operation} slot within {self.limits.wait:g}s ({why})", provider=self.name
+            f"no {operation} slot within {self.limits.wait:g}s ({why})",
+            provider=self.name,
+            kind=ErrorKind.BUDGET,
         )

@@ -54,6 +54,9 @@ class ErrorKind(enum.StrEnum):
     """Too many calls: back off."""
     INVALID_REQUEST = "invalid_request"
     """Our request was malformed: a bug worth logging loudly."""
+    BUDGET = "budget"
+    """Our own budget for the provider had no slot in time: nothing was sent, and the
+    provider is not to blame (its breaker does not count it)."""
     OTHER = "other"
 
 

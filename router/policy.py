@@ -94,6 +94,8 @@ class ProviderView:
         balance = self.balance
         if balance is None:
             return None
+        if balance.amount <= 0:
+            return Decimal(0)  # nothing pays for nothing, whatever the price
         if balance.is_credits:
             return balance.amount / ctx.segments
         price = self.price(ctx.recipient.digits)

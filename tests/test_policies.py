@@ -357,6 +357,12 @@ def test_the_chain_order_decides_which_key_comes_first() -> None:
             context(segments=2),
             ("balance", "balance 0.08 is below the message's cost"),
         ),
+        (
+            # Nothing pays for nothing, even where the price is unknown.
+            {"balance": Balance(D(0), "AUD")},
+            context(),
+            ("balance", "balance 0 is below the message's cost"),
+        ),
     ],
 )
 def test_always_on_filters_exclude_before_any_policy(
@@ -375,7 +381,7 @@ def test_always_on_filters_exclude_before_any_policy(
         {"capabilities": Capabilities(max_parts=4, unicode=True)},
         {"balance": Balance(D(2), "credits")},
         {"balance": Balance(D("0.09"), "AUD"), "prices": {"61": 0.045}},
-        {"balance": Balance(D(0), "AUD")},  # no price: the cost is unknown, not excluded
+        {"balance": Balance(D(1), "AUD")},  # no price: the cost is unknown, not excluded
     ],
 )
 def test_always_on_filters_let_a_capable_provider_through(settings: dict[str, Any]) -> None:

@@ -36,10 +36,6 @@ def test_all_is_sorted() -> None:
     assert router.__all__ == sorted(router.__all__)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="router/__init__.py imports typing.Any at module level, so router.Any is public",
-)
 def test_all_is_every_public_name() -> None:
     assert sorted(router.__all__) == public_names()
 
@@ -78,11 +74,6 @@ def test_version_is_the_distribution_version() -> None:
     assert router.__version__ == importlib.metadata.version("smsrouter") == declared
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="router/__init__.py's __getattr__ returns Any, so mypy types "
-    "`from router import Router` and `router.__version__` as Any",
-)
 def test_lazy_names_keep_their_types(tmp_path: Path) -> None:
     snippet = tmp_path / "uses_router.py"
     snippet.write_text(
