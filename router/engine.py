@@ -77,7 +77,17 @@ _STATUS_OF_OUTCOME = {
     Outcome.REJECTED_MESSAGE: RecipientStatus.REJECTED,
     Outcome.AMBIGUOUS: RecipientStatus.AMBIGUOUS,
 }
-_TAKEN = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.ENROUTE, DeliveryStatus.DELIVERED})
+_TAKEN = frozenset(
+    {
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.ENROUTE,
+        DeliveryStatus.DELIVERED,
+        # Failed or expired still means the provider took it: sending it elsewhere
+        # now would be a second send, not a retry of a lost one.
+        DeliveryStatus.FAILED,
+        DeliveryStatus.EXPIRED,
+    }
+)
 
 
 @attrs.define

@@ -183,6 +183,9 @@ async def test_ambiguous_fails_over_when_configured(started: RouterFactory) -> N
         (DeliveryStatus.ACCEPTED, RecipientStatus.ACCEPTED),
         (DeliveryStatus.DELIVERED, RecipientStatus.ACCEPTED),
         (DeliveryStatus.ENROUTE, RecipientStatus.ACCEPTED),
+        # The provider took it and delivery failed: never send it a second time.
+        (DeliveryStatus.FAILED, RecipientStatus.ACCEPTED),
+        (DeliveryStatus.EXPIRED, RecipientStatus.ACCEPTED),
         (DeliveryStatus.REJECTED, RecipientStatus.REJECTED),
     ],
 )
