@@ -155,10 +155,6 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_result(value)
 
 
-class _Open(_Job):
-    """Open the connection and migrate, outside any batch."""
-
-
 class _Close(_Job):
     """Stop the thread after the work queued before it."""
 
@@ -176,9 +172,12 @@ class SQLiteStore(MessageStore):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.commits = 0
+        # Each writer thread has a queue of its own, so a store reopened while its old
+        # thread still drains never shares work between two threads.
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._live = False
+        """Whether ``_queue`` has a thread taking work; set and cleared under ``_lock``."""
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -192,102 +191,103 @@ class SQLiteStore(MessageStore):
             ConfigError: the file cannot be opened, is not a database, or was written by a
                 newer smsrouter (its schema version is higher than this code knows).
         """
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._serve, name=f"smsrouter-journal:{self.path}", daemon=True
-        )
-        self._thread.start()
-        job = _Open(lambda conn: None)
-        self._queue.put(job)
-        try:
-            await job.future
-        except BaseException:
-            self._thread = None
-            raise
+        job = _Job(lambda conn: None)  # settled when the file is open
+        with self._lock:
+            if self._live:
+                return
+            self._live = True
+            jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+            jobs.put(job)
+            self._queue = jobs
+        threading.Thread(
+            target=self._serve, args=(jobs,), name=f"smsrouter-journal:{self.path}", daemon=True
+        ).start()
+        await job.future
 
     async def close(self) -> None:
         """Commit what is queued, close the file and stop the writer thread."""
-        if self._thread is None:
-            return
         job = _Close(lambda conn: None)
-        self._queue.put(job)
-        self._thread = None
+        with self._lock:
+            if not self._live:
+                return
+            self._live = False
+            self._queue.put(job)
         await job.future
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run *work* on the writer thread inside the next batch's transaction."""
-        if self._thread is None:
-            raise RuntimeError(f"{self!r} is not open")
         job = _Job(work)
-        self._queue.put(job)
+        with self._lock:
+            if not self._live:
+                raise RuntimeError(f"{self!r} is not open")
+            self._queue.put(job)
         result: T = await job.future
         return result
 
-    def _serve(self) -> None:
+    def _serve(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        """The writer thread: open, then commit batches until told to close."""
+        opening = jobs.get()
+        conn, error = self._connect()
+        opening.settle(None, error)
+        if conn is None:
+            self._refuse(jobs)
+            return
         while True:
-            job = self._queue.get()
-            if isinstance(job, _Open):
-                job.settle(None, self._connect())
-                if self._conn is None:
-                    return
-                continue
-            if isinstance(job, _Close):
-                self._disconnect(job)
-                return
-            batch = [job]
-            stop: _Close | None = None
-            while len(batch) < MAX_BATCH:
+            batch = [jobs.get()]
+            while not isinstance(batch[-1], _Close) and len(batch) < MAX_BATCH:
                 try:
-                    queued = self._queue.get_nowait()
+                    batch.append(jobs.get_nowait())
                 except queue.Empty:
                     break
-                if isinstance(queued, _Close):
-                    stop = queued
-                    break
-                batch.append(queued)
-            try:
-                self._commit(batch)
-            except Exception as exc:  # the connection itself failed: fail the batch, live on
-                for job in batch:
-                    job.settle(None, exc)
-                if self._conn is not None and self._conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._conn.execute("ROLLBACK")
+            stop = batch.pop() if isinstance(batch[-1], _Close) else None
+            if batch:
+                try:
+                    self._commit(conn, batch)
+                except Exception as exc:  # the connection itself failed: fail the batch
+                    for job in batch:
+                        job.settle(None, exc)
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
             if stop is not None:
-                self._disconnect(stop)
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    stop.settle(None, exc)
+                else:
+                    stop.settle(None, None)
                 return
 
-    def _connect(self) -> ConfigError | None:
+    def _refuse(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        """Fail the work queued behind an open that failed: no thread will run it."""
+        with self._lock:
+            if self._queue is jobs:
+                self._live = False
+            while True:
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                refusal = None if isinstance(job, _Close) else RuntimeError(f"{self!r} is not open")
+                job.settle(None, refusal)
+
+    def _connect(self) -> tuple[sqlite3.Connection | None, ConfigError | None]:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
-            return ConfigError([f"store.url: cannot open {self.path}: {exc}"])
+            return None, ConfigError([f"store.url: cannot open {self.path}: {exc}"])
         try:
             conn.row_factory = sqlite3.Row
             _migrate(conn, self.path)
         except (sqlite3.Error, ConfigError) as exc:
             conn.close()
             if isinstance(exc, ConfigError):
-                return exc
-            return ConfigError([f"store.url: cannot use {self.path}: {exc}"])
-        self._conn = conn
-        return None
+                return None, exc
+            return None, ConfigError([f"store.url: cannot use {self.path}: {exc}"])
+        return conn, None
 
-    def _disconnect(self, job: _Job) -> None:
-        error = None
-        try:
-            if self._conn is not None:
-                self._conn.close()
-        except sqlite3.Error as exc:
-            error = exc
-        self._conn = None
-        job.settle(None, error)
-
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         """Run *batch* in one transaction, each job in a savepoint; settle them after COMMIT."""
-        conn = self._conn
-        assert conn is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -309,7 +309,7 @@ class SQLiteStore(MessageStore):
                         earlier.settle(None, exc)
                     job.settle(None, exc)
                     if batch[index + 1 :]:
-                        self._commit(batch[index + 1 :])
+                        self._commit(conn, batch[index + 1 :])
                     return
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")

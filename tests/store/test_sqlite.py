@@ -164,6 +164,18 @@ async def test_one_store_reopens_after_close(store: SQLiteStore) -> None:
     assert record.id == "m1"
 
 
+async def test_reopening_while_a_close_drains(store: SQLiteStore) -> None:
+    tasks = [asyncio.create_task(add(store, f"m{i}")) for i in range(20)]
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    await store.open()
+    await closing
+    assert all(created for _, created in await asyncio.gather(*tasks))
+    assert len(await store.unfinished()) == 20
+    assert (await add(store, "m20"))[1] is True
+
+
 async def test_close_commits_what_was_queued(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "journal.db")
     await store.open()
@@ -215,6 +227,17 @@ async def test_a_file_from_a_newer_smsrouter_is_refused(tmp_path: Path) -> None:
         await store.get("m1")
     assert read(path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
     assert read(path, "SELECT name FROM sqlite_master") == []
+
+
+async def test_work_queued_behind_a_failed_open_is_refused(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "missing" / "journal.db")
+    opening = asyncio.create_task(store.open())
+    await asyncio.sleep(0)  # the open is queued; this get queues behind it
+    waiting = asyncio.create_task(store.get("m1"))
+    with pytest.raises(ConfigError):
+        await opening
+    with pytest.raises(RuntimeError, match="is not open"):
+        await asyncio.wait_for(waiting, 5)
 
 
 async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
