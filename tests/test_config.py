@@ -337,7 +337,8 @@ def fake(**options: Any) -> dict[str, Any]:
         ({"providers": {"a": fake(timeout="0s")}}, "providers.a.timeout: must be above 0, got 0.0"),
         (
             {"providers": {"my/office": fake()}},
-            'providers."my/office": a provider name starts with a letter, then letters, digits, "_" and "-"',
+            'providers."my/office": a provider name starts with a letter, '
+            'then letters, digits, "_" and "-"',
         ),
         (
             {"providers": {"a": fake(currency="ZAR")}},

@@ -45,9 +45,7 @@ async def emulators() -> AsyncIterator[dict[str, Any]]:
 
 
 @pytest.fixture
-async def daemon_factory(
-    tmp_path: Path, daemon_env: dict[str, str]
-) -> AsyncIterator[Any]:
+async def daemon_factory(tmp_path: Path, daemon_env: dict[str, str]) -> AsyncIterator[Any]:
     """Make daemons for a config text; every one is stopped at the end of the test."""
     made: list[DaemonProcess] = []
 

@@ -16,12 +16,25 @@ def _write(event: dict[str, object]) -> None:
 @hookimpl
 def smsrouter_inbound_message(message: InboundMessage) -> None:
     """Record an inbound message."""
-    _write({"event": "inbound", "from": message.sender, "to": message.recipient,
-            "text": message.text, "provider": message.provider})
+    _write(
+        {
+            "event": "inbound",
+            "from": message.sender,
+            "to": message.recipient,
+            "text": message.text,
+            "provider": message.provider,
+        }
+    )
 
 
 @hookimpl
 def smsrouter_delivery_report(report: DeliveryReport, message_id: str | None) -> None:
     """Record a delivery report."""
-    _write({"event": "dlr", "message_id": message_id, "status": report.status.value,
-            "provider": report.provider})
+    _write(
+        {
+            "event": "dlr",
+            "message_id": message_id,
+            "status": report.status.value,
+            "provider": report.provider,
+        }
+    )

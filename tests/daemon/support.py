@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +38,28 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.http: aiohttp.ClientSession | None = None
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(  # noqa: S603 - our own CLI
+                [
+                    sys.executable,
+                    "-m",
+                    "router",
+                    "-v",
+                    "serve",
+                    "--config",
+                    str(self.config),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
     async def start(self) -> None:
         """Start the process and wait (10 s at most) until it answers /healthz."""
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "router", "-v", "serve", "--config", str(self.config),
-                 "--listen", f"127.0.0.1:{self.port}"],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            )
+        self.process = self._spawn()
         if self.http is None:
             self.http = aiohttp.ClientSession()
         for _ in range(200):
@@ -71,8 +83,7 @@ class DaemonProcess:
         """Wait for the process to exit; its exit code."""
         assert self.process is not None
         process = self.process
-        code = await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
-        return code
+        return await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
 
     async def stop(self) -> None:
         """SIGTERM, then wait; SIGKILL if it hangs."""
@@ -99,8 +110,6 @@ def write_config(path: Path, text: str) -> Path:
     """Write a config file."""
     path.write_text(text, encoding="utf-8")
     return path
-
-
 
 
 def sent_texts(emulator: Emulator) -> list[str]:

@@ -184,7 +184,9 @@ async def test_bad_requests_name_the_field(
         assert answer["error"]["field"] == field, (body, answer)
     assert daemon.http is not None
     async with daemon.http.post(
-        f"{daemon.url}/v1/messages", data=b"{not json", headers={"Authorization": "Bearer test-token"}
+        f"{daemon.url}/v1/messages",
+        data=b"{not json",
+        headers={"Authorization": "Bearer test-token"},
     ) as answer:
         assert answer.status == 400
         assert (await answer.json())["error"]["field"] == "body"
@@ -336,8 +338,9 @@ async def test_queued_messages_are_sent_by_the_workers(
     daemon = daemon_factory(config(tmp_path, emulators))
     await daemon.start()
     status, queued = await daemon.request(
-        "POST", "/v1/messages", json={"to": ["+61412345678", "+61412345679"], "text": "queued",
-                                      "wait": False},
+        "POST",
+        "/v1/messages",
+        json={"to": ["+61412345678", "+61412345679"], "text": "queued", "wait": False},
     )
     assert status == 202
     jsonschema.validate(queued, schema("Queued"))
