@@ -262,10 +262,11 @@ async def test_sigkill_mid_load_loses_nothing(
     acknowledged: dict[str, str] = {}
 
     async def post(n: int) -> None:
-        body = {"to": "+61412345678", "text": f"load {n}", "wait": False}
+        text = f"load {n}"
+        body = {"to": "+61412345678", "text": text, "wait": False}
         status, answer = await daemon.request("POST", "/v1/messages", json=body)
         if status == 202:
-            acknowledged[answer["id"]] = body["text"]
+            acknowledged[answer["id"]] = text
 
     posts = [asyncio.ensure_future(post(n)) for n in range(120)]
     await wait_until(lambda: asyncio.sleep(0, len(sent_texts(emulators["broadcast"])) >= 10))
