@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 from collections import Counter
@@ -356,3 +357,20 @@ async def test_queued_messages_are_sent_by_the_workers(
     status, answer = await daemon.request("GET", "/v1/messages/nope")
     assert status == 404
     jsonschema.validate(answer, schema("Error"))
+
+
+async def test_a_body_over_the_limit_is_refused(
+    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+) -> None:
+    daemon = daemon_factory(config(tmp_path, emulators))
+    await daemon.start()
+    body = json.dumps({"to": "+61412345678", "text": "x" * 2_000_000}).encode()
+    assert daemon.http is not None
+    async with daemon.http.post(
+        f"{daemon.url}/v1/messages",
+        data=io.BytesIO(body),
+        headers={"Authorization": "Bearer test-token", "Content-Type": "application/json"},
+    ) as answer:
+        assert answer.status == 413
+        assert (await answer.json())["error"]["code"] == "too_large"
+    assert sent_texts(emulators["broadcast"]) == []
