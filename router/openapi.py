@@ -247,6 +247,33 @@ _PLUGINS = {
         }
     },
 }
+_INBOUND = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "provider", "from", "to", "text", "received_at", "in_reply_to"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "provider": {"type": "string"},
+                    "from": {"type": "string"},
+                    "to": {"type": "string"},
+                    "text": {"type": "string"},
+                    "received_at": {"type": "number"},
+                    "in_reply_to": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "next": {"type": ["string", "null"]},
+    },
+}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -278,6 +305,7 @@ OPENAPI: dict[str, Any] = {
             "Route": _ROUTE,
             "Providers": _PROVIDERS,
             "Plugins": _PLUGINS,
+            "InboundPage": _INBOUND,
         },
     },
     "security": [{"bearer": []}],
@@ -324,6 +352,24 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Loaded plugins, their versions and what each registered",
                 "responses": {"200": _answer("The plugins", "Plugins"), **_ERRORS},
+            }
+        },
+        "/v1/inbound": {
+            "get": {
+                "summary": "Inbound messages, newest first, each with the message it answers",
+                "parameters": [
+                    _query("provider", "A configured provider's name", {"type": "string"}),
+                    _query("number", "E.164; matches from or to", {"type": "string"}),
+                    _query("since", "Unix seconds or ISO 8601 with a timezone", {"type": "string"}),
+                    _query("until", "Likewise; received before it", {"type": "string"}),
+                    _query(
+                        "limit",
+                        "Page size",
+                        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    ),
+                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
+                ],
+                "responses": {"200": _answer("One page", "InboundPage"), **_ERRORS},
             }
         },
     },

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router import api
+from router import api, inbound_api
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.engine import Router
@@ -341,6 +341,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_post("/v1/route", post_route)
     app.router.add_get("/v1/providers", get_providers)
     app.router.add_get("/v1/plugins", get_plugins)
+    inbound_api.register(app, daemon)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", callback)
     app.router.add_get("/metrics", metrics)
