@@ -15,6 +15,7 @@ import os
 import re
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,7 @@ from router.errors import ConfigError, PluginError
 from router.plugins import PluginHost
 from router.provider import Limits, Operation, Rate
 from router.redact import Secret, redact
+from router.store.events import EventType
 
 
 class Duration(float):
@@ -108,6 +110,30 @@ class StoreSettings:
     url: str | None = None
 
 
+MIN_WEBHOOK_SECRET = 16
+"""The shortest webhook signing secret accepted, in characters."""
+
+
+@attrs.frozen
+class WebhookSettings:
+    """One ``[[webhooks]]`` table: a receiver of events, the events it wants, its secret."""
+
+    name: str
+    """Names it in the event journal, the API and logs (never the URL: it may hold a token)."""
+    url: str
+    events: tuple[EventType, ...]
+    secret: Secret
+    """Signs every post with HMAC-SHA256, so the receiver knows it came from us."""
+    timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive)
+    concurrency: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    """Posts to this receiver under way at once."""
+    backoff: Duration = attrs.field(default=Duration(1.0), validator=_positive)
+    """The wait before the first retry; it doubles with each retry, with jitter."""
+    max_backoff: Duration = attrs.field(default=Duration(600.0), validator=_positive)
+    max_age: Duration = attrs.field(default=Duration(86400.0), validator=_positive)
+    """How long an event is retried before it is a dead letter."""
+
+
 @attrs.frozen
 class ProviderCommon:
     """The keys every provider table has beside its plugin's own."""
@@ -145,6 +171,7 @@ class Config:
     providers: dict[str, ProviderSettings] = attrs.field(factory=dict)
     policies: dict[str, Any] = attrs.field(factory=dict)
     """Each chained policy's options, by policy name."""
+    webhooks: tuple[WebhookSettings, ...] = ()
 
 
 def _strict(kind: str, *types: type) -> Callable[[Any, Any], Any]:
@@ -493,6 +520,75 @@ def _provider(
     return ProviderSettings(name, common, options, limits)
 
 
+def _url_problem(url: str) -> str | None:
+    # Never quote the URL back: its query may hold the receiver's token.
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"expected an http:// or https:// URL, got scheme {parts.scheme!r}"
+    if not parts.hostname:
+        return "the URL has no host"
+    if "#" in url:
+        return "a URL fragment is never sent: remove it"
+    if any(ch.isspace() for ch in url):
+        return "the URL has a space in it"
+    return None
+
+
+def _webhook_problems(index: int, raw: Mapping[str, Any], names: dict[str, int]) -> list[str]:
+    """What is wrong in one ``[[webhooks]]`` table beyond each key's type."""
+    found = []
+    where = f"webhooks[{index}]"
+    name, url, events, secret = (raw.get(k) for k in ("name", "url", "events", "secret"))
+    if isinstance(name, str):
+        if not _NAME.match(name):
+            found.append(f'{where}.name: starts with a letter, then letters, digits, "_" and "-"')
+        elif name in names:
+            found.append(f"{where}.name: {name!r} is also webhooks[{names[name]}]")
+        names.setdefault(name, index)
+    why = _url_problem(url) if isinstance(url, str) else None
+    if why:
+        found.append(f"{where}.url: {why}")
+    if isinstance(events, list):
+        if not events:
+            known = ", ".join(EventType)
+            found.append(f"{where}.events: name at least one event ({known})")
+        found.extend(
+            f"{where}.events[{i}]: {event!r} is also events[{events.index(event)}]"
+            for i, event in enumerate(events)
+            if event in events[:i]
+        )
+    if isinstance(secret, str) and len(secret) < MIN_WEBHOOK_SECRET:
+        found.append(
+            f"{where}.secret: expected at least {MIN_WEBHOOK_SECRET} characters, got {len(secret)}"
+        )
+    return found
+
+
+def _webhooks(
+    converter: cattrs.Converter, tables: Any, problems: list[str]
+) -> tuple[WebhookSettings, ...]:
+    if not isinstance(tables, list):
+        problems.append(f"webhooks: expected a list of [[webhooks]] tables, got {tables!r}")
+        return ()
+    found: list[WebhookSettings] = []
+    names: dict[str, int] = {}
+    for index, table in enumerate(tables):
+        where, before = f"webhooks[{index}]", len(problems)
+        hook, _ = _table(converter, table, WebhookSettings, where, problems)
+        if isinstance(table, dict):
+            # Checked on the table itself: a wrong key beside them hides none of these.
+            problems.extend(_webhook_problems(index, table, names))
+        if hook is not None and hook.max_backoff < hook.backoff:
+            problems.append(f"{where}.max_backoff: must not be below backoff")
+        if hook is not None and len(problems) == before:
+            found.append(hook)
+    return tuple(found)
+
+
 def parse_config(
     data: Mapping[str, Any], host: PluginHost, env: Mapping[str, str] | None = None
 ) -> Config:
@@ -505,12 +601,13 @@ def parse_config(
     secrets: dict[str, str] = {}
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     converter = make_config_converter()
-    sections = ("router", "server", "store", "providers", "policies")
+    sections = ("router", "server", "store", "providers", "policies", "webhooks")
     problems.extend(f"{_join('', k)}: unknown key" for k in doc if k not in sections)
     settings, wrong = _table(converter, doc.get("router", {}), RouterSettings, "router", problems)
     router = settings or RouterSettings()
     server, _ = _table(converter, doc.get("server", {}), ServerSettings, "server", problems)
     store, _ = _table(converter, doc.get("store", {}), StoreSettings, "store", problems)
+    webhooks = _webhooks(converter, doc.get("webhooks", []), problems)
     if router.default_region is not None and not numbers.is_region(router.default_region):
         problems.append(
             f'router.default_region: expected an ISO country code like "AU", '
@@ -565,7 +662,7 @@ def parse_config(
                 )
     if problems:
         raise ConfigError(_redacted(problems, secrets))
-    return Config(router, server, store, providers, policies)
+    return Config(router, server, store, providers, policies, webhooks)
 
 
 def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:

@@ -270,6 +270,44 @@ _INBOUND = {
         "next": {"type": ["string", "null"]},
     },
 }
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_EVENT_FIELDS = {
+    "id": {"type": "string"},
+    "type": {"enum": ["delivery_report", "inbound_message", "message_failed", "provider_state"]},
+    "webhook": {"type": "string"},
+    "state": {"enum": ["pending", "delivered", "dead"]},
+    "attempts": {"type": "integer"},
+    "created_at": {"type": "number"},
+    "queued_at": {"type": "number"},
+    "next_at": _NUMBER_OR_NULL,
+    "last_at": _NUMBER_OR_NULL,
+    "last_status": {"type": ["integer", "null"]},
+    "last_error": {"type": ["string", "null"]},
+    "delivered_at": _NUMBER_OR_NULL,
+    "data": {"type": "object", "description": "The event's fields, as its receiver gets them"},
+}
+_EVENT = {
+    "type": "object",
+    "description": "One webhook event's delivery to one webhook",
+    "required": list(_EVENT_FIELDS),
+    "properties": _EVENT_FIELDS,
+}
+_EVENTS = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEvent"}},
+        "next": {"type": ["string", "null"]},
+    },
+}
+_REQUEUED = {
+    "type": "object",
+    "required": ["requeued", "items"],
+    "properties": {
+        "requeued": {"type": "integer", "minimum": 1},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEvent"}},
+    },
+}
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +344,9 @@ OPENAPI: dict[str, Any] = {
             "Providers": _PROVIDERS,
             "Plugins": _PLUGINS,
             "InboundPage": _INBOUND,
+            "WebhookEvent": _EVENT,
+            "WebhookEventPage": _EVENTS,
+            "Requeued": _REQUEUED,
         },
     },
     "security": [{"bearer": []}],
@@ -370,6 +411,38 @@ OPENAPI: dict[str, Any] = {
                     _query("before", "The `next` cursor of the previous page", {"type": "string"}),
                 ],
                 "responses": {"200": _answer("One page", "InboundPage"), **_ERRORS},
+            }
+        },
+        "/v1/events": {
+            "get": {
+                "summary": "Webhook events, one item per webhook, newest first",
+                "parameters": [
+                    _query("state", "pending, delivered or dead", {"type": "string"}),
+                    _query("type", "An event type", {"type": "string"}),
+                    _query("webhook", "A configured webhook's name", {"type": "string"}),
+                    _query(
+                        "limit",
+                        "Page size",
+                        {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                    ),
+                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
+                ],
+                "responses": {"200": _answer("One page", "WebhookEventPage"), **_ERRORS},
+            }
+        },
+        "/v1/events/{id}/retry": {
+            "post": {
+                "summary": "Re-queue an event's dead letters, due now",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    _query("webhook", "Only the dead letter to this webhook", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": _answer("Re-queued", "Requeued"),
+                    "404": _answer("No such event", "Error"),
+                    "409": _answer("The event has no dead letter", "Error"),
+                    **_ERRORS,
+                },
             }
         },
     },

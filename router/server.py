@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router import api, inbound_api
+from router import api, inbound_api, webhooks
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.engine import Router
@@ -59,6 +59,7 @@ class Daemon:
         self.plugins = plugins
         self.env = env
         self.clock = clock or SystemClock()
+        self.webhooks = webhooks.WebhookService(self)
         self.router = self._build()
         self.store: MessageStore = open_store(self.router.config.store.url or DEFAULT_STORE)
         self._adopt(self.router)
@@ -72,11 +73,13 @@ class Daemon:
 
     def _build(self) -> Router:
         data = read_toml(self.config_path) if self.config_path else dict(self.config_data or {})
-        return Router(data, plugins=self.plugins, env=self.env, clock=self.clock)
+        plugins = (*self.plugins, self.webhooks.plugin)
+        return Router(data, plugins=plugins, env=self.env, clock=self.clock)
 
     def _adopt(self, router: Router) -> None:
         # The daemon owns the journal: it outlives every Router a reload builds.
         router.store, router.owns_store = self.store, False
+        self.webhooks.watch(router.metrics)
 
     @property
     def config(self) -> Config:
@@ -86,6 +89,7 @@ class Daemon:
     async def start(self) -> None:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
+        await self.webhooks.start()
         await self.router.start()
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
@@ -105,6 +109,7 @@ class Daemon:
             worker.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
         await self.router.aclose()
+        await self.webhooks.stop()
         await self.store.close()
 
     async def _work(self) -> None:
@@ -342,6 +347,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/v1/providers", get_providers)
     app.router.add_get("/v1/plugins", get_plugins)
     inbound_api.register(app, daemon)
+    webhooks.add_routes(app, daemon.webhooks)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", callback)
     app.router.add_get("/metrics", metrics)

@@ -1,0 +1,614 @@
+"""Webhooks: events posted back to the user's application, signed, at least once.
+
+Each ``[[webhooks]]`` entry names a receiver URL, the events it wants and a secret. The
+daemon registers a :class:`WebhookPlugin` with each Router it builds; its event hooks turn a
+delivery report, an inbound message, a failed recipient or a provider's breaker moving into
+an :class:`~router.store.events.Event` and journal it, which is all the work done on the way
+of a send or a provider's push. The :class:`WebhookService` worker posts it in the
+background with its own aiohttp session: a bounded number of posts per receiver, each with
+a timeout; on failure it retries with doubling backoff and jitter until the receiver's
+``max_age``, then keeps a dead letter that ``POST /v1/events/{id}/retry`` re-queues.
+
+A post is the JSON ``{"id", "type", "created_at", "data"}`` with the headers
+``Smsrouter-Event-Id``, ``Smsrouter-Event-Type`` and ``Smsrouter-Signature: t=<unix
+time>,v1=<hex>``, the hex being HMAC-SHA256 with the secret over ``"<t>." + body``. A receiver
+checks the MAC, refuses an old ``t`` (a replay), and de-duplicates on the event id: an event
+may come more than once, and events may come in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from router import api
+from router.clock import Clock
+from router.config import Config, WebhookSettings
+from router.errors import ValidationError
+from router.hookspecs import hookimpl
+from router.metrics import Metrics
+from router.model import (
+    DeliveryReport,
+    InboundMessage,
+    Message,
+    RecipientResult,
+    RecipientStatus,
+    SendResult,
+)
+from router.redact import Secret
+from router.store.base import MessageRecord, MessageStore, report_target
+from router.store.events import (
+    Delivery,
+    DeliveryState,
+    Event,
+    EventJournal,
+    EventType,
+    open_event_journal,
+)
+
+log = logging.getLogger("smsrouter.webhooks")
+
+SIGNATURE_HEADER = "Smsrouter-Signature"
+EVENT_ID_HEADER = "Smsrouter-Event-Id"
+EVENT_TYPE_HEADER = "Smsrouter-Event-Type"
+OUTCOMES = ("delivered", "retried", "dead")
+"""Each post ends delivered, failed with a retry to come (retried), or failed for good (dead)."""
+MAX_IN_FLIGHT = 256
+"""Posts under way at once, over every receiver."""
+IDLE = 60.0
+"""Seconds the worker sleeps with nothing due; a new event wakes it at once."""
+RETENTION = 7 * 86400.0
+"""Seconds a delivered event stays listed before it is pruned."""
+STOP_GRACE = 2.0
+"""Seconds posts under way may take to finish at shutdown; the rest are posted after restart."""
+_FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
+_REMOVED = WebhookSettings("removed", "http://removed.invalid/", (), Secret(""))
+"""The defaults, for deliveries to a webhook the config no longer has."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value for *body* posted at *timestamp*."""
+    mac = hmac.new(secret.encode(), b"%d." % timestamp + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, now: float, tolerance: float = 300.0) -> bool:
+    """Whether *header* signs *body* with *secret* within *tolerance* seconds of *now*."""
+    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).partition(",v1=")[2]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def retry_at(
+    attempts: int,
+    queued_at: float,
+    now: float,
+    hook: WebhookSettings | None,
+    rng: random.Random,
+) -> float | None:
+    """When to post again after *attempts* failed posts, or None: it is a dead letter.
+
+    The wait doubles from ``backoff`` up to ``max_backoff``, drawn between half of it and
+    all of it so many receivers failing at once do not come back at once; the last try is
+    at ``max_age`` after *queued_at*. A webhook no longer configured (*hook* None) waits
+    with the defaults, so a config put right in time still gets its events.
+    """
+    hook = hook or _REMOVED
+    deadline = queued_at + hook.max_age
+    if now >= deadline:
+        return None
+    delay = min(hook.max_backoff, hook.backoff * 2.0 ** min(attempts - 1, 60))
+    return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
+
+
+def event_body(event: Event) -> bytes:
+    """The JSON a receiver gets: what is signed."""
+    envelope = {
+        "id": event.id,
+        "type": event.type.value,
+        "created_at": event.created_at,
+        "data": event.data,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _event_id(*parts: object) -> str:
+    # The same report or text pushed twice gets the same id, journalled (and posted) once.
+    return "evt_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def report_event(
+    report: DeliveryReport, message_id: str | None, record: MessageRecord | None, now: float
+) -> Event:
+    """A ``delivery_report`` event; *record* is the message it matched, if any."""
+    target = report_target(record, report) if record is not None else None
+    data = {
+        "message_id": message_id,
+        "reference": None if record is None else record.reference,
+        "recipient": report.recipient if target is None else target.recipient,
+        "provider": report.provider,
+        "provider_message_id": report.provider_message_id,
+        "status": report.status.value,
+        "raw_status": report.raw_status,
+        "error_code": report.error_code,
+        "description": report.description,
+        "part": None if report.part is None else list(report.part),
+        "at": report.at,
+    }
+    kind = EventType.DELIVERY_REPORT
+    return Event(_event_id(kind.value, repr(report)), kind, now, data)
+
+
+def inbound_event(message: InboundMessage, answers: MessageRecord | None, now: float) -> Event:
+    """An ``inbound_message`` event; *answers* is our message it replies to, if known."""
+    kind = EventType.INBOUND_MESSAGE
+    if message.provider_message_id is None:
+        # Two texts alike from one number are two texts: only a provider's id tells a repeat.
+        event_id = "evt_" + secrets.token_hex(12)
+    else:
+        event_id = _event_id(kind.value, message.provider, message.provider_message_id)
+    data = {
+        "provider": message.provider,
+        "from": message.sender,
+        "to": message.recipient,
+        "text": message.text,
+        "provider_message_id": message.provider_message_id,
+        "in_reply_to": None if answers is None else answers.id,
+        "in_reply_to_reference": None if answers is None else answers.reference,
+        "at": message.at,
+    }
+    return Event(event_id, kind, now, data)
+
+
+def failed_event(message: Message, recipient: RecipientResult, now: float) -> Event:
+    """A ``message_failed`` event for one recipient no provider took."""
+    last = recipient.attempts[-1] if recipient.attempts else None
+    data = {
+        "message_id": message.id,
+        "reference": message.reference,
+        "recipient": recipient.recipient,
+        "provider": recipient.provider or (None if last is None else last.provider),
+        "status": recipient.status.value,
+        "raw_status": None if last is None else last.reason,
+        "attempts": [
+            {"provider": a.provider, "outcome": a.outcome.value, "reason": a.reason, "at": a.at}
+            for a in recipient.attempts
+        ],
+        "at": now if last is None else last.at,
+    }
+    kind = EventType.MESSAGE_FAILED
+    return Event(_event_id(kind.value, message.id, recipient.ref), kind, now, data)
+
+
+def state_event(provider: str, old: str, new: str, now: float) -> Event:
+    """A ``provider_state`` event: a provider's circuit breaker moved."""
+    data = {"provider": provider, "old": old, "new": new, "at": now}
+    return Event("evt_" + secrets.token_hex(12), EventType.PROVIDER_STATE, now, data)
+
+
+class WebhookPlugin:
+    """The event hooks that journal webhook events; the daemon registers one per Router."""
+
+    def __init__(self, service: WebhookService) -> None:
+        self.service = service
+
+    @hookimpl
+    def smsrouter_delivery_report(
+        self, report: DeliveryReport, message_id: str | None
+    ) -> Awaitable[None] | None:
+        """Journal a ``delivery_report`` event."""
+        if not self.service.wants(EventType.DELIVERY_REPORT):
+            return None
+        return self.service.on_report(report, message_id)
+
+    @hookimpl
+    def smsrouter_inbound_message(self, message: InboundMessage) -> Awaitable[None] | None:
+        """Journal an ``inbound_message`` event."""
+        if not self.service.wants(EventType.INBOUND_MESSAGE):
+            return None
+        return self.service.on_inbound(message)
+
+    @hookimpl
+    def smsrouter_message_routed(
+        self, message: Message, result: SendResult
+    ) -> Awaitable[None] | None:
+        """Journal a ``message_failed`` event for each recipient that failed or was rejected."""
+        failed = [r for r in result.recipients if r.status in _FAILED]
+        if not failed or not self.service.wants(EventType.MESSAGE_FAILED):
+            return None
+        now = self.service.host.clock.time()
+        return self.service.enqueue(*(failed_event(message, r, now) for r in failed))
+
+    @hookimpl
+    def smsrouter_provider_state_changed(
+        self, provider: str, old: str, new: str
+    ) -> Awaitable[None] | None:
+        """Journal a ``provider_state`` event."""
+        if not self.service.wants(EventType.PROVIDER_STATE):
+            return None
+        return self.service.enqueue(state_event(provider, old, new, self.service.host.clock.time()))
+
+
+class WebhookHost(Protocol):
+    """What the service reads from the daemon: the config in force, the journal, the clock."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> MessageStore: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+class _Outcomes(Collector):
+    """``smsrouter_webhook_events_total{outcome}``, from counts that outlive a config reload."""
+
+    def __init__(self, counts: Mapping[str, int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "smsrouter_webhook_events",
+            "Posts of webhook events: delivered, retried (failed, to be tried again) or dead",
+            labels=["outcome"],
+        )
+        for outcome in OUTCOMES:
+            family.add_metric([outcome], self.counts[outcome])
+        yield family
+
+
+class WebhookService:
+    """The daemon's webhooks: the event journal, the hooks that fill it, the posting worker.
+
+    Args:
+        host: the daemon (its config in force, message journal and clock).
+        journal: the event journal; by default the one beside the message journal.
+        session: an aiohttp session to post with instead of the service's own.
+        rng: the jitter's randomness (tests pass a seeded one).
+    """
+
+    def __init__(
+        self,
+        host: WebhookHost,
+        *,
+        journal: EventJournal | None = None,
+        session: aiohttp.ClientSession | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host = host
+        self.journal = journal
+        self.plugin = WebhookPlugin(self)
+        self.counts = dict.fromkeys(OUTCOMES, 0)
+        """Posts by outcome, as the metric shows them."""
+        self._collector = _Outcomes(self.counts)
+        self._session = session
+        self._own_session = session is None
+        self._rng = rng or random.Random()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._prune_at = 0.0
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self, *, worker: bool = True) -> None:
+        """Open the journal and start posting what is due (pending events from before too)."""
+        if self.journal is None:
+            self.journal = open_event_journal(self.host.store)
+        await self.journal.open()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers={"User-Agent": "smsrouter-webhooks"})
+        if worker and self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the worker; posts under way get ``STOP_GRACE``, then stay pending."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=STOP_GRACE)
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.journal is not None:
+            await self.journal.close()
+
+    def watch(self, metrics: Metrics) -> None:
+        """Show the outcome counter on *metrics*' registry (each Router a reload builds)."""
+        with contextlib.suppress(ValueError):  # already there
+            metrics.registry.register(self._collector)
+
+    def wake(self) -> None:
+        """Look for due posts now."""
+        self._wake.set()
+
+    # -- journalling ----------------------------------------------------------------------
+
+    def _hooks(self) -> dict[str, WebhookSettings]:
+        return {hook.name: hook for hook in self.host.config.webhooks}
+
+    def wants(self, kind: EventType) -> bool:
+        """Whether any webhook in the config in force wants events of *kind*."""
+        return any(kind in hook.events for hook in self.host.config.webhooks)
+
+    def _journal(self) -> EventJournal:
+        if self.journal is None:
+            raise RuntimeError("the webhook service is not started")
+        return self.journal
+
+    async def enqueue(self, *events: Event) -> None:
+        """Journal each event for the webhooks that want it, and wake the worker."""
+        now = self.host.clock.time()
+        for event in events:
+            names = [h.name for h in self.host.config.webhooks if event.type in h.events]
+            if names and await self._journal().add(event, names, now):
+                self._wake.set()
+
+    async def on_report(self, report: DeliveryReport, message_id: str | None) -> None:
+        """Journal a delivery report, with the message's reference and recipient."""
+        record = None if message_id is None else await self.host.store.get(message_id)
+        await self.enqueue(report_event(report, message_id, record, self.host.clock.time()))
+
+    async def on_inbound(self, message: InboundMessage) -> None:
+        """Journal an inbound message, with the message it answers when we know it."""
+        replied = message.in_reply_to
+        answers = None if replied is None else await self.host.store.get(replied)
+        await self.enqueue(inbound_event(message, answers, self.host.clock.time()))
+
+    async def requeue(self, event_id: str, *, webhook: str | None = None) -> int:
+        """Make an event's dead letters pending again, due now; how many were."""
+        count = await self._journal().requeue(event_id, self.host.clock.time(), webhook=webhook)
+        if count:
+            self._wake.set()
+        return count
+
+    # -- posting --------------------------------------------------------------------------
+
+    async def deliver_due(self) -> None:
+        """Post everything due now and wait for the posts (tests move a fake clock between)."""
+        while True:
+            await self._start_due(self.host.clock.time())
+            if not self._tasks:
+                return
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _run(self) -> None:
+        """The worker: start what is due, then sleep until the next is due or a wake-up."""
+        while True:
+            self._wake.clear()
+            now = self.host.clock.time()
+            try:
+                await self._start_due(now)
+                if now >= self._prune_at:
+                    self._prune_at = now + IDLE
+                    await self._journal().prune(now - RETENTION)
+                next_at = await self._journal().next_due(after=now)
+                delay = IDLE if next_at is None else min(IDLE, max(0.0, next_at - now))
+            except Exception:
+                log.exception("the webhook worker failed; trying again in a second")
+                delay = 1.0
+            await self._sleep_or_wake(delay)
+
+    async def _sleep_or_wake(self, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self.host.clock.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    async def _start_due(self, now: float) -> None:
+        """Start a post for each due delivery, within each receiver's concurrency."""
+        hooks = self._hooks()
+
+        def limit(name: str) -> int:
+            return hooks.get(name, _REMOVED).concurrency
+
+        while len(self._tasks) < MAX_IN_FLIGHT:
+            busy = Counter(name for _, name in self._tasks)
+            full = {name for name, count in busy.items() if count >= limit(name)}
+            rows = await self._journal().due(now, limit=64 + len(self._tasks), skip=full)
+            started = 0
+            for row in rows:
+                if row.key in self._tasks or busy[row.webhook] >= limit(row.webhook):
+                    continue
+                if len(self._tasks) >= MAX_IN_FLIGHT:
+                    break
+                busy[row.webhook] += 1
+                task = asyncio.get_running_loop().create_task(self._attempt(row, hooks))
+                self._tasks[row.key] = task
+                task.add_done_callback(lambda _, key=row.key: self._done(key))  # type: ignore[misc]
+                started += 1
+            if not started:
+                return
+
+    def _done(self, key: tuple[str, str]) -> None:
+        self._tasks.pop(key, None)
+        self._wake.set()  # a receiver's slot is free
+
+    async def _attempt(self, row: Delivery, hooks: Mapping[str, WebhookSettings]) -> None:
+        """Post one delivery and journal how it went."""
+        hook = hooks.get(row.webhook)
+        status: int | None = None
+        if hook is None:
+            error: str | None = f"no webhook named {row.webhook!r} is configured"
+        else:
+            status, error = await self._post(hook, row.event)
+        now = self.host.clock.time()
+        try:
+            if error is None:
+                await self._journal().delivered(row.event.id, row.webhook, now, status or 200)
+                self.counts["delivered"] += 1
+                return
+            retry = retry_at(row.attempts + 1, row.queued_at, now, hook, self._rng)
+            await self._journal().failed(
+                row.event.id, row.webhook, now, status=status, error=error, retry_at=retry
+            )
+        except Exception:
+            log.exception("webhook %r: event %s could not be journalled", row.webhook, row.event.id)
+            return
+        if retry is None:
+            self.counts["dead"] += 1
+            log.warning(
+                "webhook %r: event %s is a dead letter after %d posts (%s)",
+                row.webhook,
+                row.event.id,
+                row.attempts + 1,
+                error,
+            )
+        else:
+            self.counts["retried"] += 1
+            log.info("webhook %r: event %s failed (%s); retrying", row.webhook, row.event.id, error)
+
+    async def _post(self, hook: WebhookSettings, event: Event) -> tuple[int | None, str | None]:
+        """(HTTP status, why it failed or None) of one signed post."""
+        assert self._session is not None, "the webhook service is not started"
+        body = event_body(event)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(hook.secret.reveal(), int(self.host.clock.time()), body),
+            EVENT_ID_HEADER: event.id,
+            EVENT_TYPE_HEADER: event.type.value,
+        }
+        # Errors are described without the URL: its query may hold the receiver's token.
+        try:
+            async with self._session.post(
+                hook.url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=hook.timeout),
+                allow_redirects=False,
+            ) as answer:
+                status = answer.status
+        except TimeoutError:
+            return None, f"no answer within {hook.timeout:g}s"
+        except aiohttp.ClientConnectorError as exc:
+            return None, f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+        except aiohttp.ClientError as exc:
+            return None, type(exc).__name__
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+# -- the API ------------------------------------------------------------------------------
+
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
+MAX_PAGE = 500
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """One event's delivery to one webhook as JSON."""
+    event = delivery.event
+    return {
+        "id": event.id,
+        "type": event.type.value,
+        "webhook": delivery.webhook,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "created_at": event.created_at,
+        "queued_at": delivery.queued_at,
+        "next_at": delivery.next_at,
+        "last_at": delivery.last_at,
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "delivered_at": delivery.delivered_at,
+        "data": dict(event.data),
+    }
+
+
+def _query(request: web.Request, allowed: set[str]) -> Mapping[str, str]:
+    for key in request.query:
+        if key not in allowed:
+            raise ValidationError(key, "unknown parameter")
+    return request.query
+
+
+def _count(query: Mapping[str, str], name: str, default: int | None, most: int) -> int | None:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise ValidationError(name, f"expected a whole number from 1 to {most}, got {text!r}")
+    return int(text)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """``GET /v1/events``: deliveries newest first, by ``state``, ``type`` or ``webhook``."""
+    query = _query(request, {"state", "type", "webhook", "limit", "before"})
+    choices: dict[str, Any] = {}
+    for name, kind in (("state", DeliveryState), ("type", EventType)):
+        if name in query:
+            try:
+                choices[name] = kind(query[name])
+            except ValueError:
+                known = ", ".join(kind)
+                raise ValidationError(name, f"expected one of {known}") from None
+    limit = _count(query, "limit", 50, MAX_PAGE) or 50
+    found = (
+        await request.app[WEBHOOKS]
+        ._journal()
+        .list(
+            webhook=query.get("webhook"),
+            limit=limit,
+            before=_count(query, "before", None, 2**62),
+            **choices,
+        )
+    )
+    after = str(found[-1].seq) if len(found) == limit else None
+    return web.json_response({"items": [delivery_json(d) for d in found], "next": after})
+
+
+async def retry_event(request: web.Request) -> web.Response:
+    """``POST /v1/events/{id}/retry``: re-queue the event's dead letters, due now."""
+    service = request.app[WEBHOOKS]
+    webhook = _query(request, {"webhook"}).get("webhook")
+    event_id = request.match_info["id"]
+    found = [
+        d for d in await service._journal().deliveries(event_id) if webhook in (None, d.webhook)
+    ]
+    if not found:
+        body = api.error_json("not_found", "no such event (for this webhook)", "id")
+        return web.json_response(body, status=404)
+    requeued = await service.requeue(event_id, webhook=webhook)
+    if not requeued:
+        body = api.error_json("not_dead", "the event has no dead letter to retry", "id")
+        return web.json_response(body, status=409)
+    journalled = await service._journal().deliveries(event_id)
+    after = [d for d in journalled if webhook in (None, d.webhook)]
+    return web.json_response({"requeued": requeued, "items": [delivery_json(d) for d in after]})
+
+
+def add_routes(app: web.Application, service: WebhookService) -> None:
+    """Serve ``GET /v1/events`` and ``POST /v1/events/{id}/retry`` from *service*."""
+    app[WEBHOOKS] = service
+    app.router.add_get("/v1/events", list_events)
+    app.router.add_post("/v1/events/{id}/retry", retry_event)
