@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from router.config import parse_config, read_toml
@@ -19,6 +20,7 @@ from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.model import Message
 from router.plugins import PluginHost
+from router.store import open_store
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -36,7 +38,7 @@ def _message(args: argparse.Namespace) -> Message:
     return Message(to=args.to, text=args.text, sender=args.sender, reference=args.reference)
 
 
-async def _send(args: argparse.Namespace) -> int:
+async def _send_one(args: argparse.Namespace) -> int:
     async with Router.from_file(args.config) as router:
         try:
             result = await router.send(_message(args))
@@ -56,6 +58,83 @@ async def _send(args: argparse.Namespace) -> int:
     print(f"message {result.message_id}: {result.encoding}, {result.segments} segment(s)")
     print(table(rows, ["to", "status", "provider", "provider id", "attempts"]))
     return 0 if result.ok else 1
+
+
+def _send_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with how ``send`` was called, if anything."""
+    if args.csv is not None:
+        given = [f"--{n}" for n in ("to", "text", "reference") if getattr(args, n) is not None]
+        if given:
+            dropped = ", ".join(given)
+            return f"--csv takes each row's to, text and reference from the file: drop {dropped}"
+    elif args.to is None or args.text is None:
+        return "give --to and --text for one message, or --csv FILE for many"
+    elif args.campaign is not None:
+        return "--campaign names the references of a --csv run"
+    if (args.config is None) == (args.server is None):
+        return (
+            "give --config FILE to send in this process, or --server URL to send through a daemon"
+        )
+    if args.server is not None and args.csv is None:
+        return "--server sends a --csv file; send one message with --config, or POST /v1/messages"
+    if args.server is not None and not (args.token or os.environ.get("SMSROUTER_API_TOKEN")):
+        return "--server needs --token TOKEN or SMSROUTER_API_TOKEN in the environment"
+    if args.concurrency < 1:
+        return f"--concurrency must be at least 1, got {args.concurrency}"
+    return None
+
+
+def _send(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    problem = _send_usage(args)
+    if problem is not None:
+        args.parser.error(problem)
+    return _send_csv(args) if args.csv is not None else _send_one(args)
+
+
+async def _send_csv(args: argparse.Namespace) -> int:
+    from router import bulk, bulk_report
+
+    rows, bad = bulk.read_rows(args.csv, campaign=args.campaign or "", sender=args.sender)
+    summary = bulk_report.Summary(total=len(rows) + len(bad))
+    progress = bulk_report.Progress(sys.stderr)
+    for result in bad:
+        summary.add(result)
+        progress.note(bulk_report.describe(result))
+    sender: bulk.DaemonSender | bulk.InProcessSender
+    if args.server is not None:
+        sender = bulk.DaemonSender(args.server, args.token or os.environ["SMSROUTER_API_TOKEN"])
+        currency = ""
+    else:
+        router = Router.from_file(args.config)
+        if router.config.store.url is None:
+            from router.server import DEFAULT_STORE
+
+            # A rerun must find the references of this one: the daemon's journal, not memory.
+            router.store = open_store(DEFAULT_STORE)
+        elif router.config.store.url == "memory:":
+            progress.note("note: the journal is in memory, so a rerun cannot tell what was sent")
+        sender = bulk.InProcessSender(router)
+        currency = f" ({router.config.router.base_currency})"
+    async with sender:
+        if isinstance(sender, bulk.DaemonSender):
+            await sender.check()
+        await bulk.send_rows(rows, sender, summary, progress, concurrency=args.concurrency)
+    print(f"{args.csv}: {summary.headline()}")
+    headers = ["provider", "sent", "sent earlier", "segments", f"cost{currency}"]
+    print(table(summary.provider_rows(), headers))
+    for status, lines in sorted(summary.lines.items()):
+        print(f"{status} rows, by line: {', '.join(map(str, sorted(lines)))}")
+    if summary.aborted:
+        print(f"aborted: {summary.aborted}", file=sys.stderr)
+    if summary.interrupted or summary.aborted:
+        print(
+            f"{summary.total - summary.done} rows not sent: run the same command again "
+            "to send them (no row is sent twice)",
+            file=sys.stderr,
+        )
+    if summary.interrupted:
+        return 130
+    return 0 if summary.ok else 1
 
 
 async def _route(args: argparse.Namespace) -> int:
@@ -168,6 +247,27 @@ async def _demo(args: argparse.Namespace) -> int:
     return await run_demo(listen=args.listen, once=args.once, config=args.config)
 
 
+SEND_CSV_HELP = """\
+bulk sending with --csv FILE:
+  The first row names the columns: to and text, and optionally sender and reference;
+  each further row is one message to one number. A bad row (a column missing or too
+  many, an empty text, a bad number) is reported with its line number and the other
+  rows are sent. Progress goes to stderr, a summary (sent, failed, by provider, cost)
+  to stdout.
+
+  Each row is sent once: a row without a reference gets one derived from its to and
+  text (and how many rows before it had the same), and a reference sent before is not
+  sent again. So an interrupted run (Ctrl-C lets the sends under way finish) is resumed
+  by running the same command again, and a file whose bad rows were fixed sends only
+  those. Changing a row's to or text makes it a new message.
+
+  --server URL sends through a daemon (its journal remembers the references);
+  --config FILE sends in this process, journalled in the config's [store] url, or in
+  smsrouter.db in the working directory (the daemon's default) when it has none.
+  Provider rate and concurrency limits apply either way.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="smsrouter", description=__doc__.splitlines()[0])
@@ -191,7 +291,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", "run the routing daemon", _serve)
     serve.add_argument("--config", "-c", required=True, help="the TOML config file")
     serve.add_argument("--listen", help="HOST:PORT (default: server.listen)")
-    with_message(command("send", "send one message in-process", _send))
+    send = command("send", "send one message, or one per row of a CSV file", _send)
+    send.formatter_class = argparse.RawDescriptionHelpFormatter
+    send.epilog = SEND_CSV_HELP
+    send.set_defaults(parser=send)
+    send.add_argument(
+        "--config", "-c", metavar="FILE", help="the TOML config file: send in this process"
+    )
+    send.add_argument("--server", metavar="URL", help="a daemon's URL: send --csv through it")
+    send.add_argument("--token", help="the daemon's API token (default: $SMSROUTER_API_TOKEN)")
+    send.add_argument("--to", action="append", help="a recipient (repeatable)")
+    send.add_argument("--text", help="the message text")
+    send.add_argument("--sender", help="the sender ID (with --csv: for rows without one)")
+    send.add_argument("--reference", help="your reference (sent once per reference)")
+    send.add_argument("--csv", metavar="FILE", help="send every row of FILE (see below)")
+    send.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=int,
+        default=8,
+        help="rows under way at once (default: 8)",
+    )
+    send.add_argument(
+        "--campaign",
+        metavar="NAME",
+        help="mixed into the references derived for rows without one: a new name sends "
+        "the same file again",
+    )
     with_message(command("route", "explain where a message would go, without sending", _route))
     balance = command("balance", "read providers' balances now", _balance)
     balance.add_argument("--config", "-c", required=True, help="the TOML config file")

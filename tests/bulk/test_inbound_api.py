@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,18 @@ def _provider(url: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+class StillClock(FakeClock):
+    """Time moves only when the test moves it; a sleep waits on the event loop.
+
+    The daemon's background loops (balances, webhooks) sleep on its clock: on a
+    :class:`FakeClock` every such sleep would move the time the journal stamps.
+    """
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait *seconds* for real (the loops sleeping here are cancelled at the end)."""
+        await asyncio.sleep(seconds)
+
+
 @attrs.define
 class Served:
     """The daemon's app on loopback, its client, the emulator pushing to it, the clock."""
@@ -65,7 +78,8 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Served]:
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    clock = StillClock()
     emulator = SMSBroadcastEmulator(push_scale=0.001)
     await emulator.start()
     config = {

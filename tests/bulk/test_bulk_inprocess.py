@@ -1,0 +1,167 @@
+"""``smsrouter send --csv --config``: bulk sending with a Router in the command's own process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import router.testing
+from router.bulk import InProcessSender, Row, derived_reference, send_rows
+from router.bulk_report import Progress, RowResult, RowStatus, Summary
+from router.cli import main
+from router.emulator import Fault
+from router.engine import Router
+from router.model import Message
+from router.store import MemoryStore, MessageState
+from router.testing import FakeProvider
+from tests.bulk.support import BulkRun, config_text, write_csv
+from tests.daemon.support import sent_texts
+
+Bulk = Callable[[Sequence[str]], BulkRun]
+
+
+async def test_in_process_run_interrupted_and_resumed_sends_each_row_once(
+    tmp_path: Path, emulators: dict[str, Any], bulk: Bulk
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, emulators), encoding="utf-8")
+    texts = [f"in-process row {n}" for n in range(300)]
+    rows = [(f"+2782{n:07d}" if n % 4 == 3 else f"+614{n:08d}", t) for n, t in enumerate(texts)]
+    csv_file = write_csv(tmp_path / "rows.csv", rows)
+    for emulator in emulators.values():
+        emulator.inject(Fault(operation="send", latency=0.005))
+    args = ["--csv", str(csv_file), "--config", str(config), "--concurrency", "4"]
+
+    def sent() -> Counter[str]:
+        return Counter(sent_texts(emulators["broadcast"]) + sent_texts(emulators["office"]))
+
+    first = bulk(args)
+    for _ in range(500):
+        if sum(sent().values()) >= 60:
+            break
+        assert first.process.poll() is None, first.err
+        await asyncio.sleep(0.02)
+    first.process.send_signal(signal.SIGINT)
+    assert await first.wait() == 130, first.err
+    done = sum(sent().values())
+    assert 60 <= done < 300
+    assert first.out.splitlines()[0].endswith(f": 300 rows: {done} sent, {300 - done} not sent")
+
+    for emulator in emulators.values():
+        emulator.clear_faults()
+    second = bulk(args)
+    assert await second.wait() == 0, second.err
+    assert second.out.splitlines()[0].endswith(
+        f": 300 rows: {300 - done} sent, {done} sent earlier"
+    )
+    assert sent() == Counter(texts)
+    assert "cost (AUD)" in second.out.splitlines()[1]
+    assert emulators["office"].counters.violations == Counter()
+
+
+def _router(**fake: Any) -> Router:
+    config = {
+        "router": {"policy": ["priority"], "on_ambiguous": "stop"},
+        "providers": {"fake": {"plugin": "fake", "prices": {"61": 0.04}, **fake}},
+    }
+    return Router(config, plugins=[router.testing], store=MemoryStore())
+
+
+def _row(line: int, to: str = "+61412345678", text: str = "hi") -> Row:
+    return Row(line, to, text, None, derived_reference(to, text, 0))
+
+
+async def test_a_message_an_earlier_run_left_unsent_is_sent_once() -> None:
+    sms = _router()
+    rows = [_row(2, text="left queued"), _row(3, text="new")]
+    async with InProcessSender(sms) as sender:
+        # An earlier run journalled the first row and stopped before any attempt.
+        record, _ = await sms.accept(
+            Message("+61412345678", "left queued", reference=rows[0].reference)
+        )
+        assert record.state is MessageState.QUEUED
+        summary = await send_rows(rows, sender, Summary(total=2), Progress(tty=False))
+        fake = sms.provider("fake")
+        assert isinstance(fake, FakeProvider)
+        assert sorted(b.text for b in fake.batches) == ["left queued", "new"]
+        stored = await sms.store.get(record.id)
+        assert stored is not None
+        assert stored.state is MessageState.DONE
+    assert summary.counts == Counter({RowStatus.SENT: 2})
+    assert summary.providers["fake"].cost == Decimal("0.08")
+
+
+async def test_a_message_caught_mid_attempt_is_settled_not_resent() -> None:
+    sms = _router()
+    row = _row(2, text="in flight")
+    async with InProcessSender(sms) as sender:
+        record, _ = await sms.accept(Message(row.to, row.text, reference=row.reference))
+        # An earlier run was killed after the request went out: the provider may have it.
+        await sms.store.attempt_started(record.id, "fake", [f"{record.id}-0"])
+        result = await sender.send(row)
+        fake = sms.provider("fake")
+        assert isinstance(fake, FakeProvider)
+        assert fake.batches == []
+    assert result == RowResult(
+        2, RowStatus.AMBIGUOUS, "fake", 1, reason="fake: ambiguous: interrupted mid-attempt"
+    )
+
+
+async def test_rows_the_router_refuses_are_bad_or_failed_and_the_rest_go_on() -> None:
+    sms = _router(script=["accepted", "rejected_recipient", "provider_error"])
+    rows = [_row(2, text="a"), _row(3, to="+61 4"), _row(4, text="b"), _row(5, text="c")]
+    async with InProcessSender(sms) as sender:
+        summary = await send_rows(
+            rows, sender, Summary(total=4), Progress(tty=False), concurrency=1
+        )
+    assert summary.counts == Counter({RowStatus.SENT: 1, RowStatus.BAD: 1, RowStatus.FAILED: 2})
+    assert summary.lines == {RowStatus.BAD: [3], RowStatus.FAILED: [4, 5]}
+
+
+FAKE_CONFIG = """
+[router]
+plugins = ["router.testing"]
+policy = ["priority"]
+
+[providers.fake]
+plugin = "fake"
+prices = { "61" = 0.04 }
+"""
+
+
+def test_without_a_store_the_journal_is_the_daemons_default_so_a_rerun_resumes(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("config.toml").write_text(FAKE_CONFIG, encoding="utf-8")
+    write_csv(Path("rows.csv"), [(f"+6141234560{n}", f"hello {n}") for n in range(5)])
+    args = ["send", "--csv", "rows.csv", "--config", "config.toml"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert first.out.splitlines() == [
+        "rows.csv: 5 rows: 5 sent",
+        "provider  sent  sent earlier  segments  cost (AUD)",
+        "--------  ----  ------------  --------  ----------",
+        "fake      5     0             5         0.2",
+        "total     5     0             5         0.2",
+    ]
+    assert Path("smsrouter.db").exists()
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "rows.csv: 5 rows: 0 sent, 5 sent earlier"
+
+
+def test_one_message_with_to_and_text_still_sends(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("config.toml").write_text(FAKE_CONFIG, encoding="utf-8")
+    assert main(["send", "-c", "config.toml", "--to", "+61412345678", "--text", "hi"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(": gsm7, 1 segment(s)")
+    assert out[3].split() == ["+61412345678", "accepted", "fake", "fake-1", "fake:accepted"]
+    assert not Path("smsrouter.db").exists()
