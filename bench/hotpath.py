@@ -1,0 +1,88 @@
+"""The hot path alone, to profile: ``Router.send`` at concurrency 64 on the instant sink.
+
+Run it under a sampling profiler installed by hand (py-spy is no dependency)::
+
+    .venv/bin/py-spy record -r 250 -f raw -o /tmp/send.txt -- \\
+        .venv/bin/python -m bench.hotpath --seconds 20
+    .venv/bin/python -m bench.hotpath --summarize /tmp/send.txt
+
+``--summarize`` reads py-spy's collapsed stacks and prints the functions that take the
+most samples, by their own time and with what they call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import sys
+from collections.abc import Sequence
+
+from bench.common import Load
+from bench.library import raw_arm, router_arm
+from bench.sink import SinkProcess
+
+
+async def _load(seconds: float, concurrency: int, slow: bool, raw: bool) -> Load:
+    with SinkProcess() as sink:
+        arm = raw_arm if raw else router_arm
+        return await arm(sink.url(slow), concurrency, 10**9, seconds, 200)
+
+
+def summarize(path: str, top: int = 25) -> str:
+    """The *top* functions of a py-spy raw (collapsed) profile, by own and total samples."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    with open(path, encoding="utf-8") as profile:
+        for line in profile:
+            stack, _, count_text = line.rstrip("\n").rpartition(" ")
+            if not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = [_short(frame) for frame in stack.split(";")]
+            samples += count
+            own[frames[-1]] += count
+            for frame in set(frames):
+                total[frame] += count
+    lines = [f"{samples} samples", "", "own time:"]
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
+    lines += ["", "with callees (smsrouter code only):"]
+    ours = [(name, n) for name, n in total.most_common() if _ours(name)]
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in ours[:top]]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    # py-spy writes "function (path/to/file.py:line)": keep the function and the file.
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path, _, _ = where.rpartition(":")
+    parts = path.split("/")
+    tail = "/".join(parts[-2:]) if len(parts) > 1 else path
+    return f"{name} ({tail})"
+
+
+def _ours(name: str) -> bool:
+    return any(f"({package}/" in name for package in ("router", "store", "plugins", "smsbroadcast"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.hotpath", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--slow", action="store_true", help="the 20 ms sink")
+    parser.add_argument("--raw", action="store_true", help="the raw client instead")
+    parser.add_argument("--summarize", metavar="FILE", help="summarize a py-spy raw profile")
+    args = parser.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
+    load = asyncio.run(_load(args.seconds, args.concurrency, args.slow, args.raw))
+    print(f"{load.done} messages in {load.elapsed:.1f} s: {load.rate:.0f} msg/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
