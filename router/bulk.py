@@ -338,17 +338,22 @@ def _decimal(value: object) -> Decimal | None:
 @contextlib.contextmanager
 def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
     loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, callback)
-    except (NotImplementedError, RuntimeError, ValueError):
-        installed = False  # not the main thread, or no signal handlers here: Ctrl-C aborts
-    else:
-        installed = True
+    installed = []
+    # SIGTERM (a supervisor stopping the run) ends it as gently as Ctrl-C; a signal the
+    # process was started ignoring (a background job's SIGINT) stays ignored.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(number, callback)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signal handlers here: the signal aborts
+        installed.append(number)
     try:
         yield
     finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for number in installed:
+            loop.remove_signal_handler(number)
 
 
 async def send_rows(
@@ -361,8 +366,8 @@ async def send_rows(
 ) -> Summary:
     """Send *rows* with at most *concurrency* under way, counting each into *summary*.
 
-    The first Ctrl-C takes no new row and lets those under way end; a second abandons
-    them (a daemon still finishes them, and an in-process rerun settles them). A
+    The first Ctrl-C (or SIGTERM) takes no new row and lets those under way end; a second
+    abandons them (a daemon still finishes them, and an in-process rerun settles them). A
     :class:`BulkAborted` from the sender stops the run the same way as the first.
     """
     stop = asyncio.Event()

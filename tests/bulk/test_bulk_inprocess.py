@@ -165,3 +165,27 @@ def test_one_message_with_to_and_text_still_sends(
     assert out[0].endswith(": gsm7, 1 segment(s)")
     assert out[3].split() == ["+61412345678", "accepted", "fake", "fake-1", "fake:accepted"]
     assert not Path("smsrouter.db").exists()
+
+
+async def test_sigterm_ends_a_run_as_gently_as_ctrl_c(tmp_path: Path, bulk: Bulk) -> None:
+    config = tmp_path / "config.toml"
+    journal = tmp_path / "journal.db"
+    slow = '\ndelay = 0.02\n\n[store]\nurl = "sqlite:///' + str(journal) + '"\n'
+    config.write_text(FAKE_CONFIG + slow, encoding="utf-8")
+    csv_file = write_csv(tmp_path / "rows.csv", [(f"+614123{n:05d}", "hi") for n in range(200)])
+    args = ["--csv", str(csv_file), "--config", str(config), "--concurrency", "4"]
+    first = bulk(args)
+    for _ in range(500):
+        if "20/200 rows" in first.err:
+            break
+        await asyncio.sleep(0.02)
+    first.process.send_signal(signal.SIGTERM)
+    assert await first.wait() == 130, first.err
+    counted = first.out.splitlines()[0].split(": 200 rows: ")[1]
+    done = int(counted.split()[0])
+    assert 20 <= done < 200
+    assert counted == f"{done} sent, {200 - done} not sent"
+    second = bulk(args)
+    assert await second.wait() == 0, second.err
+    again = second.out.splitlines()[0]
+    assert again.endswith(f": 200 rows: {200 - done} sent, {done} sent earlier")
