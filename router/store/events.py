@@ -191,11 +191,12 @@ def open_event_journal(store: MessageStore) -> EventJournal:
     A SQLite journal file gets a SQLite event journal beside it; anything else (memory, a
     future shared store) gets a memory one, which a restart empties.
     """
+    from router.store.memory import MemoryStore
     from router.store.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore) and store.path != ":memory:":
         return SQLiteEventJournal(events_path(store.path))
-    if not isinstance(store, SQLiteStore):
+    if not isinstance(store, MemoryStore | SQLiteStore):
         log.warning("webhook events are kept in memory: a restart loses pending ones")
     return MemoryEventJournal()
 

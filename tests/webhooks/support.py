@@ -1,0 +1,191 @@
+"""A webhook receiver on loopback, and the daemon as a real process, for the webhook tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+from aiohttp import web
+
+TOKEN = "test-token"
+CALLBACK_SECRET = "test-callback-secret"
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+EVENTS_PATH = "/smsrouter/events"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@attrs.frozen
+class Post:
+    """One post a receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    """Whether its signature checked out."""
+    answered: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The posted event."""
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+class Receiver:
+    """A user's webhook receiver: records each post, checks its signature, answers ``status``.
+
+    Args:
+        verify: ``verify(body, signature header)``, the receiver's signature check.
+        port: where to listen; a free port by default.
+    """
+
+    def __init__(self, verify: Callable[[bytes, str], bool], port: int | None = None) -> None:
+        self.verify = verify
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}{EVENTS_PATH}"
+        self.status = 200
+        self.hold: asyncio.Event | None = None
+        """While set to an unset event, each post waits for it before answering."""
+        self.posts: list[Post] = []
+        self.first_post = asyncio.Event()
+        """Set when the first post comes in (before it is answered)."""
+        self.at_once = 0
+        self.most_at_once = 0
+        """The most posts seen under way at once."""
+        self._runner: web.AppRunner | None = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.first_post.set()
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            if self.hold is not None:
+                await self.hold.wait()
+        finally:
+            self.at_once -= 1
+        verified = self.verify(body, request.headers.get("Smsrouter-Signature", ""))
+        status = self.status if verified else 401
+        self.posts.append(Post(dict(request.headers), body, verified, status))
+        return web.Response(status=status)
+
+    async def start(self) -> None:
+        """Listen on loopback."""
+        app = web.Application()
+        app.router.add_post(EVENTS_PATH, self._receive)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self.hold is not None:
+            self.hold.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def taken(self) -> dict[str, dict[str, Any]]:
+        """The events answered 2xx, by id."""
+        return {p.event["id"]: p.event for p in self.posts if 200 <= p.answered < 300}
+
+
+class DaemonProcess:
+    """``smsrouter serve`` in a subprocess, and a client for its API."""
+
+    def __init__(self, config: Path, port: int, env: dict[str, str], log: Path) -> None:
+        self.config = config
+        self.url = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "router", "-v", "serve", "--config", str(self.config)]
+        command += ["--listen", f"127.0.0.1:{self.port}"]
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(  # noqa: S603 - our own CLI
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    async def start(self) -> None:
+        """Start the process and wait (10 s at most) until it answers /healthz."""
+        self.process = self._spawn()
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        for _ in range(200):
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited:\n{self.log.read_text()}")
+            try:
+                async with self.http.get(f"{self.url}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"daemon did not start:\n{self.log.read_text()}")
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as a crash or a power cut."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        process = self.process
+        await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
+
+    async def stop(self) -> None:
+        """SIGTERM, then wait; SIGKILL if it hangs."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 15)
+            except TimeoutError:
+                process.kill()
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 5)
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, token: str | None = TOKEN
+    ) -> tuple[int, Any]:
+        """Call the API; (status, parsed JSON body)."""
+        assert self.http is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.url + path, json=json, headers=headers) as answer:
+            return answer.status, await answer.json(content_type=None)
+
+    async def metric(self, outcome: str) -> float:
+        """The value of ``smsrouter_webhook_events_total{outcome=...}``."""
+        assert self.http is not None
+        async with self.http.get(f"{self.url}/metrics") as answer:
+            text = await answer.text()
+        line = f'smsrouter_webhook_events_total{{outcome="{outcome}"}} '
+        values = [float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line)]
+        assert len(values) == 1, text
+        return values[0]
+
+
+async def wait_until(check: Callable[[], Any], seconds: float = 15.0) -> Any:
+    """Poll an async check until it returns something true (bounded)."""
+    for _ in range(int(seconds / 0.05)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
