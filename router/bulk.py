@@ -9,7 +9,8 @@ Every row is sent with a reference, and the router answers a reference it has se
 the first result instead of sending again. A row without one gets a reference derived from
 its ``to`` and ``text`` and how many rows before it had the same (:func:`derived_reference`),
 so running the same file again, after an interruption or after fixing its bad rows, sends
-only what was not sent.
+only what was not sent. A row an earlier run failed without any provider taking it (an
+outage) is sent again, under a reference of its own (:func:`send_row`).
 
 A :class:`DaemonSender` sends through a daemon's ``POST /v1/messages``; an
 :class:`InProcessSender` through a Router of this process. The provider budgets apply
@@ -168,6 +169,7 @@ def _result(
     segments: int,
     cost: Decimal | None,
     reason: str,
+    outcomes: Sequence[str],
 ) -> RowResult:
     if status == "accepted":
         done = RowStatus.EARLIER if duplicate else RowStatus.SENT
@@ -175,7 +177,10 @@ def _result(
     if duplicate:
         reason = f"{reason} (an earlier run)"
     ended = RowStatus.AMBIGUOUS if status == "ambiguous" else RowStatus.FAILED
-    return RowResult(line, ended, provider, segments, reason=reason)
+    # Failed means every provider answered with an error or could not be reached, unless
+    # an ambiguous attempt was failed over (on_ambiguous = "failover"): that one may be out.
+    resendable = duplicate and status == "failed" and "ambiguous" not in outcomes
+    return RowResult(line, ended, provider, segments, reason=reason, resendable=resendable)
 
 
 def _no_route(line: int, reasons: Mapping[str, str]) -> RowResult:
@@ -232,6 +237,7 @@ class InProcessSender:
             segments=result.segments,
             cost=recipient.cost,
             reason=reason.rstrip(": "),
+            outcomes=[a.outcome.value for a in recipient.attempts],
         )
 
 
@@ -325,6 +331,7 @@ class DaemonSender:
             segments=int(data.get("segments", 0)),
             cost=_decimal(recipient.get("cost")),
             reason=reason.strip(": "),
+            outcomes=[str(a.get("outcome")) for a in recipient.get("attempts") or []],
         )
 
 
@@ -333,6 +340,24 @@ def _decimal(value: object) -> Decimal | None:
         return None if value is None else Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+MAX_RESENDS = 20
+"""How many times one row that keeps failing is sent again, one rerun after another."""
+
+
+async def send_row(sender: Sender, row: Row) -> RowResult:
+    """Send *row*; if an earlier run failed it without sending it, send it again.
+
+    The new try goes under the next reference of the row's own chain (``<reference>~1``,
+    ``~2`` ...), so it too is sent at most once, however often the file is run.
+    """
+    result = await sender.send(row)
+    for n in range(1, MAX_RESENDS + 1):
+        if not result.resendable:
+            break
+        result = await sender.send(attrs.evolve(row, reference=f"{row.reference}~{n}"))
+    return result
 
 
 @contextlib.contextmanager
@@ -382,7 +407,7 @@ async def send_rows(
                 return
             busy += 1
             try:
-                result = await sender.send(row)
+                result = await send_row(sender, row)
             except BulkAborted as exc:
                 summary.aborted = summary.aborted or str(exc)
                 stop.set()

@@ -44,6 +44,9 @@ class RowResult:
     cost: Decimal | None = None
     """In the router's base currency, for a row sent in this run, when the price is known."""
     reason: str = ""
+    resendable: bool = False
+    """An earlier run failed this row and no provider may have taken it: it is safe to
+    send it again under a new reference."""
 
 
 @attrs.define

@@ -259,7 +259,8 @@ bulk sending with --csv FILE:
   text (and how many rows before it had the same), and a reference sent before is not
   sent again. So an interrupted run (Ctrl-C lets the sends under way finish) is resumed
   by running the same command again, and a file whose bad rows were fixed sends only
-  those. Changing a row's to or text makes it a new message.
+  those. A row that failed without any provider taking it (an outage) is sent again
+  by a rerun. Changing a row's to or text makes it a new message.
 
   --server URL sends through a daemon (its journal remembers the references);
   --config FILE sends in this process, journalled in the config's [store] url, or in

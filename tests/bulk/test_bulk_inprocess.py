@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import router.testing
-from router.bulk import InProcessSender, Row, derived_reference, send_rows
+from router.bulk import InProcessSender, Row, derived_reference, send_row, send_rows
 from router.bulk_report import Progress, RowResult, RowStatus, Summary
 from router.cli import main
 from router.emulator import Fault
 from router.engine import Router
-from router.model import Message
+from router.model import Message, Outcome
 from router.store import MemoryStore, MessageState
 from router.testing import FakeProvider
 from tests.bulk.support import BulkRun, config_text, write_csv
@@ -189,3 +189,43 @@ async def test_sigterm_ends_a_run_as_gently_as_ctrl_c(tmp_path: Path, bulk: Bulk
     assert await second.wait() == 0, second.err
     again = second.out.splitlines()[0]
     assert again.endswith(f": 200 rows: {200 - done} sent, {done} sent earlier")
+
+
+async def test_a_rerun_sends_again_what_failed_unsent_and_only_that() -> None:
+    sms = _router(outcome="provider_error")
+    rows = [_row(2, text="outage"), _row(3, to="+61412345679", text="outage")]
+    async with InProcessSender(sms) as sender:
+        fake = sms.provider("fake")
+        assert isinstance(fake, FakeProvider)
+        first = await send_rows(rows, sender, Summary(total=2), Progress(tty=False))
+        assert first.counts == Counter({RowStatus.FAILED: 2})
+        fake.script(Outcome.ACCEPTED, Outcome.ACCEPTED)  # the provider is back
+        second = await send_rows(rows, sender, Summary(total=2), Progress(tty=False))
+        assert second.counts == Counter({RowStatus.SENT: 2})
+        third = await send_rows(rows, sender, Summary(total=2), Progress(tty=False))
+        assert third.counts == Counter({RowStatus.EARLIER: 2})
+        assert len(fake.batches) == 4
+        again = await sms.store.get(fake.batches[-1].message_id)
+        assert again is not None
+        assert again.reference in {f"{r.reference}~1" for r in rows}
+
+
+async def test_a_failure_after_an_ambiguous_attempt_is_never_sent_again() -> None:
+    config = {
+        "router": {"policy": ["priority"], "on_ambiguous": "failover"},
+        "providers": {
+            "first": {"plugin": "fake", "priority": 1, "outcome": "ambiguous"},
+            "second": {"plugin": "fake", "priority": 2, "outcome": "provider_error"},
+        },
+    }
+    sms = Router(config, plugins=[router.testing], store=MemoryStore())
+    row = _row(2, text="maybe out")
+    async with InProcessSender(sms) as sender:
+        first = await send_row(sender, row)
+        assert (first.status, first.resendable) == (RowStatus.FAILED, False)
+        again = await send_row(sender, row)
+        assert (again.status, again.resendable) == (RowStatus.FAILED, False)
+        assert again.reason.endswith("(an earlier run)")
+        fake = sms.provider("first")
+        assert isinstance(fake, FakeProvider)
+        assert len(fake.batches) == 1

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from router.bulk import BulkAborted, DaemonSender, Row, derived_reference, read_rows
+from router.bulk import BulkAborted, DaemonSender, Row, derived_reference, read_rows, send_row
 from router.bulk_report import Progress, RowResult, RowStatus, Summary
 from router.cli import build_parser, main
 from router.errors import RouterError
@@ -321,3 +321,30 @@ def test_send_help_says_how_resuming_works() -> None:
     assert "a row without a reference gets one derived from its to and text" in text
     assert "resumed by running the same command again" in text
     assert "--csv FILE" in text
+
+
+async def test_through_the_daemon_a_row_failed_unsent_is_sent_again_under_its_next_reference(
+    fake_daemon: Callable[[Handler], Awaitable[str]],
+) -> None:
+    failed = {
+        **ACCEPTED,
+        "duplicate": True,
+        "recipients": [
+            {
+                "status": "failed",
+                "provider": None,
+                "cost": None,
+                "attempts": [{"provider": "b", "outcome": "unavailable", "reason": "down"}],
+            }
+        ],
+    }
+    references: list[str] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        references.append((await request.json())["reference"])
+        return web.json_response(failed if len(references) < 3 else ACCEPTED)
+
+    async with DaemonSender(await fake_daemon(answer), "t") as sender:
+        result = await send_row(sender, ROW)
+    assert result == RowResult(7, RowStatus.SENT, "b", 1, Decimal("0.05"))
+    assert references == ["csv-1", "csv-1~1", "csv-1~2"]
