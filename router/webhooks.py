@@ -346,10 +346,6 @@ class WebhookService:
         with contextlib.suppress(ValueError):  # already there
             metrics.registry.register(self._collector)
 
-    def wake(self) -> None:
-        """Look for due posts now."""
-        self._wake.set()
-
     # -- journalling ----------------------------------------------------------------------
 
     def _hooks(self) -> dict[str, WebhookSettings]:
@@ -463,7 +459,11 @@ class WebhookService:
         if hook is None:
             error: str | None = f"no webhook named {row.webhook!r} is configured"
         else:
-            status, error = await self._post(hook, row.event)
+            try:
+                status, error = await self._post(hook, row.event)
+            except Exception as exc:  # a failure no receiver should cost us the worker for
+                log.exception("webhook %r: posting event %s failed", row.webhook, row.event.id)
+                error = type(exc).__name__
         now = self.host.clock.time()
         try:
             if error is None:
@@ -488,7 +488,15 @@ class WebhookService:
             )
         else:
             self.counts["retried"] += 1
-            log.info("webhook %r: event %s failed (%s); retrying", row.webhook, row.event.id, error)
+            # Said once per event: a receiver that is down would fill the log otherwise.
+            level = logging.INFO if row.attempts == 0 else logging.DEBUG
+            log.log(
+                level,
+                "webhook %r: event %s failed (%s); retrying",
+                row.webhook,
+                row.event.id,
+                error,
+            )
 
     async def _post(self, hook: WebhookSettings, event: Event) -> tuple[int | None, str | None]:
         """(HTTP status, why it failed or None) of one signed post."""
@@ -552,12 +560,12 @@ def _query(request: web.Request, allowed: set[str]) -> Mapping[str, str]:
     return request.query
 
 
-def _count(query: Mapping[str, str], name: str, default: int | None, most: int) -> int | None:
+def _whole(query: Mapping[str, str], name: str, most: int, wanted: str) -> int | None:
     text = query.get(name)
     if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise ValidationError(name, f"expected a whole number from 1 to {most}, got {text!r}")
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= most):
+        raise ValidationError(name, f"expected {wanted}, got {text!r}")
     return int(text)
 
 
@@ -572,14 +580,14 @@ async def list_events(request: web.Request) -> web.Response:
             except ValueError:
                 known = ", ".join(kind)
                 raise ValidationError(name, f"expected one of {known}") from None
-    limit = _count(query, "limit", 50, MAX_PAGE) or 50
+    limit = _whole(query, "limit", MAX_PAGE, f"a whole number from 1 to {MAX_PAGE}") or 50
     found = (
         await request.app[WEBHOOKS]
         ._journal()
         .list(
             webhook=query.get("webhook"),
             limit=limit,
-            before=_count(query, "before", None, 2**62),
+            before=_whole(query, "before", 2**62, "the next cursor of a previous page"),
             **choices,
         )
     )
