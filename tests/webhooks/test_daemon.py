@@ -148,6 +148,16 @@ async def test_a_report_and_an_inbound_text_reach_the_receiver_signed(
     assert await events(daemon, "?state=dead") == []
     assert [await daemon.metric(o) for o in ("delivered", "retried", "dead")] == [2.0, 0.0, 0.0]
 
+    status, first = await daemon.request("GET", "/v1/events?limit=1")
+    assert status == 200
+    jsonschema.validate(first, schema("WebhookEventPage"))
+    assert first["next"] is not None
+    second = await events(daemon, f"?limit=1&before={first['next']}")
+    newest_first = [e["id"] for e in first["items"] + second]
+    assert newest_first == [e["id"] for e in await events(daemon)]
+    assert len(set(newest_first)) == 2
+    assert [e["id"] for e in await events(daemon, "?type=inbound_message")] == [inbound["id"]]
+
 
 async def test_a_failing_receiver_gets_retries_then_a_dead_letter_that_is_requeued(
     tmp_path: Path,
