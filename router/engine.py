@@ -570,7 +570,10 @@ class Router:
             size = max(1, self._states[name].provider.capabilities.max_recipients)
             for start in range(0, len(items), size):
                 calls.append(self._attempt(message, info, kind, name, items[start : start + size]))
-        await asyncio.gather(*calls)
+        if len(calls) == 1:
+            await calls[0]  # the common case: a task and a gather would only cost time
+        else:
+            await asyncio.gather(*calls)
 
     async def _attempt(
         self,
@@ -622,7 +625,7 @@ class Router:
                 keys = (attempt.provider_message_id, item.recipient.ref, message.id)
                 for report in self._early.take(name, keys, self.clock.time()):
                     await self._apply_report(report, self.clock.time(), hold=False)
-            self.metrics.attempts.labels(name, outcome.outcome.value).inc()
+            self.metrics.series(self.metrics.attempts, name, outcome.outcome.value).inc()
             await self._settle(state, item, outcome, info, message.id)
 
     async def _call_send(self, state: ProviderState, batch: Batch) -> dict[str, RecipientOutcome]:
@@ -656,16 +659,18 @@ class Router:
         metrics, name = self.metrics, state.name
         budget = state.budget
         waits, timeouts = budget.waits, budget.timeouts
+        in_flight = metrics.series(metrics.in_flight, name)
         try:
             async with budget.slot(operation):
-                metrics.in_flight.labels(name).inc()
+                in_flight.inc()
                 started = self.clock.time()
                 try:
                     return await method(*args)
                 finally:
-                    metrics.in_flight.labels(name).dec()
+                    in_flight.dec()
                     elapsed = max(0.0, self.clock.time() - started)
-                    metrics.request_duration.labels(name, operation.value).observe(elapsed)
+                    duration = metrics.series(metrics.request_duration, name, operation.value)
+                    duration.observe(elapsed)
         finally:
             if budget.waits > waits:
                 metrics.limiter_waits.labels(name).inc()
@@ -759,7 +764,7 @@ class Router:
     ) -> Decimal | None:
         """Count an accepted recipient, draw down the balance; its cost in base currency."""
         name, common = state.name, state.settings.common
-        self.metrics.segments.labels(name).inc(info.segments)
+        self.metrics.series(self.metrics.segments, name).inc(info.segments)
         price = None
         for end in range(len(recipient.digits), 0, -1):
             price = common.prices.get(recipient.digits[:end])
@@ -782,16 +787,16 @@ class Router:
         if rate is None:
             return None
         cost = cost_native * rate
-        self.metrics.cost.labels(name).inc(float(cost))
+        self.metrics.series(self.metrics.cost, name).inc(float(cost))
         return cost
 
     def _count(self, result: SendResult) -> None:
         statuses = [r.status for r in result.recipients]
         for status in statuses:
-            self.metrics.recipients.labels(status.value).inc()
+            self.metrics.series(self.metrics.recipients, status.value).inc()
         accepted = sum(1 for s in statuses if s is RecipientStatus.ACCEPTED)
         overall = "accepted" if accepted == len(statuses) else "partial" if accepted else "failed"
-        self.metrics.messages.labels(overall).inc()
+        self.metrics.series(self.metrics.messages, overall).inc()
 
     # -- the way back: callbacks, balances, breaker events --------------------------------
 

@@ -15,6 +15,7 @@ of them:
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Iterable, Mapping
 
@@ -39,6 +40,11 @@ class Answer:
 
 class _RepeatRefused(Exception):
     """aiohttp tried to send the same request a second time."""
+
+
+_REPEATED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""The idempotent methods (RFC 9110), the only ones aiohttp re-sends on a dropped keep-alive
+connection: only these need the single-shot middleware, which costs every request a little."""
 
 
 def _single_shot() -> aiohttp.ClientMiddlewareType:
@@ -90,8 +96,12 @@ async def call(
             lost after writing, a second send refused).
     """
     hidden = tuple(secrets)
-    where = redact(f"{method} {URL(url).with_query(None)}", hidden)
     name = context.name
+
+    def where() -> str:
+        # Built only for an error text or a debug line: most calls need neither.
+        return redact(f"{method} {URL(url).with_query(None)}", hidden)
+
     try:
         async with context.session.request(
             method,
@@ -99,7 +109,7 @@ async def call(
             params=params,
             data=data,
             timeout=aiohttp.ClientTimeout(total=timeout or context.timeout),
-            middlewares=(_single_shot(),),
+            middlewares=(_single_shot(),) if method.upper() in _REPEATED_METHODS else (),
             allow_redirects=False,
         ) as response:
             text = await response.text(errors="replace")
@@ -109,20 +119,21 @@ async def call(
         aiohttp.ConnectionTimeoutError,
         aiohttp.InvalidURL,
     ) as exc:
-        reason = redact(f"{where}: could not connect ({type(exc).__name__})", hidden)
+        reason = redact(f"{where()}: could not connect ({type(exc).__name__})", hidden)
         raise ProviderUnavailableError(reason, provider=name) from None
     except (TimeoutError, aiohttp.SocketTimeoutError):
-        raise ProviderAmbiguousError(f"{where}: timed out waiting", provider=name) from None
+        raise ProviderAmbiguousError(f"{where()}: timed out waiting", provider=name) from None
     except _RepeatRefused:
-        reason = f"{where}: connection dropped after the request was written; not repeated"
+        reason = f"{where()}: connection dropped after the request was written; not repeated"
         raise ProviderAmbiguousError(reason, provider=name) from None
     except aiohttp.ClientError as exc:
-        reason = redact(f"{where}: connection lost ({type(exc).__name__})", hidden)
+        reason = redact(f"{where()}: connection lost ({type(exc).__name__})", hidden)
         raise ProviderAmbiguousError(reason, provider=name) from None
-    context.logger.debug("%s -> HTTP %s", where, status)
+    if context.logger.isEnabledFor(logging.DEBUG):
+        context.logger.debug("%s -> HTTP %s", where(), status)
     if 200 <= status < 300:
         return Answer(status, text, headers)
-    summary = redact(f"{where}: HTTP {status}", hidden)
+    summary = redact(f"{where()}: HTTP {status}", hidden)
     if status in (401, 403):
         raise ProviderRejectedError(summary, provider=name, kind=ErrorKind.AUTH)
     raise ProviderUnavailableError(

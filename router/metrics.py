@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 from router.errors import ConfigError
 from router.health import BreakerState
@@ -26,12 +28,15 @@ FAILOVER_REASONS = (Outcome.PROVIDER_ERROR, Outcome.UNAVAILABLE, Outcome.AMBIGUO
 POLL_OUTCOMES = ("success", "error")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+M = TypeVar("M", bound=MetricWrapperBase)
+
 
 class Metrics:
     """Every series smsrouter exports, on a registry of its own."""
 
     def __init__(self, providers: Iterable[str] = (), namespace: str = "smsrouter") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._series: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r, ns = self.registry, namespace
         self.messages = Counter(
             "messages", "Messages sent, by final status", ["status"], namespace=ns, registry=r
@@ -179,6 +184,18 @@ class Metrics:
             self.inbound,
         ):
             per_provider.labels(provider)
+
+    def series(self, metric: M, *labels: str) -> M:
+        """*metric*'s series for *labels*, as ``metric.labels(*labels)`` gives it.
+
+        Remembered: ``labels()`` checks its arguments and takes a lock on every call, which
+        the send path would pay several times per message.
+        """
+        key = (id(metric), labels)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = metric.labels(*labels)
+        return found  # type: ignore[return-value]
 
     def set_breaker(self, provider: str, state: BreakerState) -> None:
         """Show *state* as the current breaker state of *provider*."""
