@@ -212,12 +212,13 @@ class InProcessSender:
         """Send *row*; a message an earlier run left half sent is finished, not resent."""
         message = Message(to=row.to, text=row.text, sender=row.sender, reference=row.reference)
         try:
-            result = await self.router.send(message)
-            if result.duplicate:
-                record = await self.router.store.get(result.message_id)
-                if record is not None and record.state is not MessageState.DONE:
-                    # Interrupted mid-send: resume() settles what was in flight, never resends it.
-                    result = await self.router.resume(record)
+            record, created = await self.router.accept(message)
+            if created or record.state is not MessageState.DONE:
+                # New, or left unfinished by an earlier run: resume() settles what was in
+                # flight and sends what never was, never anything twice.
+                result = await self.router.resume(record)
+            else:
+                result = record.result(duplicate=True)
         except ValidationError as exc:
             return RowResult(row.line, RowStatus.BAD, reason=str(exc))
         except NoRouteError as exc:

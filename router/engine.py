@@ -15,10 +15,11 @@ where the provider has one, else by ``on_ambiguous``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ from router.plugins import PluginHost
 from router.policy import PolicyChain, ProviderView, RoutingContext
 from router.provider import Operation, Provider, ProviderContext
 from router.store import MessageRecord, MessageStore, open_store
+from router.store.base import MessageState
 
 log = logging.getLogger("smsrouter")
 
@@ -422,18 +424,26 @@ class Router:
             message, recipients, info.encoding, info.segments, self.clock.time()
         )
         if not created:
-            under_way = self._sending.get(record.id)
-            if under_way is not None:
-                # The first send with this reference is still going: its result, not a guess.
-                await under_way.wait()
-                record = await self.store.get(record.id) or record
-            return record.result(duplicate=True)
-        done = self._sending[message.id] = asyncio.Event()
-        try:
+            # The first send with this reference: its result, finishing it if it was only
+            # journalled (queued, or cut short by a restart), never sending anything twice.
+            try:
+                result = await self.resume(record)
+            except NoRouteError as exc:
+                if not isinstance(exc.result, SendResult):
+                    raise
+                result = exc.result
+            return attrs.evolve(result, duplicate=True)
+        async with self._exclusive(message.id):
             return await self._deliver(message, recipients, info, kind)
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, message_id: str) -> AsyncIterator[None]:
+        done = self._sending[message_id] = asyncio.Event()
+        try:
+            yield
         finally:
             done.set()
-            del self._sending[message.id]
+            del self._sending[message_id]
 
     async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
         """Validate and journal *message* without sending it (the daemon's ``wait: false``).
@@ -450,11 +460,20 @@ class Router:
         """Send a journalled message whose recipients have no final status yet.
 
         A recipient caught in flight by a crash is resolved by a status query where its
-        provider has one, else by ``on_ambiguous``; a never-attempted one is sent.
+        provider has one, else by ``on_ambiguous``; a never-attempted one is sent. A message
+        being sent already in this Router is waited for, and a finished one is not sent
+        again: its journalled result is returned.
         """
-        message = record.message()
+        under_way = self._sending.get(record.id)
+        if under_way is not None:
+            await under_way.wait()
+        latest = await self.store.get(record.id) or record
+        if latest.state is MessageState.DONE:
+            return latest.result()
+        message = latest.message()
         recipients, info, kind = self._prepare(message)
-        return await self._deliver(message, recipients, info, kind, record)
+        async with self._exclusive(message.id):
+            return await self._deliver(message, recipients, info, kind, latest)
 
     async def _deliver(
         self,

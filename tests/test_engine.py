@@ -447,6 +447,21 @@ async def test_a_reference_seen_before_returns_the_first_result(started: RouterF
     assert seen(r) == {"a": [(AU,), (AU,)]}
 
 
+async def test_a_duplicate_of_a_message_only_journalled_sends_it_once(
+    started: RouterFactory,
+) -> None:
+    r = await started(config({"a": fake()}))
+    record, created = await r.accept(Message(to=AU, text="queued", reference="order-1"))
+    assert created
+    again = await r.send(Message(to=AU, text="queued", reference="order-1"))
+    assert again.duplicate is True
+    assert again.message_id == record.id
+    assert again[AU].status is RecipientStatus.ACCEPTED
+    resumed = await r.resume(record)
+    assert resumed[AU].provider_message_id == again[AU].provider_message_id
+    assert seen(r) == {"a": [(AU,)]}
+
+
 async def test_a_duplicate_sent_while_the_first_is_under_way_waits_for_it(
     started: RouterFactory,
 ) -> None:
