@@ -199,7 +199,8 @@ class PluginHost:
             if plugin is None:
                 continue
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
-            ours = isinstance(plugin, types.ModuleType) and _is_own_module(plugin.__name__)
+            module = plugin.__name__ if isinstance(plugin, types.ModuleType) else None
+            ours = _is_own_module(module or type(plugin).__module__)
             infos.append(
                 PluginInfo(
                     name=name,
