@@ -145,6 +145,25 @@ class Demo:
             await emulator.stop()
         self._tmp.cleanup()
 
+    async def explain(self, http: aiohttp.ClientSession) -> None:
+        """What the policy chain decides for each destination of the batch, and why."""
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        rows: list[tuple[str, object, str, str]] = []
+        for body in BATCH[:3]:
+            ask = {"to": body["to"], "text": body["text"]}
+            async with http.post(f"{self.base}/v1/route", json=ask, headers=headers) as answer:
+                plan = await answer.json()
+            for route in plan["routes"][:1]:
+                for rank, c in enumerate(route["candidates"], 1):
+                    keys = "; ".join(f"{k}: {v}" for k, v in c["keys"].items())
+                    rows.append((route["to"], rank, c["provider"], keys))
+                for e in route["excluded"]:
+                    rows.append((route["to"], "-", e["provider"], f"{e['policy']}: {e['reason']}"))
+        print()
+        print(table(rows, ["to", "#", "provider", "why (policy keys, or why excluded)"]))
+        print()
+        self.step("routing explained", bool(rows), "POST /v1/route")
+
     async def run_batch(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         """Send the batch through the API; one provider fails first so failover shows."""
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -250,6 +269,7 @@ async def run_demo(
     try:
         await demo.start()
         async with aiohttp.ClientSession() as http:
+            await demo.explain(http)
             results = await demo.run_batch(http)
             records = await demo.wait_for_reports(http, results)
             demo.summary(records)

@@ -26,6 +26,7 @@ async def test_demo_once_exits_zero() -> None:
     assert process.returncode == 0, text
     assert "FAIL" not in text
     for step in (
+        "routing explained",
         "failover on an ERROR answer",
         "delivery reports came back",
         "inbound reply received",
