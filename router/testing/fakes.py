@@ -1,0 +1,177 @@
+"""The test doubles: a fake clock, and the ``fake`` provider that answers from a script."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from decimal import Decimal
+
+import attrs
+
+from router.errors import CallbackError
+from router.model import (
+    Balance,
+    Batch,
+    CallbackKind,
+    CallbackRequest,
+    CallbackResponse,
+    CallbackResult,
+    DeliveryReport,
+    DeliveryStatus,
+    ErrorKind,
+    InboundMessage,
+    Outcome,
+    RecipientOutcome,
+    StatusQuery,
+)
+from router.provider import Capabilities, Provider, ProviderContext
+
+
+class FakeClock:
+    """A clock for tests: time moves when a test advances it or code sleeps on it."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        """The fake time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance the time by *seconds* at once, then let other tasks run."""
+        self.slept.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        """Move the time forward."""
+        self.now += seconds
+
+
+@attrs.frozen
+class FakeConfig:
+    """The options of a ``fake`` provider table."""
+
+    outcome: Outcome = Outcome.ACCEPTED
+    """The outcome of every send once the script is used up."""
+    script: tuple[Outcome, ...] = ()
+    """Outcomes of the first send calls, one per call, for all its recipients."""
+    kind: ErrorKind | None = None
+    """The error kind that goes with a provider_error outcome."""
+    balance: Decimal | None = None
+    balance_unit: str = "credits"
+    max_recipients: int = 100
+    max_parts: int = 10
+    unicode: bool = True
+    status_query: bool = False
+    delay: float = 0.0
+    """Seconds each send takes."""
+
+
+class FakeProvider(Provider[FakeConfig]):
+    """A provider that answers from a script and remembers every batch it was sent."""
+
+    type_name = "fake"
+    Config = FakeConfig
+
+    def __init__(self, config: FakeConfig, context: ProviderContext) -> None:
+        super().__init__(config, context)
+        self.capabilities = Capabilities(
+            max_recipients=config.max_recipients,
+            max_parts=config.max_parts,
+            unicode=config.unicode,
+            balance=config.balance is not None,
+            status_query=config.status_query,
+            push_dlr=True,
+            push_inbound=True,
+            client_reference=True,
+            reference_length=20,
+        )
+        self._script = list(config.script)
+        self.batches: list[Batch] = []
+        self.balance_calls = 0
+        self.status_calls: list[tuple[StatusQuery, ...]] = []
+        self.status_answer = DeliveryStatus.ACCEPTED
+        self._ids = itertools.count(1)
+        self.closed = False
+
+    def script(self, *outcomes: Outcome) -> None:
+        """Queue the outcomes of the next send calls."""
+        self._script.extend(outcomes)
+
+    async def send(self, batch: Batch) -> list[RecipientOutcome]:
+        """Answer every recipient with the next scripted outcome."""
+        self.batches.append(batch)
+        if self.config.delay:
+            await asyncio.sleep(self.config.delay)
+        outcome = self._script.pop(0) if self._script else self.config.outcome
+        kind = self.config.kind if outcome is Outcome.PROVIDER_ERROR else None
+        return [
+            RecipientOutcome(
+                recipient=r.e164,
+                outcome=outcome,
+                provider_message_id=f"{self.name}-{next(self._ids)}"
+                if outcome is Outcome.ACCEPTED
+                else None,
+                reason="" if outcome is Outcome.ACCEPTED else f"scripted {outcome}",
+                kind=kind,
+            )
+            for r in batch.recipients
+        ]
+
+    async def balance(self) -> Balance:
+        """The configured balance."""
+        self.balance_calls += 1
+        if self.config.balance is None:
+            raise NotImplementedError("no balance configured")
+        return Balance(self.config.balance, self.config.balance_unit)
+
+    async def query_status(self, queries: Sequence[StatusQuery]) -> list[DeliveryReport]:
+        """Every queried recipient in ``status_answer``."""
+        self.status_calls.append(tuple(queries))
+        return [
+            DeliveryReport(
+                provider=self.name,
+                status=self.status_answer,
+                raw_status=str(self.status_answer),
+                provider_message_id=q.provider_message_id,
+                ref=q.ref,
+                recipient=q.recipient,
+            )
+            for q in queries
+        ]
+
+    def parse_callback(self, kind: CallbackKind, request: CallbackRequest) -> CallbackResult:
+        """``?ref=..&status=delivered`` reports; ``?from=..&to=..&text=..`` inbound."""
+        params = request.params
+        answer = CallbackResponse("OK")
+        if kind is CallbackKind.DLR:
+            try:
+                status = DeliveryStatus(params.get("status", "unknown"))
+            except ValueError:
+                # An unknown status is the pusher's mistake: refuse it, never answer 500.
+                raise CallbackError(
+                    f"unknown status {params['status']!r}", provider=self.name
+                ) from None
+            report = DeliveryReport(
+                provider=self.name,
+                status=status,
+                raw_status=params.get("status", ""),
+                provider_message_id=params.get("id"),
+                ref=params.get("ref"),
+            )
+            return CallbackResult(answer, reports=(report,))
+        inbound = InboundMessage(
+            provider=self.name,
+            sender=params.get("from", ""),
+            recipient=params.get("to", ""),
+            text=params.get("text", ""),
+            in_reply_to=params.get("ref"),
+        )
+        return CallbackResult(answer, inbound=(inbound,))
+
+    async def aclose(self) -> None:
+        """Remember that it was closed."""
+        self.closed = True
