@@ -1,0 +1,210 @@
+"""The message journal's SQLite schema and rows: its migrations, and rows read back as records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from decimal import Decimal
+
+from router.errors import ConfigError
+from router.model import (
+    Attempt,
+    DeliveryStatus,
+    Encoding,
+    ErrorKind,
+    InboundMessage,
+    Outcome,
+    RecipientStatus,
+)
+from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            reference TEXT UNIQUE,
+            text TEXT NOT NULL,
+            sender TEXT,
+            providers TEXT,
+            encoding TEXT NOT NULL,
+            segments INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL
+        )""",
+        "CREATE INDEX messages_unfinished ON messages (state) WHERE state != 'done'",
+        """CREATE TABLE recipients (
+            message_id TEXT NOT NULL REFERENCES messages (id),
+            position INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            status TEXT,
+            provider TEXT,
+            provider_message_id TEXT,
+            in_flight TEXT,
+            delivery TEXT,
+            delivery_raw TEXT,
+            delivery_at REAL,
+            delivery_parts TEXT,
+            cost TEXT,
+            PRIMARY KEY (message_id, position),
+            UNIQUE (message_id, ref)
+        )""",
+        """CREATE INDEX recipients_provider_id ON recipients (provider, provider_message_id)
+            WHERE provider_message_id IS NOT NULL""",
+        """CREATE TABLE attempts (
+            message_id TEXT NOT NULL REFERENCES messages (id),
+            ref TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            provider TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            provider_message_id TEXT,
+            kind TEXT,
+            at REAL NOT NULL,
+            PRIMARY KEY (message_id, ref, seq)
+        )""",
+        """CREATE INDEX attempts_provider_id ON attempts (provider, provider_message_id)
+            WHERE provider_message_id IS NOT NULL""",
+        """CREATE TABLE inbound (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            provider TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            text TEXT NOT NULL,
+            provider_message_id TEXT,
+            in_reply_to TEXT,
+            at REAL,
+            answers TEXT,
+            received_at REAL NOT NULL
+        )""",
+        """CREATE UNIQUE INDEX inbound_provider_id ON inbound (provider, provider_message_id)
+            WHERE provider_message_id IS NOT NULL""",
+        "CREATE INDEX inbound_received ON inbound (received_at)",
+    ),
+)
+"""Each entry takes the schema from its index (the file's ``user_version``) to the next."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this code writes."""
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Set WAL and durable commits, then apply the migrations the file lacks."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            [
+                f"store.url: {path} has journal schema version {version}, but this smsrouter "
+                f"knows only up to {SCHEMA_VERSION}: it was written by a newer smsrouter"
+            ]
+        )
+    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode != "wal" and path != ":memory:":
+        raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _parts_json(parts: Sequence[DeliveryStatus | None]) -> str | None:
+    if not parts:
+        return None
+    return json.dumps([None if p is None else p.value for p in parts])
+
+
+def _parts(text: str | None) -> tuple[DeliveryStatus | None, ...]:
+    if text is None:
+        return ()
+    return tuple(None if p is None else DeliveryStatus(p) for p in json.loads(text))
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        provider=row["provider"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        provider_message_id=row["provider_message_id"],
+        kind=None if row["kind"] is None else ErrorKind(row["kind"]),
+        at=row["at"],
+    )
+
+
+def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientRecord:
+    return RecipientRecord(
+        recipient=row["recipient"],
+        ref=row["ref"],
+        status=None if row["status"] is None else RecipientStatus(row["status"]),
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        attempts=attempts,
+        in_flight=row["in_flight"],
+        delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
+        delivery_raw=row["delivery_raw"],
+        delivery_at=row["delivery_at"],
+        delivery_parts=_parts(row["delivery_parts"]),
+        cost=None if row["cost"] is None else Decimal(row["cost"]),
+    )
+
+
+def _load(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[MessageRecord]:
+    """The messages matching *where* (a condition on ``messages``), oldest first."""
+    chosen = f"SELECT id FROM messages WHERE {where}"  # noqa: S608 - callers pass fixed SQL
+    attempts: dict[tuple[str, str], list[Attempt]] = {}
+    for row in conn.execute(
+        f"SELECT * FROM attempts WHERE message_id IN ({chosen}) ORDER BY seq",  # noqa: S608
+        params,
+    ):
+        attempts.setdefault((row["message_id"], row["ref"]), []).append(_attempt(row))
+    recipients: dict[str, list[RecipientRecord]] = {}
+    for row in conn.execute(
+        f"SELECT * FROM recipients WHERE message_id IN ({chosen}) ORDER BY position",  # noqa: S608
+        params,
+    ):
+        tried = tuple(attempts.get((row["message_id"], row["ref"]), ()))
+        recipients.setdefault(row["message_id"], []).append(_recipient(row, tried))
+    return [
+        MessageRecord(
+            id=row["id"],
+            reference=row["reference"],
+            text=row["text"],
+            sender=row["sender"],
+            providers=None if row["providers"] is None else tuple(json.loads(row["providers"])),
+            encoding=Encoding(row["encoding"]),
+            segments=row["segments"],
+            created_at=row["created_at"],
+            state=MessageState(row["state"]),
+            recipients=tuple(recipients.get(row["id"], ())),
+        )
+        for row in conn.execute(
+            f"SELECT * FROM messages WHERE {where} ORDER BY rowid",  # noqa: S608
+            params,
+        )
+    ]
+
+
+def _inbound_record(row: sqlite3.Row) -> InboundRecord:
+    return InboundRecord(
+        id=row["id"],
+        message=InboundMessage(
+            provider=row["provider"],
+            sender=row["sender"],
+            recipient=row["recipient"],
+            text=row["text"],
+            provider_message_id=row["provider_message_id"],
+            in_reply_to=row["in_reply_to"],
+            at=row["at"],
+        ),
+        answers=row["answers"],
+        received_at=row["received_at"],
+    )

@@ -1,0 +1,223 @@
+"""The SQLite journal's writer: one thread owns the connection and commits work in groups.
+
+sqlite3 blocks, so it runs on one writer thread that owns the connection; coroutines hand
+it work and await the answer, and the event loop never waits on the disk. Writes that
+queue up while a transaction commits are committed together in the next one (a group
+commit): each caller awaits the commit that covers its write, so a slow ``fsync`` is paid
+once per batch rather than once per message. Each write runs in its own savepoint, so one
+that fails is rolled back alone and its caller gets the error; the rest of the batch and
+the thread carry on.
+
+``synchronous=FULL`` makes every commit durable before its callers hear of it: under WAL,
+``NORMAL`` may lose the last commits on power loss, and a message the API acknowledged
+must not be lost. The group commit is what keeps that affordable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from router.errors import ConfigError
+from router.store._schema import _migrate
+
+T = TypeVar("T")
+
+
+MAX_BATCH = 512
+"""The most writes one transaction commits, so one commit's latency stays bounded."""
+
+
+class _Job:
+    """Work for the writer thread and the future its caller awaits."""
+
+    __slots__ = ("future", "loop", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        self.work = work
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
+
+    def settle(self, value: Any, error: BaseException | None) -> None:
+        """Hand the result to the caller's loop (which may be gone, or the caller)."""
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_settle, self.future, value, error)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled; the write stands regardless
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class _Close(_Job):
+    """Stop the thread after the work queued before it."""
+
+
+class JournalWriter:
+    """The thread that owns a journal file's connection; coroutines hand it work to commit.
+
+    Args:
+        path: the database file (created with its schema when missing), or ``:memory:``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.commits = 0
+        # Each writer thread has a queue of its own, so a store reopened while its old
+        # thread still drains never shares work between two threads.
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._live = False
+        """Whether ``_queue`` has a thread taking work; set and cleared under ``_lock``."""
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        """Start the writer thread, open the file in WAL mode and bring its schema up to date.
+
+        Raises:
+            ConfigError: the file cannot be opened, is not a database, or was written by a
+                newer smsrouter (its schema version is higher than this code knows).
+        """
+        job = _Job(lambda conn: None)  # settled when the file is open
+        with self._lock:
+            if self._live:
+                return
+            self._live = True
+            jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+            jobs.put(job)
+            self._queue = jobs
+        threading.Thread(
+            target=self._serve, args=(jobs,), name=f"smsrouter-journal:{self.path}", daemon=True
+        ).start()
+        await job.future
+
+    async def close(self) -> None:
+        """Commit what is queued, close the file and stop the writer thread."""
+        job = _Close(lambda conn: None)
+        with self._lock:
+            if not self._live:
+                return
+            self._live = False
+            self._queue.put(job)
+        await job.future
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run *work* on the writer thread inside the next batch's transaction."""
+        job = _Job(work)
+        with self._lock:
+            if not self._live:
+                raise RuntimeError(f"{self!r} is not open")
+            self._queue.put(job)
+        result: T = await job.future
+        return result
+
+    def _serve(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        """The writer thread: open, then commit batches until told to close."""
+        opening = jobs.get()
+        conn, error = self._connect()
+        opening.settle(None, error)
+        if conn is None:
+            self._refuse(jobs)
+            return
+        while True:
+            batch = [jobs.get()]
+            while not isinstance(batch[-1], _Close) and len(batch) < MAX_BATCH:
+                try:
+                    batch.append(jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch.pop() if isinstance(batch[-1], _Close) else None
+            if batch:
+                try:
+                    self._commit(conn, batch)
+                except Exception as exc:  # the connection itself failed: fail the batch
+                    for job in batch:
+                        job.settle(None, exc)
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+            if stop is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    stop.settle(None, exc)
+                else:
+                    stop.settle(None, None)
+                return
+
+    def _refuse(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        """Fail the work queued behind an open that failed: no thread will run it."""
+        with self._lock:
+            if self._queue is jobs:
+                self._live = False
+            while True:
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                refusal = None if isinstance(job, _Close) else RuntimeError(f"{self!r} is not open")
+                job.settle(None, refusal)
+
+    def _connect(self) -> tuple[sqlite3.Connection | None, ConfigError | None]:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            return None, ConfigError([f"store.url: cannot open {self.path}: {exc}"])
+        try:
+            conn.row_factory = sqlite3.Row
+            _migrate(conn, self.path)
+        except (sqlite3.Error, ConfigError) as exc:
+            conn.close()
+            if isinstance(exc, ConfigError):
+                return None, exc
+            return None, ConfigError([f"store.url: cannot use {self.path}: {exc}"])
+        return conn, None
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        """Run *batch* in one transaction, each job in a savepoint; settle them after COMMIT."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for job in batch:
+                job.settle(None, exc)
+            return
+        done: list[tuple[_Job, Any, BaseException | None]] = []
+        for index, job in enumerate(batch):
+            try:
+                conn.execute("SAVEPOINT job")
+                value = job.work(conn)
+                conn.execute("RELEASE job")
+                done.append((job, value, None))
+            except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back (disk full, I/O error):
+                    # the writes before this one are gone too; the rest get a fresh start.
+                    for earlier, _, _ in done:
+                        earlier.settle(None, exc)
+                    job.settle(None, exc)
+                    if batch[index + 1 :]:
+                        self._commit(conn, batch[index + 1 :])
+                    return
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                done.append((job, None, exc))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            done = [(job, None, exc) for job, _, _ in done]
+        else:
+            self.commits += 1
+        for job, value, error in done:
+            job.settle(value, error)
