@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import attrs
 
 from router.errors import ConfigError
-from router.store.base import MessageStore
+from router.store.base import MessageStore, check_limit
 
 log = logging.getLogger("smsrouter.webhooks")
 
@@ -298,7 +298,7 @@ class MemoryEventJournal(EventJournal):
         limit: int = 50,
         before: int | None = None,
     ) -> list[Delivery]:
-        _check_limit(limit)
+        check_limit(limit)
         found = [
             d
             for d in self._rows.values()
@@ -322,11 +322,6 @@ class MemoryEventJournal(EventJournal):
 
 def _seq(delivery: Delivery) -> int:
     return delivery.seq
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
 
 
 # -- SQLite -------------------------------------------------------------------------------
@@ -593,7 +588,7 @@ class SQLiteEventJournal(EventJournal):
         limit: int = 50,
         before: int | None = None,
     ) -> list[Delivery]:
-        _check_limit(limit)
+        check_limit(limit)
         where, params = ["1"], []
         for clause, value in (
             ("d.state = ?", None if state is None else state.value),
