@@ -6,38 +6,29 @@ A delivery is ``pending`` until its receiver answers 2xx (``delivered``) or its 
 out (``dead``: a dead letter, kept until it is re-queued). Pending deliveries outlive a
 restart, which is what makes delivery at least once.
 
-:class:`MemoryEventJournal` is for the library and tests; :class:`SQLiteEventJournal` is the
-daemon's, in a file of its own beside the message journal (``journal.db`` ->
-``journal.events.db``) rather than in a table of that file. One SQLite file has one write
-lock: two connections writing it take turns, so a burst of events (a provider pushing a
-thousand reports) would make the sends' journal writes wait, and a receiver that is down
-would add a retry write to that queue for every failed post. A file of its own has its own
-lock and its own schema version (``user_version``), which no migration of the message
-journal can collide with.
+:class:`MemoryEventJournal` is for the library and tests; :class:`SQLiteEventJournal`
+(:mod:`router.store.sqlite_events`) is the daemon's, in a file of its own beside the
+message journal (``journal.db`` -> ``journal.events.db``) rather than in a table of that file.
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
 import enum
-import functools
-import json
 import logging
-import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from router.errors import ConfigError
 from router.store.base import MessageStore, check_limit
 
-log = logging.getLogger("smsrouter.webhooks")
+if TYPE_CHECKING:
+    from router.store.sqlite_events import SQLiteEventJournal as SQLiteEventJournal
 
-T = TypeVar("T")
+
+log = logging.getLogger("smsrouter.webhooks")
 
 
 class EventType(enum.StrEnum):
@@ -193,6 +184,7 @@ def open_event_journal(store: MessageStore) -> EventJournal:
     """
     from router.store.memory import MemoryStore
     from router.store.sqlite import SQLiteStore
+    from router.store.sqlite_events import SQLiteEventJournal
 
     if isinstance(store, SQLiteStore) and store.path != ":memory:":
         return SQLiteEventJournal(events_path(store.path))
@@ -324,348 +316,11 @@ def _seq(delivery: Delivery) -> int:
     return delivery.seq
 
 
-# -- SQLite -------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    # The SQLite journal imports this module for the classes above: imported at the top,
+    # the two would import each other, so it is imported here, when first asked for.
+    if name == "SQLiteEventJournal":
+        from router.store.sqlite_events import SQLiteEventJournal
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE events (
-            id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            data TEXT NOT NULL
-        )""",
-        """CREATE TABLE deliveries (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            event_id TEXT NOT NULL REFERENCES events (id),
-            webhook TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            queued_at REAL NOT NULL,
-            next_at REAL,
-            last_at REAL,
-            last_status INTEGER,
-            last_error TEXT,
-            delivered_at REAL,
-            UNIQUE (event_id, webhook)
-        )""",
-        "CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending'",
-        "CREATE INDEX deliveries_delivered ON deliveries (delivered_at) WHERE state = 'delivered'",
-    ),
-)
-"""Each entry takes the schema from its index (the file's ``user_version``) to the next."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-MAX_BATCH = 512
-"""The most writes one transaction commits."""
-
-_SELECT = (
-    "SELECT d.*, e.type, e.created_at, e.data FROM deliveries d JOIN events e ON e.id = d.event_id"
-)
-
-
-class SQLiteEventJournal(EventJournal):
-    """The event journal in a SQLite file of its own, WAL, durable commits.
-
-    sqlite3 blocks, so one worker thread owns the connection and coroutines await it.
-    Writes that arrive while a commit is under way are committed together in the next one,
-    each in its own savepoint: a slow ``fsync`` is paid once per batch, and one write that
-    fails is rolled back alone.
-
-    Attributes:
-        commits: transactions committed so far.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self.commits = 0
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    def __repr__(self) -> str:
-        return f"SQLiteEventJournal({self.path!r})"
-
-    async def open(self) -> None:
-        """Open the file in WAL mode and bring its schema up to date.
-
-        Raises:
-            ConfigError: the file cannot be used, or was written by a newer smsrouter.
-        """
-        if self._thread is not None:
-            return
-        thread = ThreadPoolExecutor(1, thread_name_prefix="smsrouter-events")
-        try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(thread, self._connect)
-        except BaseException:
-            thread.shutdown(wait=False)
-            raise
-        self._thread = thread
-
-    async def close(self) -> None:
-        """Commit what is queued, then close the file."""
-        if self._thread is None:
-            return
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-        conn, thread, self._thread, self._conn = self._conn, self._thread, None, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
-        thread.shutdown(wait=False)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ConfigError([f"store.url: cannot open {self.path}: {exc}"]) from None
-        try:
-            conn.row_factory = sqlite3.Row
-            _migrate(conn, self.path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise ConfigError([f"store.url: cannot use {self.path}: {exc}"]) from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None or self._conn is None:
-            raise RuntimeError(f"{self!r} is not open")
-        conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, conn)
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* in the next group commit; its result once that is committed."""
-        if self._thread is None:
-            raise RuntimeError(f"{self!r} is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._writes.append((work, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
-        # A caller that stops waiting does not undo its write: shielded, it still commits.
-        return await asyncio.shield(future)
-
-    async def _flush(self) -> None:
-        while self._writes:
-            batch, self._writes = self._writes[:MAX_BATCH], self._writes[MAX_BATCH:]
-            works = [work for work, _ in batch]
-            try:
-                results = await self._read(functools.partial(self._commit, works=works))
-            except Exception as exc:
-                results = [(None, exc)] * len(batch)
-            for (_, future), (value, error) in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)
-
-    def _commit(
-        self, conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
-    ) -> list[tuple[Any, BaseException | None]]:
-        """On the worker thread: every write of a batch in one transaction."""
-        conn.execute("BEGIN IMMEDIATE")
-        done: list[tuple[Any, BaseException | None]] = []
-        try:
-            for work in works:
-                conn.execute("SAVEPOINT write")
-                try:
-                    done.append((work(conn), None))
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO write")
-                    done.append((None, exc))
-                conn.execute("RELEASE write")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        return done
-
-    # -- the contract ---------------------------------------------------------------------
-
-    async def add(self, event: Event, webhooks: Sequence[str], now: float) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            conn.execute(
-                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                (event.id, event.type.value, event.created_at, json.dumps(dict(event.data))),
-            )
-            added = 0
-            for webhook in dict.fromkeys(webhooks):
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO deliveries (event_id, webhook, state, attempts,"
-                    " queued_at, next_at) VALUES (?, ?, 'pending', 0, ?, ?)",
-                    (event.id, webhook, now, now),
-                )
-                added += cursor.rowcount
-            return added
-
-        return await self._write(work)
-
-    async def due(self, now: float, *, limit: int, skip: Collection[str] = ()) -> list[Delivery]:
-        skipped = list(skip)
-        marks = ", ".join("?" * len(skipped))
-        sql = (
-            f"{_SELECT} WHERE d.state = 'pending' AND d.next_at <= ?"
-            f" AND d.webhook NOT IN ({marks}) ORDER BY d.next_at, d.seq LIMIT ?"
-        )
-        return await self._read(lambda conn: _rows(conn, sql, [now, *skipped, limit]))
-
-    async def next_due(self, after: float) -> float | None:
-        def work(conn: sqlite3.Connection) -> float | None:
-            (first,) = conn.execute(
-                "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending' AND next_at > ?",
-                (after,),
-            ).fetchone()
-            return None if first is None else float(first)
-
-        return await self._read(work)
-
-    async def _update(self, event_id: str, webhook: str, sets: str, values: list[Any]) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                f"UPDATE deliveries SET attempts = attempts + 1, {sets}"  # noqa: S608 - fixed SQL
-                " WHERE event_id = ? AND webhook = ?",
-                [*values, event_id, webhook],
-            )
-            if cursor.rowcount == 0:
-                raise KeyError((event_id, webhook))
-
-        await self._write(work)
-
-    async def delivered(self, event_id: str, webhook: str, now: float, status: int) -> None:
-        await self._update(
-            event_id,
-            webhook,
-            "state = 'delivered', next_at = NULL, last_at = ?, last_status = ?,"
-            " last_error = NULL, delivered_at = ?",
-            [now, status, now],
-        )
-
-    async def failed(
-        self,
-        event_id: str,
-        webhook: str,
-        now: float,
-        *,
-        status: int | None,
-        error: str,
-        retry_at: float | None,
-    ) -> None:
-        state = DeliveryState.DEAD if retry_at is None else DeliveryState.PENDING
-        await self._update(
-            event_id,
-            webhook,
-            "state = ?, next_at = ?, last_at = ?, last_status = ?, last_error = ?",
-            [state.value, retry_at, now, status, error],
-        )
-
-    async def requeue(self, event_id: str, now: float, *, webhook: str | None = None) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "UPDATE deliveries SET state = 'pending', queued_at = ?, next_at = ?"
-                " WHERE event_id = ? AND state = 'dead' AND (? IS NULL OR webhook = ?)",
-                (now, now, event_id, webhook, webhook),
-            )
-            return cursor.rowcount
-
-        return await self._write(work)
-
-    async def deliveries(self, event_id: str) -> list[Delivery]:
-        sql = f"{_SELECT} WHERE d.event_id = ? ORDER BY d.seq"
-        return await self._read(lambda conn: _rows(conn, sql, [event_id]))
-
-    async def list(
-        self,
-        *,
-        state: DeliveryState | None = None,
-        type: EventType | None = None,
-        webhook: str | None = None,
-        limit: int = 50,
-        before: int | None = None,
-    ) -> list[Delivery]:
-        check_limit(limit)
-        where, params = ["1"], []
-        for clause, value in (
-            ("d.state = ?", None if state is None else state.value),
-            ("e.type = ?", None if type is None else type.value),
-            ("d.webhook = ?", webhook),
-            ("d.seq < ?", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY d.seq DESC LIMIT ?"
-        return await self._read(lambda conn: _rows(conn, sql, [*params, limit]))
-
-    async def prune(self, before: float) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "DELETE FROM deliveries WHERE state = 'delivered' AND delivered_at < ?", (before,)
-            )
-            conn.execute(
-                "DELETE FROM events WHERE NOT EXISTS"
-                " (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)"
-            )
-            return cursor.rowcount
-
-        return await self._write(work)
-
-
-def _migrate(conn: sqlite3.Connection, path: str) -> None:
-    """WAL and durable commits, then the migrations the file lacks."""
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            [
-                f"store.url: {path} has event journal schema version {version}, but this "
-                f"smsrouter knows only up to {SCHEMA_VERSION}: it was written by a newer one"
-            ]
-        )
-    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode != "wal":
-        raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
-    # An event the router acknowledged to a provider (its push answered 200) must survive a
-    # power loss: under WAL, NORMAL may lose the last commits.
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[target - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:
-    return [_delivery(row) for row in conn.execute(sql, params)]
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    event = Event(
-        id=row["event_id"],
-        type=EventType(row["type"]),
-        created_at=row["created_at"],
-        data=json.loads(row["data"]),
-    )
-    return Delivery(
-        seq=row["seq"],
-        event=event,
-        webhook=row["webhook"],
-        state=DeliveryState(row["state"]),
-        attempts=row["attempts"],
-        queued_at=row["queued_at"],
-        next_at=row["next_at"],
-        last_at=row["last_at"],
-        last_status=row["last_status"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
-    )
+        return SQLiteEventJournal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
