@@ -1,4 +1,8 @@
-"""The message journal's SQLite schema and rows: its migrations, and rows read back as records."""
+"""The message journal's SQLite schema and rows: its migrations, and rows read back as records.
+
+:func:`apply_migrations`, which takes a file through its migrations, serves the event
+journal's file too.
+"""
 
 from __future__ import annotations
 
@@ -105,10 +109,21 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    apply_migrations(conn, MIGRATIONS, version)
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: Sequence[Sequence[str]], version: int
+) -> None:
+    """Take a journal file from schema *version* to the last of *migrations*.
+
+    Each step is one transaction that also sets ``user_version``, so a step that fails
+    leaves the file at the version before it.
+    """
+    for target in range(version + 1, len(migrations) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[target - 1]:
+            for statement in migrations[target - 1]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")

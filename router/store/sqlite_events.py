@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from router.errors import ConfigError
+from router.store._schema import apply_migrations
 from router.store.base import check_limit
 from router.store.events import Delivery, DeliveryState, Event, EventJournal, EventType
 
@@ -332,16 +333,7 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
     # power loss: under WAL, NORMAL may lose the last commits.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[target - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    apply_migrations(conn, MIGRATIONS, version)
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:
