@@ -203,7 +203,7 @@ async def run(quick: bool = False) -> Result:
     """Raw client, waiting mode and queued mode, in alternating rounds."""
     started = time.perf_counter()
     rounds = 1 if quick else 3
-    duration = None if quick else 5.0
+    duration = None if quick else 4.0
     count = 100 if quick else 10**9
     queued_count = 100 if quick else 8_000
     raw_rates, waiting_rates, accept_rates, queued_rates = [], [], [], []

@@ -7,7 +7,7 @@ Run it under a sampling profiler installed by hand (py-spy is no dependency)::
     .venv/bin/python -m bench.hotpath --summarize /tmp/send.txt
 
 ``--summarize`` reads py-spy's collapsed stacks and prints the functions that take the
-most samples, by their own time and with what they call.
+most samples, by their own time and with what they call (start-up imports left out).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def summarize(path: str, top: int = 25) -> str:
     """The *top* functions of a py-spy raw (collapsed) profile, by own and total samples."""
     own: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
+    areas: collections.Counter[str] = collections.Counter()
     samples = 0
     with open(path, encoding="utf-8") as profile:
         for line in profile:
@@ -40,17 +41,46 @@ def summarize(path: str, top: int = 25) -> str:
             if not count_text.isdigit():
                 continue
             count = int(count_text)
+            if "<frozen importlib" in stack:
+                continue  # start-up imports, not the hot path
             frames = [_short(frame) for frame in stack.split(";")]
             samples += count
+            areas[_area(stack.split(";"))] += count
             own[frames[-1]] += count
             for frame in set(frames):
                 total[frame] += count
-    lines = [f"{samples} samples", "", "own time:"]
+    lines = [f"{samples} samples", "", "by area (the innermost frame that has one):"]
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in areas.most_common()]
+    lines += ["", "own time:"]
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
     lines += ["", "with callees (smsrouter code only):"]
     ours = [(name, n) for name, n in total.most_common() if _ours(name)]
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in ours[:top]]
     return "\n".join(lines)
+
+
+AREAS = (
+    ("(phonenumbers/", "phone numbers (phonenumbers, via router.numbers)"),
+    ("(prometheus_client/", "metrics (prometheus_client)"),
+    ("(router/store/", "journal (router.store)"),
+    ("(router/policy.py", "routing (policy chain)"),
+    ("(policies/", "routing (policy chain)"),
+    ("(plugins/", "the adapter's own code"),
+    ("(router/", "the router's own code"),
+    ("(aiohttp/", "HTTP client and event loop (aiohttp, asyncio)"),
+    ("(asyncio/", "HTTP client and event loop (aiohttp, asyncio)"),
+    ("(selectors", "HTTP client and event loop (aiohttp, asyncio)"),
+    ("(bench/", "the load driver"),
+)
+
+
+def _area(frames: list[str]) -> str:
+    """What part of the work a sample is: its innermost frame that belongs to an area."""
+    for frame in reversed(frames):
+        for marker, area in AREAS:
+            if marker in frame:
+                return area
+    return "other"
 
 
 def _short(frame: str) -> str:

@@ -129,7 +129,7 @@ def test_markdown_shows_every_row_and_the_verdict() -> None:
         "| what | msg/s |\n"
         "|---|---|\n"
         "| raw | 1,234 |\n"
-        "| router | 0.500 |\n\n"
+        "| router | 0.5 |\n\n"
         "- ratio: 0.5 (bar >= 0.85): **NOT met**\n"
         "- a note\n"
         "- ran in 1.5 s\n"
