@@ -28,18 +28,15 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
-from aiohttp import web
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from router import api
 from router.clock import Clock
 from router.config import Config, WebhookSettings
-from router.errors import ValidationError
 from router.hookspecs import hookimpl
 from router.metrics import Metrics
 from router.model import (
@@ -52,14 +49,11 @@ from router.model import (
 )
 from router.redact import Secret
 from router.store.base import MessageRecord, MessageStore, report_target
-from router.store.events import (
-    Delivery,
-    DeliveryState,
-    Event,
-    EventJournal,
-    EventType,
-    open_event_journal,
-)
+from router.store.events import Delivery, Event, EventJournal, EventType, open_event_journal
+
+if TYPE_CHECKING:
+    from router.events_api import add_routes as add_routes
+
 
 log = logging.getLogger("smsrouter.webhooks")
 
@@ -527,96 +521,11 @@ class WebhookService:
         return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
-# -- the API ------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    # The events API imports this module for the service: imported at the top, the two
+    # would import each other, so add_routes is imported here, when first asked for.
+    if name == "add_routes":
+        from router.events_api import add_routes
 
-WEBHOOKS = web.AppKey("webhooks", WebhookService)
-MAX_PAGE = 500
-
-
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    """One event's delivery to one webhook as JSON."""
-    event = delivery.event
-    return {
-        "id": event.id,
-        "type": event.type.value,
-        "webhook": delivery.webhook,
-        "state": delivery.state.value,
-        "attempts": delivery.attempts,
-        "created_at": event.created_at,
-        "queued_at": delivery.queued_at,
-        "next_at": delivery.next_at,
-        "last_at": delivery.last_at,
-        "last_status": delivery.last_status,
-        "last_error": delivery.last_error,
-        "delivered_at": delivery.delivered_at,
-        "data": dict(event.data),
-    }
-
-
-def _query(request: web.Request, allowed: set[str]) -> Mapping[str, str]:
-    for key in request.query:
-        if key not in allowed:
-            raise ValidationError(key, "unknown parameter")
-    return request.query
-
-
-def _whole(query: Mapping[str, str], name: str, most: int, wanted: str) -> int | None:
-    text = query.get(name)
-    if text is None:
-        return None
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= most):
-        raise ValidationError(name, f"expected {wanted}, got {text!r}")
-    return int(text)
-
-
-async def list_events(request: web.Request) -> web.Response:
-    """``GET /v1/events``: deliveries newest first, by ``state``, ``type`` or ``webhook``."""
-    query = _query(request, {"state", "type", "webhook", "limit", "before"})
-    choices: dict[str, Any] = {}
-    for name, kind in (("state", DeliveryState), ("type", EventType)):
-        if name in query:
-            try:
-                choices[name] = kind(query[name])
-            except ValueError:
-                known = ", ".join(kind)
-                raise ValidationError(name, f"expected one of {known}") from None
-    limit = _whole(query, "limit", MAX_PAGE, f"a whole number from 1 to {MAX_PAGE}") or 50
-    found = (
-        await request.app[WEBHOOKS]
-        ._journal()
-        .list(
-            webhook=query.get("webhook"),
-            limit=limit,
-            before=_whole(query, "before", 2**62, "the next cursor of a previous page"),
-            **choices,
-        )
-    )
-    after = str(found[-1].seq) if len(found) == limit else None
-    return web.json_response({"items": [delivery_json(d) for d in found], "next": after})
-
-
-async def retry_event(request: web.Request) -> web.Response:
-    """``POST /v1/events/{id}/retry``: re-queue the event's dead letters, due now."""
-    service = request.app[WEBHOOKS]
-    webhook = _query(request, {"webhook"}).get("webhook")
-    event_id = request.match_info["id"]
-    found = [
-        d for d in await service._journal().deliveries(event_id) if webhook in (None, d.webhook)
-    ]
-    if not found:
-        body = api.error_json("not_found", "no such event (for this webhook)", "id")
-        return web.json_response(body, status=404)
-    requeued = await service.requeue(event_id, webhook=webhook)
-    if not requeued:
-        body = api.error_json("not_dead", "the event has no dead letter to retry", "id")
-        return web.json_response(body, status=409)
-    journalled = await service._journal().deliveries(event_id)
-    after = [d for d in journalled if webhook in (None, d.webhook)]
-    return web.json_response({"requeued": requeued, "items": [delivery_json(d) for d in after]})
-
-
-def add_routes(app: web.Application, service: WebhookService) -> None:
-    """Serve ``GET /v1/events`` and ``POST /v1/events/{id}/retry`` from *service*."""
-    app[WEBHOOKS] = service
-    app.router.add_get("/v1/events", list_events)
-    app.router.add_post("/v1/events/{id}/retry", retry_event)
+        return add_routes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
