@@ -9,23 +9,15 @@ background with its own aiohttp session: a bounded number of posts per receiver,
 a timeout; on failure it retries with doubling backoff and jitter until the receiver's
 ``max_age``, then keeps a dead letter that ``POST /v1/events/{id}/retry`` re-queues.
 
-A post is the JSON ``{"id", "type", "created_at", "data"}`` with the headers
-``Smsrouter-Event-Id``, ``Smsrouter-Event-Type`` and ``Smsrouter-Signature: t=<unix
-time>,v1=<hex>``, the hex being HMAC-SHA256 with the secret over ``"<t>." + body``. A receiver
-checks the MAC, refuses an old ``t`` (a replay), and de-duplicates on the event id: an event
-may come more than once, and events may come in any order.
+What a post carries, and how it is built and signed, is :mod:`router.webhook_events`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import random
-import secrets
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,27 +31,50 @@ from router.clock import Clock
 from router.config import Config, WebhookSettings
 from router.hookspecs import hookimpl
 from router.metrics import Metrics
-from router.model import (
-    DeliveryReport,
-    InboundMessage,
-    Message,
-    RecipientResult,
-    RecipientStatus,
-    SendResult,
-)
+from router.model import DeliveryReport, InboundMessage, Message, RecipientStatus, SendResult
 from router.redact import Secret
-from router.store.base import MessageRecord, MessageStore, report_target
+from router.store.base import MessageStore
 from router.store.events import Delivery, Event, EventJournal, EventType, open_event_journal
+from router.webhook_events import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    event_body,
+    failed_event,
+    inbound_event,
+    report_event,
+    sign,
+    state_event,
+    verify,
+)
 
 if TYPE_CHECKING:
     from router.events_api import add_routes as add_routes
 
+__all__ = [
+    "EVENT_ID_HEADER",
+    "EVENT_TYPE_HEADER",
+    "IDLE",
+    "MAX_IN_FLIGHT",
+    "OUTCOMES",
+    "RETENTION",
+    "SIGNATURE_HEADER",
+    "STOP_GRACE",
+    "WebhookHost",
+    "WebhookPlugin",
+    "WebhookService",
+    "event_body",
+    "failed_event",
+    "inbound_event",
+    "report_event",
+    "retry_at",
+    "sign",
+    "state_event",
+    "verify",
+]
 
 log = logging.getLogger("smsrouter.webhooks")
 
-SIGNATURE_HEADER = "Smsrouter-Signature"
-EVENT_ID_HEADER = "Smsrouter-Event-Id"
-EVENT_TYPE_HEADER = "Smsrouter-Event-Type"
 OUTCOMES = ("delivered", "retried", "dead")
 """Each post ends delivered, failed with a retry to come (retried), or failed for good (dead)."""
 MAX_IN_FLIGHT = 256
@@ -73,25 +88,6 @@ STOP_GRACE = 2.0
 _FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
 _REMOVED = WebhookSettings("removed", "http://removed.invalid/", (), Secret(""))
 """The defaults, for deliveries to a webhook the config no longer has."""
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header's value for *body* posted at *timestamp*."""
-    mac = hmac.new(secret.encode(), b"%d." % timestamp + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify(secret: str, header: str, body: bytes, now: float, tolerance: float = 300.0) -> bool:
-    """Whether *header* signs *body* with *secret* within *tolerance* seconds of *now*."""
-    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
-    try:
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(now - timestamp) > tolerance:
-        return False
-    expected = sign(secret, timestamp, body).partition(",v1=")[2]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
 def retry_at(
@@ -114,91 +110,6 @@ def retry_at(
         return None
     delay = min(hook.max_backoff, hook.backoff * 2.0 ** min(attempts - 1, 60))
     return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
-
-
-def event_body(event: Event) -> bytes:
-    """The JSON a receiver gets: what is signed."""
-    envelope = {
-        "id": event.id,
-        "type": event.type.value,
-        "created_at": event.created_at,
-        "data": event.data,
-    }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _event_id(*parts: object) -> str:
-    # The same report or text pushed twice gets the same id, journalled (and posted) once.
-    return "evt_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
-
-
-def report_event(
-    report: DeliveryReport, message_id: str | None, record: MessageRecord | None, now: float
-) -> Event:
-    """A ``delivery_report`` event; *record* is the message it matched, if any."""
-    target = report_target(record, report) if record is not None else None
-    data = {
-        "message_id": message_id,
-        "reference": None if record is None else record.reference,
-        "recipient": report.recipient if target is None else target.recipient,
-        "provider": report.provider,
-        "provider_message_id": report.provider_message_id,
-        "status": report.status.value,
-        "raw_status": report.raw_status,
-        "error_code": report.error_code,
-        "description": report.description,
-        "part": None if report.part is None else list(report.part),
-        "at": report.at,
-    }
-    kind = EventType.DELIVERY_REPORT
-    return Event(_event_id(kind.value, repr(report)), kind, now, data)
-
-
-def inbound_event(message: InboundMessage, answers: MessageRecord | None, now: float) -> Event:
-    """An ``inbound_message`` event; *answers* is our message it replies to, if known."""
-    kind = EventType.INBOUND_MESSAGE
-    if message.provider_message_id is None:
-        # Two texts alike from one number are two texts: only a provider's id tells a repeat.
-        event_id = "evt_" + secrets.token_hex(12)
-    else:
-        event_id = _event_id(kind.value, message.provider, message.provider_message_id)
-    data = {
-        "provider": message.provider,
-        "from": message.sender,
-        "to": message.recipient,
-        "text": message.text,
-        "provider_message_id": message.provider_message_id,
-        "in_reply_to": None if answers is None else answers.id,
-        "in_reply_to_reference": None if answers is None else answers.reference,
-        "at": message.at,
-    }
-    return Event(event_id, kind, now, data)
-
-
-def failed_event(message: Message, recipient: RecipientResult, now: float) -> Event:
-    """A ``message_failed`` event for one recipient no provider took."""
-    last = recipient.attempts[-1] if recipient.attempts else None
-    data = {
-        "message_id": message.id,
-        "reference": message.reference,
-        "recipient": recipient.recipient,
-        "provider": recipient.provider or (None if last is None else last.provider),
-        "status": recipient.status.value,
-        "raw_status": None if last is None else last.reason,
-        "attempts": [
-            {"provider": a.provider, "outcome": a.outcome.value, "reason": a.reason, "at": a.at}
-            for a in recipient.attempts
-        ],
-        "at": now if last is None else last.at,
-    }
-    kind = EventType.MESSAGE_FAILED
-    return Event(_event_id(kind.value, message.id, recipient.ref), kind, now, data)
-
-
-def state_event(provider: str, old: str, new: str, now: float) -> Event:
-    """A ``provider_state`` event: a provider's circuit breaker moved."""
-    data = {"provider": provider, "old": old, "new": new, "at": now}
-    return Event("evt_" + secrets.token_hex(12), EventType.PROVIDER_STATE, now, data)
 
 
 class WebhookPlugin:
