@@ -29,7 +29,6 @@ from router.store._schema import _migrate
 
 T = TypeVar("T")
 
-
 MAX_BATCH = 512
 """The most writes one transaction commits, so one commit's latency stays bounded."""
 

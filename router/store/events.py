@@ -27,7 +27,6 @@ from router.store.base import MessageStore, check_limit
 if TYPE_CHECKING:
     from router.store.sqlite_events import SQLiteEventJournal as SQLiteEventJournal
 
-
 log = logging.getLogger("smsrouter.webhooks")
 
 

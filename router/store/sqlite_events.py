@@ -25,7 +25,6 @@ from router.store.events import Delivery, DeliveryState, Event, EventJournal, Ev
 
 T = TypeVar("T")
 
-
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE events (
