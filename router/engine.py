@@ -66,7 +66,7 @@ from router.model import (
 )
 from router.numbers import parse
 from router.plugins import PluginHost
-from router.policy import PolicyChain, ProviderView, RoutingContext
+from router.policy import PolicyChain, ProviderView, RoutingContext, prefix_lengths
 from router.provider import Operation, Provider, ProviderContext
 from router.store import MessageRecord, MessageStore, open_store
 from router.store.base import MessageState
@@ -102,6 +102,10 @@ class ProviderState:
     breaker: Breaker
     index: int
     balance: Balance | None = None
+    price_lengths: tuple[int, ...] = ()
+    """The lengths of its price prefixes, longest first, computed once."""
+    view: tuple[tuple[object, ...], ProviderView] | None = None
+    """The last view the policies saw, with the live state it showed."""
 
     @property
     def name(self) -> str:
@@ -264,7 +268,14 @@ class Router:
             breaker = Breaker(name, clock=self.clock, on_change=self._breaker_moved)
             self.metrics.watch_breaker(name, functools.partial(_state_of, breaker))
             budget = Budget(name, settings.limits, self.clock)
-            self._states[name] = ProviderState(settings, provider, budget, breaker, index)
+            self._states[name] = ProviderState(
+                settings,
+                provider,
+                budget,
+                breaker,
+                index,
+                price_lengths=prefix_lengths(settings.common.prices),
+            )
         self._started = True
         if track_balances:
             self.balances.start()
@@ -342,26 +353,41 @@ class Router:
         for state in self._states.values():
             if only is not None and state.name not in only:
                 continue
-            common = state.settings.common
             balance = state.balance
             if balance is not None and now - balance.at > stale_after:
                 balance = None
-            views.append(
-                ProviderView(
-                    name=state.name,
-                    index=state.index,
-                    capabilities=state.provider.capabilities,
-                    prefixes=common.prefixes,
-                    prices=common.prices,
-                    currency=common.currency,
-                    priority=common.priority,
-                    balance=balance,
-                    breaker=state.breaker.state.value,
-                    accepting=state.breaker.accepting,
-                    in_flight=state.budget.in_flight,
-                )
-            )
+            breaker = state.breaker
+            live = (balance, breaker.state, breaker.accepting, state.budget.in_flight)
+            cached = state.view
+            if cached is None or cached[0] != live:
+                # A view is rebuilt only when the live state it shows has moved.
+                cached = state.view = (live, self._view(state, *live))
+            views.append(cached[1])
         return views
+
+    @staticmethod
+    def _view(
+        state: ProviderState,
+        balance: Balance | None,
+        breaker: BreakerState,
+        accepting: bool,
+        in_flight: int,
+    ) -> ProviderView:
+        common = state.settings.common
+        return ProviderView(
+            name=state.name,
+            index=state.index,
+            capabilities=state.provider.capabilities,
+            prefixes=common.prefixes,
+            prices=common.prices,
+            currency=common.currency,
+            priority=common.priority,
+            balance=balance,
+            breaker=breaker.value,
+            accepting=accepting,
+            in_flight=in_flight,
+            price_lengths=state.price_lengths,
+        )
 
     def _context(
         self, recipient: Recipient, info: texts.TextInfo, kind: SenderKind, message: Message

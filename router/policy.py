@@ -49,6 +49,11 @@ class RoutingContext:
         return None if rate is None else amount * rate
 
 
+def prefix_lengths(prices: Mapping[str, object]) -> tuple[int, ...]:
+    """The distinct lengths of *prices*' prefixes, longest first: the only ones to try."""
+    return tuple(sorted({len(prefix) for prefix in prices}, reverse=True))
+
+
 @attrs.frozen
 class ProviderView:
     """One provider's declared abilities, its routing settings and its live state."""
@@ -70,11 +75,16 @@ class ProviderView:
     accepting: bool = True
     """Whether the breaker lets a call through now."""
     in_flight: int = 0
+    price_lengths: tuple[int, ...] = ()
+    """The lengths of the keys of *prices*, longest first (see :func:`prefix_lengths`);
+    empty to try every length."""
 
     def price(self, digits: str) -> Decimal | None:
         """The price per segment to *digits* (E.164 without ``+``) by the longest prefix."""
         prices = self.prices
-        for end in range(len(digits), 0, -1):
+        for end in self.price_lengths or range(len(digits), 0, -1):
+            if end > len(digits):
+                continue
             found = prices.get(digits[:end])
             if found is not None:
                 return found
