@@ -213,7 +213,8 @@ class BalanceTracker:
 
     def _set(self, state: ProviderState, balance: Balance, *, notify: bool = False) -> None:
         state.balance = balance
-        self.router.metrics.balance.labels(state.name).set(float(balance.amount))
+        metrics = self.router.metrics
+        metrics.series(metrics.balance, state.name).set(float(balance.amount))
         if notify:
             self.router._spawn(
                 self.router.plugins.notify(

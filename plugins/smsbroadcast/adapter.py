@@ -208,9 +208,13 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
     def _match(
         self, number: str, numbers: list[str], outcomes: list[RecipientOutcome | None]
     ) -> int | None:
+        # The provider echoes what we sent (614…) nearly always: try that before parsing.
+        for index, ours in enumerate(numbers):
+            if outcomes[index] is None and ours[1:] == number:
+                return index
         e164 = self._e164(number)
         for index, ours in enumerate(numbers):
-            if outcomes[index] is None and (ours == e164 or ours[1:] == number):
+            if outcomes[index] is None and ours == e164:
                 return index
         return None
 
