@@ -1,0 +1,127 @@
+"""The validated configuration: one frozen attrs class for each table of the TOML file.
+
+:func:`router.config.parse_config` builds them; a plugin's own keys become an instance of
+its ``Config`` class, held in :attr:`ProviderSettings.options` or :attr:`Config.policies`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+
+from router.converter import Duration
+from router.provider import Limits, Operation
+from router.redact import Secret
+from router.store.events import EventType
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"must be above 0, got {value!r}")
+
+
+@attrs.frozen
+class RouterSettings:
+    """The ``[router]`` table."""
+
+    default_region: str | None = None
+    """ISO country whose national number forms are accepted (``AU``); None for E.164 only."""
+    policy: tuple[str, ...] = ("priority",)
+    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    on_ambiguous: Literal["stop", "failover"] = "stop"
+    base_currency: str = "AUD"
+    currencies: dict[str, Decimal] = attrs.field(factory=dict)
+    hook_timeout: Duration = Duration(5.0)
+    plugins: tuple[str, ...] = ()
+    """Modules to import and register as plugins, by dotted name, beside the installed ones."""
+    blocked_plugins: tuple[str, ...] = ()
+    balance_stale_after: Duration = Duration(900.0)
+    """A balance older than this is unknown to the policies."""
+
+
+@attrs.frozen
+class ServerSettings:
+    """The ``[server]`` table: the daemon's HTTP side."""
+
+    listen: str = "127.0.0.1:8080"
+    api_tokens: tuple[Secret, ...] = ()
+    callback_secret: Secret | None = None
+    max_body: int = attrs.field(default=1_048_576, validator=attrs.validators.ge(1024))
+    workers: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    shutdown_timeout: Duration = Duration(30.0)
+
+
+@attrs.frozen
+class StoreSettings:
+    """The ``[store]`` table: where the journal lives (``memory:`` or ``sqlite:///path``).
+
+    Unset, the library keeps its journal in memory and the daemon in ``smsrouter.db``.
+    """
+
+    url: str | None = None
+
+
+MIN_WEBHOOK_SECRET = 16
+"""The shortest webhook signing secret accepted, in characters."""
+
+
+@attrs.frozen
+class WebhookSettings:
+    """One ``[[webhooks]]`` table: a receiver of events, the events it wants, its secret."""
+
+    name: str
+    """Names it in the event journal, the API and logs (never the URL: it may hold a token)."""
+    url: str
+    events: tuple[EventType, ...]
+    secret: Secret
+    """Signs every post with HMAC-SHA256, so the receiver knows it came from us."""
+    timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive)
+    concurrency: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    """Posts to this receiver under way at once."""
+    backoff: Duration = attrs.field(default=Duration(1.0), validator=_positive)
+    """The wait before the first retry; it doubles with each retry, with jitter."""
+    max_backoff: Duration = attrs.field(default=Duration(600.0), validator=_positive)
+    max_age: Duration = attrs.field(default=Duration(86400.0), validator=_positive)
+    """How long an event is retried before it is a dead letter."""
+
+
+@attrs.frozen
+class ProviderCommon:
+    """The keys every provider table has beside its plugin's own."""
+
+    plugin: str
+    enabled: bool = True
+    prefixes: tuple[str, ...] = ()
+    currency: str = "AUD"
+    prices: dict[str, Decimal] = attrs.field(factory=dict)
+    priority: int | None = None
+    balance_interval: Duration = Duration(300.0)
+    timeout: Duration = attrs.field(default=Duration(30.0), validator=_positive)
+    concurrency: int | None = None
+    rates: dict[Operation, str] = attrs.field(factory=dict)
+    limit_wait: Duration | None = None
+
+
+@attrs.frozen
+class ProviderSettings:
+    """One configured provider: its name, shared keys, limits and its plugin's options."""
+
+    name: str
+    common: ProviderCommon
+    options: Any
+    limits: Limits
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration, validated."""
+
+    router: RouterSettings = RouterSettings()
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    providers: dict[str, ProviderSettings] = attrs.field(factory=dict)
+    policies: dict[str, Any] = attrs.field(factory=dict)
+    """Each chained policy's options, by policy name."""
+    webhooks: tuple[WebhookSettings, ...] = ()
