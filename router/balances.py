@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from router.clock import Clock
+from router.clock import Clock, sleep_or_wake
 from router.errors import ProviderError
 from router.model import Balance
 from router.provider import Operation
@@ -158,14 +158,9 @@ class BalanceTracker:
         if wake.is_set():  # asked for while the last poll was under way
             wake.clear()
             return
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waker = asyncio.ensure_future(wake.wait())
         try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            await sleep_or_wake(self.clock, wake, delay)
         finally:
-            sleeper.cancel()
-            waker.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
             wake.clear()
 
     def poll_soon(self, name: str) -> None:

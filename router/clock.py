@@ -27,3 +27,15 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """Wait *seconds* on the event loop."""
         await asyncio.sleep(seconds)
+
+
+async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float) -> None:
+    """Wait *seconds* on *clock*, or less if *wake* is set first (background loops)."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()
+        await asyncio.gather(sleeper, waker, return_exceptions=True)

@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from router.clock import Clock
+from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
 from router.hookspecs import hookimpl
 from router.metrics import Metrics
@@ -319,14 +319,7 @@ class WebhookService:
             await self._sleep_or_wake(delay)
 
     async def _sleep_or_wake(self, delay: float) -> None:
-        sleeper = asyncio.ensure_future(self.host.clock.sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        await sleep_or_wake(self.host.clock, self._wake, delay)
 
     async def _start_due(self, now: float) -> None:
         """Start a post for each due delivery, within each receiver's concurrency."""
