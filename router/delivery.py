@@ -1,6 +1,6 @@
 """The per-message send loop: rounds of batched attempts, failover, ambiguity, settling.
 
-:class:`Delivery` is mixed into :class:`~router.engine.Router`, which owns the state these
+:class:`SendLoop` is mixed into :class:`~router.engine.Router`, which owns the state these
 methods read (providers, journal, metrics, balances); the Router validates and routes a
 message, then hands it here to be sent until every recipient has a final status.
 """
@@ -73,7 +73,7 @@ class _Progress:
     result: RecipientResult | None = None
 
 
-class Delivery:
+class SendLoop:
     """Sending a validated message: the Router's part that talks to the adapters."""
 
     # Set by the Router: what the send loop reads and updates.

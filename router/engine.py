@@ -33,7 +33,7 @@ import attrs
 from router.balances import BalanceTracker
 from router.clock import Clock, SystemClock
 from router.config import Config, parse_config, read_toml
-from router.delivery import Delivery
+from router.delivery import SendLoop
 from router.early import EarlyReports
 from router.errors import ConfigError, NoRouteError, PluginError
 from router.health import Breaker, BreakerState
@@ -61,7 +61,7 @@ __all__ = ["ProviderState", "RoutePlan", "Router", "sender_kind"]
 log = logging.getLogger("smsrouter")
 
 
-class Router(Routing, Delivery):
+class Router(Routing, SendLoop):
     """The routing core: one per application, used as an async context manager.
 
     Args:
