@@ -29,25 +29,43 @@ from router.provider import Capabilities, Provider, ProviderContext
 
 
 class FakeClock:
-    """A clock for tests: time moves when a test advances it or code sleeps on it."""
+    """A clock for tests: time moves when a test advances it, or when code sleeps on it.
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    With *autojump* (the default) a sleep moves the time forward at once: the code under
+    test never waits. That suits code that sleeps on its way to an answer (a rate limit);
+    a background loop that sleeps forever (the balance tracker) would spin through fake
+    hours. Without *autojump*, a sleep waits until the test's :meth:`advance` reaches its
+    end, so background loops stay put until the test moves time.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0, *, autojump: bool = True) -> None:
         self.now = start
+        self.autojump = autojump
         self.slept: list[float] = []
+        self._moved = asyncio.Event()
 
     def time(self) -> float:
         """The fake time."""
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        """Advance the time by *seconds* at once, then let other tasks run."""
+        """Advance the time by *seconds* (or wait for the test to), then let others run."""
         self.slept.append(seconds)
-        self.now += max(seconds, 0.0)
+        if self.autojump:
+            self.now += max(seconds, 0.0)
+            await asyncio.sleep(0)
+            return
+        until = self.now + max(seconds, 0.0)
+        while self.now < until:
+            moved = self._moved
+            await moved.wait()
         await asyncio.sleep(0)
 
     def advance(self, seconds: float) -> None:
-        """Move the time forward."""
+        """Move the time forward, waking the sleeps it ends."""
         self.now += seconds
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
 
 
 @attrs.frozen
