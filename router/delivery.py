@@ -131,10 +131,13 @@ class SendLoop:
         self._count(result)
         await self.plugins.notify("smsrouter_message_routed", message=message, result=result)
         if {r.status for r in result.recipients} == {RecipientStatus.FAILED}:
-            why: dict[str, str] = {}
+            why: dict[str, list[str]] = {}
             for p in progress:
-                why.update(p.reasons)
-            raise NoRouteError(why, result)
+                for provider, reason in p.reasons.items():
+                    seen = why.setdefault(provider, [])
+                    if reason not in seen:  # one line per distinct reason, recipients alike
+                        seen.append(reason)
+            raise NoRouteError({k: "; ".join(v) for k, v in why.items()}, result)
         return result
 
     async def _recover(self, record: MessageRecord, progress: list[_Progress]) -> None:

@@ -295,6 +295,17 @@ async def test_no_route_when_every_provider_is_excluded_lists_each(
     assert seen(r) == {"au": [], "ascii": [], "short": []}
 
 
+async def test_no_route_keeps_each_recipients_distinct_reasons(started: RouterFactory) -> None:
+    r = await started(config({"au": fake(prefixes=["61"])}, policy=["prefix"]))
+    with pytest.raises(NoRouteError) as raised:
+        await r.send(Message(to=[ZA, "+79123456789", "+27821234568"], text="hi"))
+    assert raised.value.reasons == {
+        "au": "prefix: does not send to +27821234567 (prefixes 61); "
+        "prefix: does not send to +79123456789 (prefixes 61); "
+        "prefix: does not send to +27821234568 (prefixes 61)"
+    }
+
+
 async def test_a_partly_failed_message_is_a_result_not_an_error(started: RouterFactory) -> None:
     r = await started(config({"au": fake(prefixes=["61"])}, policy=["prefix"]))
     result = await r.send(Message(to=[AU, ZA], text="hi"))
