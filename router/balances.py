@@ -107,7 +107,7 @@ class BalanceTracker:
         except Exception as exc:
             router.metrics.balance_polls.labels(name, "error").inc()
             if isinstance(exc, ProviderError) and exc.retry_after:
-                state.budget.defer(exc.retry_after)
+                state.budget.defer(exc.retry_after, Operation.BALANCE)
             raise
         balance = attrs.evolve(read, at=self.clock.time())
         router.metrics.balance_polls.labels(name, "success").inc()

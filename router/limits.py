@@ -77,6 +77,7 @@ class Budget:
         self._changed = asyncio.Event()
         self._queue: deque[object] = deque()
         self._blocked_until = 0.0
+        self._held: dict[Operation, float] = {}
         self.in_flight = 0
         """Calls holding a slot now."""
         self.waiting = 0
@@ -86,16 +87,24 @@ class Budget:
         self.timeouts = 0
         """Calls that gave up waiting (a running count)."""
 
-    def defer(self, seconds: float) -> None:
+    def defer(self, seconds: float, operation: Operation | None = None) -> None:
         """Start no call for *seconds* (a provider's ``Retry-After``), at most MAX_DEFER.
 
-        A deferral never shortens one already in force; a value that is not a positive
-        number is ignored.
+        With *operation*, only calls of that operation wait (a balance endpoint's limit
+        does not hold up sends). A deferral never shortens one already in force; a value
+        that is not a positive number is ignored.
         """
         if not seconds > 0:  # also NaN
             return
         until = self.clock.time() + min(seconds, MAX_DEFER)
-        self._blocked_until = max(self._blocked_until, until)
+        if operation is None:
+            self._blocked_until = max(self._blocked_until, until)
+        else:
+            self._held[operation] = max(self._held.get(operation, 0.0), until)
+
+    def _blocked(self, operation: Operation) -> float:
+        """Until when a Retry-After holds calls of *operation* back."""
+        return max(self._blocked_until, self._held.get(operation, 0.0))
 
     @property
     def blocked_for(self) -> float:
@@ -109,7 +118,7 @@ class Budget:
         """
         now = self.clock.time()
         window = self._windows.get(operation)
-        return max(0.0, self._blocked_until - now, window.delay(now) if window else 0.0)
+        return max(0.0, self._blocked(operation) - now, window.delay(now) if window else 0.0)
 
     def _full(self) -> bool:
         cap = self.limits.concurrency
@@ -143,7 +152,8 @@ class Budget:
             while True:
                 now = clock.time()
                 remaining = deadline - now
-                delay = max(self._blocked_until - now, window.delay(now) if window else 0.0)
+                held = self._blocked(operation)
+                delay = max(held - now, window.delay(now) if window else 0.0)
                 if delay > 0:
                     # Held back by a rate or a Retry-After: out of the queue meanwhile, so a
                     # balance poll sleeping out its window never holds up a send.
@@ -151,7 +161,7 @@ class Budget:
                     self._leave(ticket)
                     ticket = None
                     if delay != math.inf and delay > remaining:
-                        why = "Retry-After" if self._blocked_until - now >= delay else "rate"
+                        why = "Retry-After" if held - now >= delay else "rate"
                         raise self._gave_up(
                             operation, f"{why} allows the next call in {delay:.3g}s"
                         )

@@ -15,6 +15,7 @@ from router import Message, hookimpl
 from router.engine import Router
 from router.errors import ProviderRejectedError, ProviderUnavailableError
 from router.model import Balance, Batch, ErrorKind, Outcome, RecipientOutcome
+from router.provider import Operation
 from router.testing import FakeClock, FakeProvider
 
 AU, AU2, AU3 = "+61412345678", "+61412345679", "+61412345670"
@@ -186,7 +187,7 @@ async def test_a_short_interval_caps_the_back_off(
     assert [await r.balances.poll_once("a") for _ in range(2)] == [3, 3]
 
 
-async def test_a_retry_after_on_a_poll_holds_the_budget(
+async def test_a_retry_after_on_a_poll_holds_balance_calls_not_sends(
     started: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = await started({"a": fake(balance=100)})
@@ -196,7 +197,10 @@ async def test_a_retry_after_on_a_poll_holds_the_budget(
 
     monkeypatch.setattr(adapter(r, "a"), "balance", throttled)
     assert await r.balances.poll_once("a") == 5
-    assert r.providers["a"].budget.blocked_for == 30
+    budget = r.providers["a"].budget
+    assert budget.ready_in(Operation.BALANCE) == 30
+    assert budget.ready_in(Operation.SEND) == 0
+    assert budget.blocked_for == 0
 
 
 @pytest.mark.parametrize(("jitter", "delay"), [(0.9, 270), (1.1, 330)])

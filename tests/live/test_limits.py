@@ -432,3 +432,16 @@ def test_a_longer_window_may_not_hide_a_burst() -> None:
     )
     # 5 per 30 s never puts more than 10 in a minute.
     assert limits_of(rates={"balance": "5/30s"}).rates[BALANCE] == Rate(5, 30)
+
+
+async def test_a_deferral_for_one_operation_holds_only_that_operation() -> None:
+    clock = FakeClock()
+    budget = Budget("a", Limits(wait=60.0), clock)
+    budget.defer(30, Operation.BALANCE)
+    budget.defer(5, Operation.BALANCE)  # never shortens one in force
+    assert budget.ready_in(Operation.BALANCE) == 30
+    assert budget.ready_in(Operation.SEND) == 0
+    async with budget.slot(Operation.SEND) as waited:
+        assert waited == 0
+    async with budget.slot(Operation.BALANCE) as waited:
+        assert waited == 30
