@@ -51,6 +51,7 @@ from router.model import (
 from router.plugins import PluginHost
 from router.policy import PolicyChain, prefix_lengths
 from router.provider import Provider, ProviderContext
+from router.repeats import RecentPushes
 from router.routing import Routing, sender_kind
 from router.state import ProviderState, RoutePlan
 from router.store import MessageRecord, MessageStore, open_store
@@ -125,6 +126,7 @@ class Router(Routing, SendLoop):
         self.balances = BalanceTracker(self, self.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._early = EarlyReports()
+        self._pushes = RecentPushes()
         self._sending: dict[str, asyncio.Event] = {}
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -294,10 +296,18 @@ class Router(Routing, SendLoop):
         result = state.provider.parse_callback(kind, request)
         now = self.clock.time()
         for report in result.reports:
+            if not self._pushes.first_time(report):
+                await self.store.apply_report(report, now)  # idempotent; not counted again
+                continue
             self.metrics.delivery_reports.labels(provider, report.status.value).inc()
             await self._apply_report(report, now, hold=True)
         for inbound in result.inbound:
             answered = await self.store.add_inbound(inbound, now)
+            key = (
+                (provider, inbound.provider_message_id) if inbound.provider_message_id else inbound
+            )
+            if not self._pushes.first_time(key):
+                continue
             if answered is not None and inbound.in_reply_to != answered:
                 inbound = attrs.evolve(inbound, in_reply_to=answered)
             self.metrics.inbound.labels(provider).inc()
