@@ -347,8 +347,11 @@ class SendLoop:
             )
             return
         if outcome.outcome.is_rejection:
-            self._finish(item, RecipientStatus.REJECTED, name, segments=info.segments)
-            return
+            more = item.position + 1 < len(item.candidates)
+            wanted = self.config.router.on_rejected_recipient == "failover"
+            if not (outcome.outcome is Outcome.REJECTED_RECIPIENT and wanted and more):
+                self._finish(item, RecipientStatus.REJECTED, name, segments=info.segments)
+                return
         item.reasons[name] = f"{outcome.outcome}: {outcome.reason}".rstrip(": ")
         if outcome.kind is ErrorKind.CREDIT:
             self.balances.exhausted(name)

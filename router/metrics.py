@@ -24,7 +24,12 @@ from router.provider import Operation
 
 MESSAGE_STATUSES = ("accepted", "partial", "failed")
 """A message is accepted (every recipient), partial (some) or failed (none)."""
-FAILOVER_REASONS = (Outcome.PROVIDER_ERROR, Outcome.UNAVAILABLE, Outcome.AMBIGUOUS)
+FAILOVER_REASONS = (
+    Outcome.PROVIDER_ERROR,
+    Outcome.UNAVAILABLE,
+    Outcome.AMBIGUOUS,
+    Outcome.REJECTED_RECIPIENT,  # only with router.on_rejected_recipient = "failover"
+)
 POLL_OUTCOMES = ("success", "error")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

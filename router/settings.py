@@ -31,6 +31,10 @@ class RouterSettings:
     policy: tuple[str, ...] = ("priority",)
     max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     on_ambiguous: Literal["stop", "failover"] = "stop"
+    on_rejected_recipient: Literal["stop", "failover"] = "stop"
+    """When a provider refuses a number: "stop" (it is wrong everywhere), or "failover" to
+    try the next provider (some block numbers others take); a number the last provider
+    tried also refuses ends rejected."""
     base_currency: str = "AUD"
     currencies: dict[str, Decimal] = attrs.field(factory=dict)
     hook_timeout: Duration = Duration(5.0)

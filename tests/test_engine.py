@@ -295,6 +295,46 @@ async def test_no_route_when_every_provider_is_excluded_lists_each(
     assert seen(r) == {"au": [], "ascii": [], "short": []}
 
 
+@pytest.mark.parametrize(
+    ("setting", "trail_", "status"),
+    [
+        ("stop", [("a", Outcome.REJECTED_RECIPIENT)], RecipientStatus.REJECTED),
+        (
+            "failover",
+            [("a", Outcome.REJECTED_RECIPIENT), ("b", Outcome.ACCEPTED)],
+            RecipientStatus.ACCEPTED,
+        ),
+    ],
+)
+async def test_a_refused_number_fails_over_only_when_configured(
+    started: RouterFactory,
+    setting: str,
+    trail_: list[tuple[str, Outcome]],
+    status: RecipientStatus,
+) -> None:
+    r = await started(
+        config(
+            {"a": fake(outcome="rejected_recipient"), "b": fake()},
+            on_rejected_recipient=setting,
+        )
+    )
+    result = await r.send(Message(to=AU, text="hi"))
+    assert trail(result) == trail_
+    assert result[AU].status is status
+
+
+async def test_a_number_every_provider_refuses_ends_rejected(started: RouterFactory) -> None:
+    r = await started(
+        config(
+            {"a": fake(outcome="rejected_recipient"), "b": fake(outcome="rejected_recipient")},
+            on_rejected_recipient="failover",
+        )
+    )
+    result = await r.send(Message(to=AU, text="hi"))
+    assert trail(result) == [("a", Outcome.REJECTED_RECIPIENT), ("b", Outcome.REJECTED_RECIPIENT)]
+    assert result[AU].status is RecipientStatus.REJECTED
+
+
 async def test_no_route_keeps_each_recipients_distinct_reasons(started: RouterFactory) -> None:
     r = await started(config({"au": fake(prefixes=["61"])}, policy=["prefix"]))
     with pytest.raises(NoRouteError) as raised:

@@ -36,7 +36,7 @@ BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0"]
 BUCKETS += ["2.5", "5.0", "10.0", "30.0", "+Inf"]
 
 OUTCOMES = [o.value for o in Outcome]
-FAILOVER_REASONS = ["provider_error", "unavailable", "ambiguous"]
+FAILOVER_REASONS = ["provider_error", "unavailable", "ambiguous", "rejected_recipient"]
 OPERATIONS = [o.value for o in Operation]
 STATES = [s.value for s in BreakerState]
 DELIVERY = [s.value for s in DeliveryStatus]
