@@ -6,15 +6,13 @@ import asyncio
 import json
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import attrs
 from aiohttp import web
+
+from tests.daemon import support as daemon_support
 
 TOKEN = "test-token"
 CALLBACK_SECRET = "test-callback-secret"
@@ -106,42 +104,8 @@ class Receiver:
         return {p.event["id"]: p.event for p in self.posts if 200 <= p.answered < 300}
 
 
-class DaemonProcess:
-    """``smsrouter serve`` in a subprocess, and a client for its API."""
-
-    def __init__(self, config: Path, port: int, env: dict[str, str], log: Path) -> None:
-        self.config = config
-        self.url = f"http://127.0.0.1:{port}"
-        self.port = port
-        self.env = env
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.http: aiohttp.ClientSession | None = None
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "router", "-v", "serve", "--config", str(self.config)]
-        command += ["--listen", f"127.0.0.1:{self.port}"]
-        with open(self.log, "ab") as out:
-            return subprocess.Popen(  # noqa: S603 - our own CLI
-                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    async def start(self) -> None:
-        """Start the process and wait (10 s at most) until it answers /healthz."""
-        self.process = self._spawn()
-        if self.http is None:
-            self.http = aiohttp.ClientSession()
-        for _ in range(200):
-            if self.process.poll() is not None:
-                raise AssertionError(f"daemon exited:\n{self.log.read_text()}")
-            try:
-                async with self.http.get(f"{self.url}/healthz") as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"daemon did not start:\n{self.log.read_text()}")
+class DaemonProcess(daemon_support.DaemonProcess):
+    """``smsrouter serve`` in a subprocess, with a crash and the webhook metric."""
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown at all, as a crash or a power cut."""
@@ -149,26 +113,6 @@ class DaemonProcess:
         self.process.send_signal(signal.SIGKILL)
         process = self.process
         await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
-
-    async def stop(self) -> None:
-        """SIGTERM, then wait; SIGKILL if it hangs."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(process.wait), 15)
-            except TimeoutError:
-                process.kill()
-                await asyncio.wait_for(asyncio.to_thread(process.wait), 5)
-
-    async def request(
-        self, method: str, path: str, *, json: Any = None, token: str | None = TOKEN
-    ) -> tuple[int, Any]:
-        """Call the API; (status, parsed JSON body)."""
-        assert self.http is not None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.http.request(method, self.url + path, json=json, headers=headers) as answer:
-            return answer.status, await answer.json(content_type=None)
 
     async def metric(self, outcome: str) -> float:
         """The value of ``smsrouter_webhook_events_total{outcome=...}``."""
