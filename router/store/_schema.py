@@ -95,21 +95,42 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     """Set WAL and durable commits, then apply the migrations the file lacks."""
+    prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)
+
+
+def prepare_journal(
+    conn: sqlite3.Connection,
+    path: str,
+    migrations: Sequence[Sequence[str]],
+    *,
+    what: str,
+    busy_timeout_ms: int | None = None,
+    memory_ok: bool = False,
+) -> None:
+    """Check a journal file's schema version, set WAL and durable commits, migrate it.
+
+    Raises ConfigError, naming *path*, for a file a newer smsrouter wrote or one that
+    cannot use WAL (``:memory:`` is let through where *memory_ok*).
+    """
+    latest = len(migrations)
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
+    if version > latest:
         raise ConfigError(
             [
-                f"store.url: {path} has journal schema version {version}, but this smsrouter "
-                f"knows only up to {SCHEMA_VERSION}: it was written by a newer smsrouter"
+                f"store.url: {path} has {what} schema version {version}, but this smsrouter "
+                f"knows only up to {latest}: it was written by a newer smsrouter"
             ]
         )
     (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode != "wal" and path != ":memory:":
+    if mode != "wal" and not (memory_ok and path == ":memory:"):
         raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
+    # An acknowledged write must survive a power loss: under WAL, NORMAL may lose the last
+    # commits.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 5000")
-    apply_migrations(conn, MIGRATIONS, version)
+    if busy_timeout_ms is not None:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    apply_migrations(conn, migrations, version)
 
 
 def apply_migrations(

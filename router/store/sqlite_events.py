@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from router.errors import ConfigError
-from router.store._schema import apply_migrations
+from router.store._schema import prepare_journal
 from router.store.base import check_limit
 from router.store.events import Delivery, DeliveryState, Event, EventJournal, EventType
 
@@ -317,22 +317,9 @@ class SQLiteEventJournal(EventJournal):
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     """WAL and durable commits, then the migrations the file lacks."""
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            [
-                f"store.url: {path} has event journal schema version {version}, but this "
-                f"smsrouter knows only up to {SCHEMA_VERSION}: it was written by a newer one"
-            ]
-        )
-    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode != "wal":
-        raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
     # An event the router acknowledged to a provider (its push answered 200) must survive a
-    # power loss: under WAL, NORMAL may lose the last commits.
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    apply_migrations(conn, MIGRATIONS, version)
+    # power loss, hence the durable commits prepare_journal sets.
+    prepare_journal(conn, path, MIGRATIONS, what="event journal")
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:
