@@ -106,10 +106,10 @@ async def run(quick: bool = False) -> Result:
             whole.append((clock() - begin) / 1000)
             plans.append(plan)
         # The chain alone: what route() does once the message is checked and parsed.
-        prepared = [(m, *router._prepare(m)) for m in messages[warm:]]
-        for message, recipients, info, kind in prepared:
+        prepared = [router.prepare(m) for m in messages[warm:]]
+        for checked in prepared:
             begin = clock()
-            router._routes(message, recipients, info, kind)
+            router.decider.routes(checked)
             chain.append((clock() - begin) / 1000)
     finally:
         await router.aclose()

@@ -6,8 +6,7 @@ from policies.balance import HighestBalance
 from policies.cheapest import Cheapest
 from policies.prefix import Prefix
 from policies.priority import Priority
-from router import hookimpl
-from router.plugins import PolicyRegistry
+from router import PolicyRegistry, hookimpl
 
 __all__ = ["Cheapest", "HighestBalance", "Prefix", "Priority"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from router.policy import Policy, ProviderView, RoutingContext
+from router import Policy, ProviderView, RoutingContext
 
 
 class Cheapest(Policy):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.policy import Policy, ProviderView, RoutingContext
+from router import Policy, ProviderView, RoutingContext
 
 
 def longest_match(digits: str, prefixes: tuple[str, ...]) -> int | None:

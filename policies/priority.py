@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.policy import Policy, ProviderView, RoutingContext
+from router import Policy, ProviderView, RoutingContext
 
 
 class Priority(Policy):

@@ -3,12 +3,19 @@
 Embed it (``async with Router(config) as router: await router.send(Message(...))``), run it
 as a daemon (``smsrouter serve``), or extend it with provider and policy plugins
 (``from router import hookimpl``).
+
+This module is the whole public surface, for users and plugin authors alike: the Router
+and its values, the hook marker and the registries, the one HTTP call every adapter makes
+(:func:`call`), numbers, text, redaction. Plugin authors' test kit is :mod:`router.testing`.
+Everything else is internal and may change between releases.
 """
 
 from __future__ import annotations
 
-import typing as _typing
+from importlib import metadata as _metadata
 
+from router.clock import Clock, SystemClock
+from router.engine import RoutePlan, Router
 from router.errors import (
     CallbackError,
     ConfigError,
@@ -22,6 +29,7 @@ from router.errors import (
     ValidationError,
 )
 from router.hookspecs import hookimpl
+from router.http import Answer, call, retry_after
 from router.model import (
     Attempt,
     Balance,
@@ -30,12 +38,10 @@ from router.model import (
     CallbackRequest,
     CallbackResponse,
     CallbackResult,
-    Candidate,
     DeliveryReport,
     DeliveryStatus,
     Encoding,
     ErrorKind,
-    Exclusion,
     InboundMessage,
     Message,
     Outcome,
@@ -43,16 +49,27 @@ from router.model import (
     RecipientOutcome,
     RecipientResult,
     RecipientStatus,
-    Route,
     SenderKind,
     SendResult,
     StatusQuery,
+    message_of_ref,
+    recipient_ref,
 )
-from router.policy import Policy, ProviderView, RoutingContext
+from router.numbers import international_digits, national, to_e164
+from router.plugins import PolicyRegistry, ProviderRegistry
+from router.policy import Candidate, Exclusion, Policy, ProviderView, Route, RoutingContext
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
-from router.redact import Secret
+from router.redact import Secret, redact
+from router.store import MessageRecord, MessageStore, open_store
+from router.text import TextInfo, analyse
+
+try:
+    __version__ = _metadata.version("smsrouter")
+except _metadata.PackageNotFoundError:  # imported from a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "Answer",
     "Attempt",
     "Balance",
     "Batch",
@@ -63,6 +80,7 @@ __all__ = [
     "CallbackResult",
     "Candidate",
     "Capabilities",
+    "Clock",
     "ConfigError",
     "DeliveryReport",
     "DeliveryStatus",
@@ -72,15 +90,19 @@ __all__ = [
     "InboundMessage",
     "Limits",
     "Message",
+    "MessageRecord",
+    "MessageStore",
     "NoRouteError",
     "Operation",
     "Outcome",
     "PluginError",
     "Policy",
+    "PolicyRegistry",
     "Provider",
     "ProviderAmbiguousError",
     "ProviderContext",
     "ProviderError",
+    "ProviderRegistry",
     "ProviderRejectedError",
     "ProviderUnavailableError",
     "ProviderView",
@@ -90,6 +112,7 @@ __all__ = [
     "RecipientResult",
     "RecipientStatus",
     "Route",
+    "RoutePlan",
     "Router",
     "RouterError",
     "RoutingContext",
@@ -97,27 +120,19 @@ __all__ = [
     "SendResult",
     "SenderKind",
     "StatusQuery",
+    "SystemClock",
+    "TextInfo",
     "ValidationError",
     "__version__",
+    "analyse",
+    "call",
     "hookimpl",
+    "international_digits",
+    "message_of_ref",
+    "national",
+    "open_store",
+    "recipient_ref",
+    "redact",
+    "retry_after",
+    "to_e164",
 ]
-
-
-if _typing.TYPE_CHECKING:
-    from router.engine import Router
-
-    __version__: str
-
-
-def __getattr__(name: str) -> object:
-    # Router pulls in the engine, plugin loading and aiohttp's client: import it on use,
-    # so plugins can import the contracts from here without a cycle.
-    if name == "Router":
-        from router.engine import Router
-
-        return Router
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("smsrouter")
-    raise AttributeError(f"module 'router' has no attribute {name!r}")

@@ -20,7 +20,6 @@ from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.model import Message
 from router.plugins import PluginHost
-from router.store import open_store
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -105,13 +104,15 @@ async def _send_csv(args: argparse.Namespace) -> int:
         sender = bulk.DaemonSender(args.server, args.token or os.environ["SMSROUTER_API_TOKEN"])
         currency = ""
     else:
-        router = Router.from_file(args.config)
-        if router.config.store.url is None:
+        data = read_toml(args.config)
+        store = data.get("store", {})
+        if isinstance(store, dict) and "url" not in store:
             from router.server import DEFAULT_STORE
 
             # A rerun must find the references of this one: the daemon's journal, not memory.
-            router.store = open_store(DEFAULT_STORE)
-        elif router.config.store.url == "memory:":
+            data["store"] = {**store, "url": DEFAULT_STORE}
+        router = Router(data)
+        if router.config.store.url == "memory:":
             progress.note("note: the journal is in memory, so a rerun cannot tell what was sent")
         sender = bulk.InProcessSender(router)
         currency = f" ({router.config.router.base_currency})"

@@ -68,15 +68,18 @@ def smsrouter_message_routed(message: Message, result: SendResult) -> Awaitable[
 
 @hookspec
 def smsrouter_delivery_report(
-    report: DeliveryReport, message_id: str | None
+    report: DeliveryReport, message_id: str | None, ref: str | None
 ) -> Awaitable[None] | None:
     """A provider reported on one recipient of a message it took.
 
-    Runs after the report is journalled, for every report a push held.
+    Runs after the report is journalled, for every report a push held. The report is
+    matched to its message once, by the core; a hook needs no second look-up.
 
     Args:
         report: the provider's report, its status normalised.
         message_id: our id of the message it was matched to; None when it matched none.
+        ref: our reference of the recipient it was matched to (see
+            :func:`router.recipient_ref`); None when it matched none.
 
     Returns:
         None, or an awaitable the core awaits within ``router.hook_timeout``.

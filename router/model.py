@@ -184,12 +184,28 @@ class Recipient:
     country_code: int
     """The international calling code (61)."""
     ref: str
-    """Our reference for this recipient of this message, at most 20 characters."""
+    """Our reference for this recipient of this message (:func:`recipient_ref`)."""
 
     @property
     def digits(self) -> str:
         """The number without ``+``: the international form most providers want."""
         return self.e164[1:]
+
+
+def recipient_ref(message_id: str, index: int) -> str:
+    """Our reference of recipient *index* (from 0) of message *message_id*: ``"<id>-<n>"``.
+
+    Adapters hand it to a provider that keeps a client reference, and a delivery report
+    carrying it back is matched by :func:`message_of_ref`.
+    """
+    return f"{message_id}-{index}"
+
+
+def message_of_ref(ref: str) -> str | None:
+    """The message id in a reference made by :func:`recipient_ref`, or None when *ref* is
+    not of that form."""
+    head, dash, tail = ref.rpartition("-")
+    return head if dash and head and tail.isdigit() else None
 
 
 @attrs.frozen
@@ -371,37 +387,3 @@ class CallbackResult:
     response: CallbackResponse
     reports: tuple[DeliveryReport, ...] = ()
     inbound: tuple[InboundMessage, ...] = ()
-
-
-@attrs.frozen
-class Candidate:
-    """A provider that may take a message, with the sort keys that placed it."""
-
-    provider: str
-    keys: Mapping[str, object]
-    """Each ordering policy's key for this provider, in chain order."""
-    cost: Decimal | None
-    """The estimated cost of the message on this provider, in the base currency."""
-
-
-@attrs.frozen
-class Exclusion:
-    """A provider that may not take a message, and why."""
-
-    provider: str
-    policy: str
-    reason: str
-
-
-@attrs.frozen
-class Route:
-    """The routing decision for one destination: candidates in failover order, and the rest."""
-
-    recipient: str
-    candidates: tuple[Candidate, ...]
-    excluded: tuple[Exclusion, ...]
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        """The candidates' names, in failover order."""
-        return tuple(c.provider for c in self.candidates)

@@ -9,21 +9,23 @@ in config, then the installed distributions' entry points (group ``smsrouter``),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import importlib
 import inspect
 import logging
 import os
 import types
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
 import attrs
 import pluggy
 
-from router import hookspecs
+import router.hookspecs as hookspecs
 from router.errors import PluginError
+from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
 from router.policy import Policy
 from router.provider import Provider
 
@@ -76,6 +78,15 @@ class _Registry(Generic[T]):
             )
         self._classes[name] = cls
         self._owners[name] = self._current
+
+    @contextlib.contextmanager
+    def adding_for(self, plugin: str) -> Iterator[None]:
+        """Name *plugin* as the one adding classes until the block ends (for errors)."""
+        self._current = plugin
+        try:
+            yield
+        finally:
+            self._current = "?"
 
     def get(self, name: str) -> type[T] | None:
         """The class registered as *name*, if any."""
@@ -130,6 +141,8 @@ class PluginHost:
         self.policies = PolicyRegistry()
         self._collect("smsrouter_register_providers", self.providers)
         self._collect("smsrouter_register_policies", self.policies)
+        self.events = Events(self)
+        """The event hooks, typed: what the core tells the plugins."""
 
     @classmethod
     def load(
@@ -175,16 +188,15 @@ class PluginHost:
 
     def _collect(self, hook_name: str, registry: _Registry[Any]) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            registry._current = impl.plugin_name
-            try:
-                impl.function(registry=registry)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc!r}"
-                ) from exc
-        registry._current = "?"
+            with registry.adding_for(impl.plugin_name):
+                try:
+                    impl.function(registry=registry)
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc!r}"
+                    ) from exc
 
     def describe(self) -> list[PluginInfo]:
         """Every loaded plugin, its version, hooks and what it registered.
@@ -212,11 +224,12 @@ class PluginHost:
             )
         return sorted(infos, key=lambda i: i.name)
 
-    async def notify(self, hook_name: str, **kwargs: Any) -> None:
+    async def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook in every plugin, each isolated from the others.
 
         A plugin that raises, or whose awaitable fails or outlasts ``hook_timeout``, is
-        logged and skipped; the caller never sees its error.
+        logged and skipped; the caller never sees its error. Only :class:`Events` calls it,
+        with one typed method per hook.
         """
         waiting: list[Awaitable[None]] = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
@@ -239,6 +252,64 @@ class PluginHost:
             )
         except Exception:
             log.exception("plugin %r failed in %s", plugin, hook_name)
+
+
+class Events:
+    """The event hooks, one typed method each: what the core tells its plugins.
+
+    Every method awaits the hook in every plugin, each isolated from the others (a plugin's
+    error or slowness is logged, never raised). :meth:`soon` runs an announcement in the
+    background, for code that cannot wait (a breaker moving, a balance estimate);
+    :meth:`drain` waits for those at shutdown.
+    """
+
+    def __init__(self, host: PluginHost) -> None:
+        self._host = host
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def message_routed(self, message: Message, result: SendResult) -> None:
+        """``smsrouter_message_routed``: every recipient of *message* has a final status."""
+        await self._host._notify("smsrouter_message_routed", message=message, result=result)
+
+    async def delivery_report(
+        self, report: DeliveryReport, message_id: str | None, ref: str | None
+    ) -> None:
+        """``smsrouter_delivery_report``: *report*, matched to a message and recipient."""
+        await self._host._notify(
+            "smsrouter_delivery_report", report=report, message_id=message_id, ref=ref
+        )
+
+    async def inbound_message(self, message: InboundMessage) -> None:
+        """``smsrouter_inbound_message``: a text reached one of our numbers."""
+        await self._host._notify("smsrouter_inbound_message", message=message)
+
+    async def balance_updated(self, provider: str, balance: Balance) -> None:
+        """``smsrouter_balance_updated``: *provider*'s balance was learnt."""
+        await self._host._notify("smsrouter_balance_updated", provider=provider, balance=balance)
+
+    async def provider_state_changed(self, provider: str, old: str, new: str) -> None:
+        """``smsrouter_provider_state_changed``: *provider*'s breaker moved."""
+        await self._host._notify(
+            "smsrouter_provider_state_changed", provider=provider, old=old, new=new
+        )
+
+    def soon(self, announcement: Coroutine[Any, Any, None]) -> None:
+        """Run *announcement* (a call of one of the methods above) in the background.
+
+        Outside a running event loop it is dropped: there is nobody to tell.
+        """
+        try:
+            task = asyncio.get_running_loop().create_task(announcement)
+        except RuntimeError:
+            announcement.close()
+            return
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the announcements :meth:`soon` started."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:

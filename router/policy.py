@@ -17,8 +17,42 @@ from typing import Any, ClassVar
 
 import attrs
 
-from router.model import Balance, Candidate, Encoding, Exclusion, Recipient, SenderKind
+from router.model import Balance, Encoding, Recipient, SenderKind
 from router.provider import Capabilities
+
+
+@attrs.frozen
+class Candidate:
+    """A provider that may take a message, with the sort keys that placed it."""
+
+    provider: str
+    keys: Mapping[str, object]
+    """Each ordering policy's key for this provider, in chain order."""
+    cost: Decimal | None
+    """The estimated cost of the message on this provider, in the base currency."""
+
+
+@attrs.frozen
+class Exclusion:
+    """A provider that may not take a message, and why."""
+
+    provider: str
+    policy: str
+    reason: str
+
+
+@attrs.frozen
+class Route:
+    """The routing decision for one destination: candidates in failover order, and the rest."""
+
+    recipient: str
+    candidates: tuple[Candidate, ...]
+    excluded: tuple[Exclusion, ...]
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The candidates' names, in failover order."""
+        return tuple(c.provider for c in self.candidates)
 
 
 @attrs.frozen
@@ -43,10 +77,38 @@ class RoutingContext:
 
     def to_base(self, amount: Decimal, currency: str) -> Decimal | None:
         """*amount* of *currency* in the base currency, or None when no rate is known."""
-        if currency == self.base_currency:
-            return amount
-        rate = self.currencies.get(currency)
-        return None if rate is None else amount * rate
+        return to_base(amount, currency, self.base_currency, self.currencies)
+
+
+# The one price and currency rule: routing (``cheapest``, ``/v1/route``'s costs) and the
+# cost journalled for an accepted send both use these two functions.
+
+
+def price_per_segment(
+    prices: Mapping[str, Decimal], digits: str, lengths: Sequence[int] = ()
+) -> Decimal | None:
+    """The price to *digits* (E.164 without ``+``) by the longest prefix of *prices*.
+
+    *lengths* are the prefix lengths to try, longest first (:func:`prefix_lengths`); empty
+    tries every length.
+    """
+    for end in lengths or range(len(digits), 0, -1):
+        if end > len(digits):
+            continue
+        found = prices.get(digits[:end])
+        if found is not None:
+            return found
+    return None
+
+
+def to_base(
+    amount: Decimal, currency: str, base_currency: str, currencies: Mapping[str, Decimal]
+) -> Decimal | None:
+    """*amount* of *currency* in *base_currency*, or None when no rate is known."""
+    if currency == base_currency:
+        return amount
+    rate = currencies.get(currency)
+    return None if rate is None else amount * rate
 
 
 def prefix_lengths(prices: Mapping[str, object]) -> tuple[int, ...]:
@@ -81,14 +143,7 @@ class ProviderView:
 
     def price(self, digits: str) -> Decimal | None:
         """The price per segment to *digits* (E.164 without ``+``) by the longest prefix."""
-        prices = self.prices
-        for end in self.price_lengths or range(len(digits), 0, -1):
-            if end > len(digits):
-                continue
-            found = prices.get(digits[:end])
-            if found is not None:
-                return found
-        return None
+        return price_per_segment(self.prices, digits, self.price_lengths)
 
     def cost(self, ctx: RoutingContext) -> Decimal | None:
         """The whole message's cost on this provider, in its currency, when priced."""

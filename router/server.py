@@ -60,9 +60,9 @@ class Daemon:
         self.env = env
         self.clock = clock or SystemClock()
         self.webhooks = webhooks.WebhookService(self)
+        self._store: MessageStore | None = None
         self.router = self._build()
-        self.store: MessageStore = open_store(self.router.config.store.url or DEFAULT_STORE)
-        self._adopt(self.router)
+        self.webhooks.watch(self.router.metrics)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
@@ -74,12 +74,21 @@ class Daemon:
     def _build(self) -> Router:
         data = read_toml(self.config_path) if self.config_path else dict(self.config_data or {})
         plugins = (*self.plugins, self.webhooks.plugin)
-        return Router(data, plugins=plugins, env=self.env, clock=self.clock)
+        return Router(data, plugins=plugins, env=self.env, clock=self.clock, store=self._journal)
 
-    def _adopt(self, router: Router) -> None:
+    def _journal(self, config: Config) -> MessageStore:
         # The daemon owns the journal: it outlives every Router a reload builds.
-        router.store, router.owns_store = self.store, False
-        self.webhooks.watch(router.metrics)
+        url = config.store.url or DEFAULT_STORE
+        if self._store is None:
+            self._store, self._store_url = open_store(url), url
+        elif url != self._store_url:
+            raise RouterError("store.url cannot change on reload; restart instead")
+        return self._store
+
+    @property
+    def store(self) -> MessageStore:
+        """The journal, opened by the first config and kept across reloads."""
+        return self.router.store
 
     @property
     def config(self) -> Config:
@@ -141,9 +150,7 @@ class Daemon:
         """Load the config again; on any error keep the running one and log why."""
         try:
             new = self._build()
-            if new.config.store.url != self.config.store.url:
-                raise RouterError("store.url cannot change on reload; restart instead")
-            self._adopt(new)
+            self.webhooks.watch(new.metrics)
             await new.start()
         except RouterError as exc:
             log.error("config reload failed, keeping the running config:\n%s", exc)

@@ -29,8 +29,8 @@ from prometheus_client.registry import Collector
 
 from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
+from router.engine.metrics import Metrics
 from router.hookspecs import hookimpl
-from router.metrics import Metrics
 from router.model import DeliveryReport, InboundMessage, Message, RecipientStatus, SendResult
 from router.redact import Secret
 from router.store.base import MessageStore

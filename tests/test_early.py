@@ -6,7 +6,7 @@ from typing import Any
 
 import router.testing
 from router import CallbackKind, CallbackRequest, DeliveryReport, DeliveryStatus, Message, Router
-from router.early import EarlyReports
+from router.engine.callbacks import EarlyReports
 from router.testing import FakeClock
 
 

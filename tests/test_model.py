@@ -23,7 +23,6 @@ from router.errors import (
 from router.model import (
     Balance,
     CallbackRequest,
-    Candidate,
     DeliveryStatus,
     Encoding,
     ErrorKind,
@@ -32,10 +31,10 @@ from router.model import (
     Recipient,
     RecipientResult,
     RecipientStatus,
-    Route,
     SendResult,
     new_message_id,
 )
+from router.policy import Candidate, Route
 
 
 def test_a_message_takes_one_number_or_many() -> None:

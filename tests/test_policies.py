@@ -13,17 +13,23 @@ from policies import Cheapest, HighestBalance, Prefix, Priority
 from router.engine import Router
 from router.model import (
     Balance,
-    Candidate,
     Encoding,
-    Exclusion,
     Message,
     Outcome,
     Recipient,
-    Route,
     SenderKind,
 )
 from router.numbers import parse
-from router.policy import NoOptions, Policy, PolicyChain, ProviderView, RoutingContext
+from router.policy import (
+    Candidate,
+    Exclusion,
+    NoOptions,
+    Policy,
+    PolicyChain,
+    ProviderView,
+    Route,
+    RoutingContext,
+)
 from router.provider import Capabilities
 from router.testing import FakeClock
 

@@ -14,7 +14,7 @@ from router import (
     Router,
     hookimpl,
 )
-from router.repeats import RecentPushes
+from router.state import RecentPushes
 from router.testing import FakeClock
 
 

@@ -15,31 +15,33 @@ from decimal import Decimal, InvalidOperation
 
 import attrs
 
-from router.errors import (
-    CallbackError,
-    ProviderAmbiguousError,
-    ProviderError,
-    ProviderRejectedError,
-)
-from router.http import call
-from router.model import (
+from router import (
     Balance,
     Batch,
+    CallbackError,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
     CallbackResult,
+    Capabilities,
     DeliveryReport,
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
+    Limits,
     Outcome,
+    Provider,
+    ProviderAmbiguousError,
+    ProviderError,
+    ProviderRejectedError,
     RecipientOutcome,
+    Secret,
     SenderKind,
+    call,
+    international_digits,
+    redact,
+    to_e164,
 )
-from router.numbers import international_digits, to_e164
-from router.provider import Capabilities, Limits, Provider
-from router.redact import Secret, redact
 
 DEFAULT_URL = "https://api.smsbroadcast.com.au/api-adv.php"
 _REGION = "AU"

@@ -27,32 +27,36 @@ from plugins.smsc.codes import (
     _json,
     _normalise,
 )
-from router.errors import (
-    CallbackError,
-    ProviderAmbiguousError,
-    ProviderError,
-    ProviderRejectedError,
-    ProviderUnavailableError,
-)
-from router.http import call
-from router.model import (
+from router import (
     Balance,
     Batch,
+    CallbackError,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
     CallbackResult,
+    Capabilities,
     DeliveryReport,
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
+    Limits,
+    Operation,
     Outcome,
+    Provider,
+    ProviderAmbiguousError,
+    ProviderError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    Rate,
     RecipientOutcome,
+    Secret,
     StatusQuery,
+    call,
+    message_of_ref,
+    redact,
+    to_e164,
 )
-from router.numbers import to_e164
-from router.provider import Capabilities, Limits, Operation, Provider, Rate
-from router.redact import Secret, redact
 
 MAX_TEXT = 1000
 """Characters one ``mes`` may hold (providers.md 3.2)."""
@@ -456,6 +460,4 @@ def _query_id(query: StatusQuery) -> int:
     known = _int(query.provider_message_id)
     if known is not None:
         return known
-    # Our per-recipient reference is "<message id>-<index>" (router.engine).
-    message_id = query.ref.rpartition("-")[0] or query.ref
-    return smsc_id(message_id)
+    return smsc_id(message_of_ref(query.ref) or query.ref)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from router.model import DeliveryStatus, ErrorKind, Outcome
+from router import DeliveryStatus, ErrorKind, Outcome
 
 TEST_MODE_ERR = 200
 """The ``err`` of a virtual send in test mode: nothing reached a handset (providers.md 3.4)."""

@@ -29,33 +29,35 @@ from plugins.smscentral.codes import (
     error_kind,
 )
 from plugins.smscentral.parts import PartTracker, parse_udh
-from router.errors import (
-    CallbackError,
-    ProviderAmbiguousError,
-    ProviderError,
-    ProviderRejectedError,
-)
-from router.http import call
-from router.model import (
+from router import (
     Balance,
     Batch,
+    CallbackError,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
     CallbackResult,
+    Capabilities,
     DeliveryReport,
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
+    Limits,
     Outcome,
+    Provider,
+    ProviderAmbiguousError,
+    ProviderContext,
+    ProviderError,
+    ProviderRejectedError,
     Recipient,
     RecipientOutcome,
+    Secret,
     SenderKind,
     StatusQuery,
+    call,
+    redact,
+    to_e164,
 )
-from router.numbers import to_e164
-from router.provider import Capabilities, Limits, Provider, ProviderContext
-from router.redact import Secret, redact
 
 __all__ = [
     "DEFAULT_URL",

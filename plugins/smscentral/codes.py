@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from router.model import DeliveryStatus, ErrorKind, Outcome, Recipient, RecipientOutcome
+from router import DeliveryStatus, ErrorKind, Outcome, Recipient, RecipientOutcome
 
 # providers.md 4.4: the documented <status> is SMPP-style; the rest of the table is a guess.
 QUERY_STATUSES: Mapping[str, DeliveryStatus] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 from typing import TypeVar
 
-from router.model import DeliveryStatus
+from router import DeliveryStatus
 
 
 def parse_udh(udh: str) -> tuple[str, int, int] | None:

@@ -16,26 +16,34 @@ from decimal import Decimal, InvalidOperation
 
 import attrs
 
-from router.errors import ProviderAmbiguousError, ProviderError, ProviderRejectedError
-from router.http import Answer, call
-from router.model import (
+from router import (
+    Answer,
     Balance,
     Batch,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
     CallbackResult,
+    Capabilities,
     DeliveryReport,
     DeliveryStatus,
     ErrorKind,
+    Limits,
     Outcome,
+    Provider,
+    ProviderAmbiguousError,
+    ProviderContext,
+    ProviderError,
+    ProviderRejectedError,
     Recipient,
     RecipientOutcome,
+    Secret,
     SenderKind,
+    call,
+    international_digits,
+    redact,
+    to_e164,
 )
-from router.numbers import international_digits, to_e164
-from router.provider import Capabilities, Limits, Provider, ProviderContext
-from router.redact import Secret, redact
 
 DEFAULT_URL = "http://www.smsoffice.co.za/sms/api"
 """The API folder; ``sendsms.asp`` and ``balance.asp`` live in it (HTTPS is unknown)."""

@@ -26,6 +26,7 @@ from router.model import (
     RecipientResult,
     RecipientStatus,
     SendResult,
+    message_of_ref,
 )
 
 
@@ -238,11 +239,9 @@ def bare_number(number: str) -> str:
 
 
 def ref_candidates(ref: str) -> tuple[str, ...]:
-    """The message ids *ref* may name: itself, or the head of ``"<message id>-<n>"``."""
-    head, dash, tail = ref.rpartition("-")
-    if dash and head and tail.isdigit():
-        return (ref, head)
-    return (ref,)
+    """The message ids *ref* may name: itself, or the message of a recipient's reference."""
+    message_id = message_of_ref(ref)
+    return (ref,) if message_id is None else (ref, message_id)
 
 
 def answered_by(record: MessageRecord, in_reply_to: str) -> bool:

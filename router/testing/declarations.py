@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from router.converter import Duration
+from router.config import Duration
 from router.errors import PluginError
 from router.plugins import ProviderRegistry
 from router.provider import Capabilities, Limits, Operation, Provider

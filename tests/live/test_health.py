@@ -11,8 +11,8 @@ import pytest
 import router.testing
 from router import Message, hookimpl
 from router.engine import Router
-from router.health import Breaker, BreakerSettings, BreakerState
 from router.model import ErrorKind, Outcome
+from router.state import Breaker, BreakerSettings, BreakerState
 from router.testing import FakeClock, FakeProvider
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -13,10 +13,10 @@ import pytest
 from router import hookimpl
 from router.config import parse_config
 from router.errors import ConfigError, ProviderUnavailableError
-from router.limits import MAX_DEFER, Budget
 from router.model import Batch, RecipientOutcome
 from router.plugins import PluginHost, ProviderRegistry
 from router.provider import Limits, Operation, Provider, Rate
+from router.state import MAX_DEFER, Budget
 from router.testing import FakeClock
 
 SEND, BALANCE, STATUS = Operation.SEND, Operation.BALANCE, Operation.STATUS

@@ -14,9 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import router.testing
 from router import Message, hookimpl
 from router.engine import Router
+from router.engine.metrics import Metrics
 from router.errors import ConfigError
-from router.health import Breaker, BreakerSettings, BreakerState
-from router.metrics import Metrics
 from router.model import (
     Balance,
     Batch,
@@ -28,6 +27,7 @@ from router.model import (
 from router.plugins import ProviderRegistry
 from router.provider import Capabilities, Operation, Provider
 from router.redact import Secret
+from router.state import Breaker, BreakerSettings, BreakerState
 from router.testing import FakeClock
 
 AU, AU2 = "+61412345678", "+61412345679"

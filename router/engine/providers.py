@@ -1,4 +1,4 @@
-"""What the Router holds about each configured provider, and what it explains of a route."""
+"""What the Router holds about each configured provider while it runs."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ from typing import Any
 import attrs
 
 from router.config import ProviderSettings
-from router.health import Breaker
-from router.limits import Budget
-from router.model import Balance, Route
+from router.model import Balance
 from router.policy import ProviderView
 from router.provider import Provider
+from router.state import Breaker, Budget
 
 
 @attrs.define
 class ProviderState:
-    """One configured provider and everything live about it."""
+    """One configured provider: its adapter, its live state and the view policies see."""
 
     settings: ProviderSettings
     provider: Provider[Any]
@@ -33,13 +32,3 @@ class ProviderState:
     def name(self) -> str:
         """The configured name."""
         return self.settings.name
-
-
-@attrs.frozen
-class RoutePlan:
-    """What :meth:`Router.route` explains: how the text is sent and each recipient's route."""
-
-    message_id: str
-    encoding: str
-    segments: int
-    routes: tuple[Route, ...]

@@ -17,18 +17,19 @@ import asyncio
 import logging
 import math
 import random
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import attrs
 
 from router.clock import Clock, sleep_or_wake
+from router.engine.calls import ProviderCalls
+from router.engine.metrics import Metrics
+from router.engine.providers import ProviderState
 from router.errors import ProviderError
 from router.model import Balance
+from router.plugins import Events
 from router.provider import Operation
-
-if TYPE_CHECKING:
-    from router.engine import ProviderState, Router
 
 log = logging.getLogger("smsrouter.balances")
 
@@ -41,16 +42,31 @@ GRACE = 5.0
 
 
 class BalanceTracker:
-    """Polls balances for a Router and keeps its providers' cached balances.
+    """Polls the providers' balances and keeps the balance cached in each one's state.
 
     Args:
-        router: the Router whose providers it tracks (their live state and budgets).
+        providers: the providers to track, by configured name (their state and budgets).
+        calls: how a provider's balance is read (through its budget, measured).
+        metrics: where balances and polls are counted.
+        events: the event hooks told of every balance learnt.
         clock: where intervals are measured and slept.
         rng: the source of jitter (tests pass a seeded one).
     """
 
-    def __init__(self, router: Router, clock: Clock, rng: random.Random | None = None) -> None:
-        self.router = router
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, ProviderState],
+        calls: ProviderCalls,
+        metrics: Metrics,
+        events: Events,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.providers = providers
+        self.calls = calls
+        self.metrics = metrics
+        self.events = events
         self.clock = clock
         self.rng = rng or random.Random()
         self.failures: dict[str, int] = {}
@@ -61,7 +77,7 @@ class BalanceTracker:
     def _trackable(self) -> list[ProviderState]:
         return [
             s
-            for s in self.router.providers.values()
+            for s in self.providers.values()
             if s.provider.capabilities.balance and s.settings.common.balance_interval > 0
         ]
 
@@ -95,28 +111,27 @@ class BalanceTracker:
 
         A ``Retry-After`` on a failed read defers the provider's budget, as for a send.
         """
-        router = self.router
-        state = router.providers[name]
+        state = self.providers[name]
         limit = state.settings.limits.wait + state.settings.common.timeout + GRACE
         try:
             # A balance() that never returns must not hold the budget's slot for ever.
             async with asyncio.timeout(limit):
-                read = await router._call(state, Operation.BALANCE, state.provider.balance)
+                read: object = await self.calls.balance(state)
             if not isinstance(read, Balance):
                 raise TypeError(f"balance() returned {type(read).__name__}, not a Balance")
         except Exception as exc:
-            router.metrics.balance_polls.labels(name, "error").inc()
+            self.metrics.balance_polls.labels(name, "error").inc()
             if isinstance(exc, ProviderError) and exc.retry_after:
                 state.budget.defer(exc.retry_after, Operation.BALANCE)
             raise
         balance = attrs.evolve(read, at=self.clock.time())
-        router.metrics.balance_polls.labels(name, "success").inc()
+        self.metrics.balance_polls.labels(name, "success").inc()
         await self._store(state, balance)
         return balance
 
     async def poll_once(self, name: str) -> float:
         """One poll of *name*, never raising but for cancellation; the seconds to the next."""
-        interval = float(self.router.providers[name].settings.common.balance_interval)
+        interval = float(self.providers[name].settings.common.balance_interval)
         try:
             await self.refresh(name)
         except Exception as exc:
@@ -139,7 +154,7 @@ class BalanceTracker:
         return min(interval, MIN_BACKOFF * 2.0 ** min(failures - 1, 32))
 
     async def _run(self, name: str) -> None:
-        budget = self.router.providers[name].budget
+        budget = self.providers[name].budget
         while True:
             try:
                 # An early poll (or one after a Retry-After) waits for the budget to allow
@@ -178,7 +193,7 @@ class BalanceTracker:
         is in the provider's currency (else the next poll corrects it). An estimate keeps
         the time of the last read, so it goes stale as that read does.
         """
-        state = self.router.providers[name]
+        state = self.providers[name]
         current = state.balance
         if balance_after is not None:
             unit = current.unit if current is not None else state.settings.common.currency
@@ -201,25 +216,19 @@ class BalanceTracker:
 
     def exhausted(self, name: str) -> None:
         """The provider said there is no credit: zero, and poll early (within budget)."""
-        state = self.router.providers[name]
+        state = self.providers[name]
         unit = state.balance.unit if state.balance is not None else state.settings.common.currency
         self._set(state, Balance(Decimal(0), unit, self.clock.time()), notify=True)
         self.poll_soon(name)
 
     def _set(self, state: ProviderState, balance: Balance, *, notify: bool = False) -> None:
         state.balance = balance
-        metrics = self.router.metrics
+        metrics = self.metrics
         metrics.series(metrics.balance, state.name).set(float(balance.amount))
         if notify:
-            self.router._spawn(
-                self.router.plugins.notify(
-                    "smsrouter_balance_updated", provider=state.name, balance=balance
-                )
-            )
+            self.events.soon(self.events.balance_updated(state.name, balance))
 
     async def _store(self, state: ProviderState, balance: Balance) -> None:
         state.balance = balance
-        self.router.metrics.set_balance(state.name, balance.amount, balance.at)
-        await self.router.plugins.notify(
-            "smsrouter_balance_updated", provider=state.name, balance=balance
-        )
+        self.metrics.set_balance(state.name, balance.amount, balance.at)
+        await self.events.balance_updated(state.name, balance)

@@ -18,9 +18,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from router.errors import ConfigError
-from router.health import BreakerState
 from router.model import DeliveryStatus, Outcome, RecipientStatus
 from router.provider import Operation
+from router.state import BreakerState
 
 MESSAGE_STATUSES = ("accepted", "partial", "failed")
 """A message is accepted (every recipient), partial (some) or failed (none)."""

@@ -1,0 +1,163 @@
+"""Provider pushes: delivery reports and inbound texts, each matched once and announced once.
+
+:class:`Callbacks` has the adapter parse a push, journals what it holds, matches each
+delivery report to its message and recipient (once: the event hooks get both), and counts
+and announces a push the provider sent again only the first time.
+
+A provider may push a delivery report while the engine is still writing down the attempt
+that produced it (a fast provider, a slow disk). Such a report matches nothing yet; it is
+held in :class:`EarlyReports`, keyed by what could match it, and applied as soon as an
+attempt with that provider message id or reference is journalled. Held reports are
+bounded in number and age.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import attrs
+
+from router.clock import Clock
+from router.engine.metrics import Metrics
+from router.engine.providers import ProviderState
+from router.model import CallbackKind, CallbackRequest, CallbackResult, DeliveryReport
+from router.plugins import Events
+from router.state import RecentPushes
+from router.store import MessageStore
+
+log = logging.getLogger("smsrouter")
+
+
+class Callbacks:
+    """The way back from the providers: their pushes, into the journal and the hooks.
+
+    Args:
+        providers: every enabled provider's state, by configured name.
+        store: the journal reports and inbound texts are written to.
+        metrics: where reports and inbound texts are counted.
+        events: the event hooks told of each.
+        pushes: the recent pushes, so a repeated one is counted and announced once.
+        clock: the time a push is journalled at.
+    """
+
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, ProviderState],
+        store: MessageStore,
+        metrics: Metrics,
+        events: Events,
+        pushes: RecentPushes,
+        clock: Clock,
+    ) -> None:
+        self.providers = providers
+        self.store = store
+        self.metrics = metrics
+        self.events = events
+        self.pushes = pushes
+        self.clock = clock
+        self.early = EarlyReports()
+
+    async def handle(
+        self, provider: str, kind: CallbackKind, request: CallbackRequest
+    ) -> CallbackResult:
+        """Parse *provider*'s push, journal what it holds; the answer the provider expects.
+
+        Raises:
+            KeyError: no such provider is configured.
+            CallbackError: the provider's adapter refused the push.
+        """
+        state = self.providers[provider]
+        result = state.provider.parse_callback(kind, request)
+        now = self.clock.time()
+        for report in result.reports:
+            if not self.pushes.first_time(report):
+                await self.store.apply_report(report, now)  # idempotent; not counted again
+                continue
+            self.metrics.delivery_reports.labels(provider, report.status.value).inc()
+            await self.apply(report, now, hold=True)
+        for inbound in result.inbound:
+            answered = await self.store.add_inbound(inbound, now)
+            key = (
+                (provider, inbound.provider_message_id) if inbound.provider_message_id else inbound
+            )
+            if not self.pushes.first_time(key):
+                continue
+            if answered is not None and inbound.in_reply_to != answered:
+                inbound = attrs.evolve(inbound, in_reply_to=answered)
+            self.metrics.inbound.labels(provider).inc()
+            await self.events.inbound_message(inbound)
+        return result
+
+    async def apply(self, report: DeliveryReport, now: float, *, hold: bool) -> None:
+        """Journal *report* and announce it; with *hold*, keep an unmatched one for later."""
+        matched = await self.store.apply_report(report, now)
+        if matched is None and hold and self.early.hold(report, now):
+            return  # its attempt may still be being journalled: applied when it is
+        if matched is None:
+            log.info(
+                "provider %r: delivery report for an unknown message (%s)",
+                report.provider,
+                report.provider_message_id or report.ref,
+            )
+        message_id, ref = (None, None) if matched is None else matched
+        await self.events.delivery_report(report, message_id, ref)
+
+    async def release(self, provider: str, keys: tuple[str | None, ...]) -> None:
+        """Apply the reports held for an attempt of *provider* just journalled with *keys*."""
+        if not len(self.early):
+            return
+        now = self.clock.time()
+        for report in self.early.take(provider, keys, now):
+            await self.apply(report, now, hold=False)
+
+
+MAX_HELD = 10_000
+MAX_AGE = 600.0
+"""Seconds a report is held before it is given up as unknown."""
+
+
+class EarlyReports:
+    """Reports waiting for their attempt to be journalled."""
+
+    def __init__(self, max_held: int = MAX_HELD, max_age: float = MAX_AGE) -> None:
+        self.max_held = max_held
+        self.max_age = max_age
+        self._held: OrderedDict[tuple[str, str], list[tuple[float, DeliveryReport]]] = OrderedDict()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return sum(len(reports) for reports in self._held.values())
+
+    def hold(self, report: DeliveryReport, now: float) -> bool:
+        """Keep *report* for later; False when it carries nothing to match it by."""
+        key = report.provider_message_id or report.ref
+        if key is None:
+            return False
+        self._expire(now)
+        self._held.setdefault((report.provider, key), []).append((now, report))
+        while len(self._held) > self.max_held:
+            self._held.popitem(last=False)
+            self.dropped += 1
+        return True
+
+    def take(self, provider: str, keys: tuple[str | None, ...], now: float) -> list[DeliveryReport]:
+        """The held reports of *provider* that any of *keys* may match, oldest first."""
+        if not self._held:
+            return []
+        self._expire(now)
+        found: list[tuple[float, DeliveryReport]] = []
+        for key in keys:
+            if key is not None:
+                found.extend(self._held.pop((provider, key), ()))
+        return [report for _, report in sorted(found, key=lambda pair: pair[0])]
+
+    def _expire(self, now: float) -> None:
+        while self._held:
+            key, reports = next(iter(self._held.items()))
+            if now - reports[-1][0] <= self.max_age:
+                return
+            del self._held[key]
+            self.dropped += len(reports)

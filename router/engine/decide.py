@@ -1,0 +1,129 @@
+"""Deciding, without sending, where each recipient of a prepared message goes and why.
+
+:class:`Decider` shows the policy chain one :class:`~router.policy.ProviderView` per
+provider (rebuilt only when the live state it shows has moved) and one
+:class:`~router.policy.RoutingContext` per recipient; the chain answers with the
+candidates in failover order and every excluded provider with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from router.clock import Clock
+from router.config import RouterSettings
+from router.engine.prepare import Prepared
+from router.engine.providers import ProviderState
+from router.model import Balance, Recipient
+from router.policy import PolicyChain, ProviderView, Route, RoutingContext
+from router.state import BreakerState
+
+
+@attrs.frozen
+class RoutePlan:
+    """What :meth:`Router.route` explains: how the text is sent and each recipient's route."""
+
+    message_id: str
+    encoding: str
+    segments: int
+    routes: tuple[Route, ...]
+
+
+class Decider:
+    """The policy chain asked about the live providers.
+
+    Args:
+        providers: every enabled provider's state, by name (read, never changed here but
+            for the cached view).
+        chain: the configured policies.
+        settings: the ``[router]`` table (currencies, staleness of balances).
+        clock: what a balance's age is measured against.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, ProviderState],
+        chain: PolicyChain,
+        settings: RouterSettings,
+        clock: Clock,
+    ) -> None:
+        self.providers = providers
+        self.chain = chain
+        self.settings = settings
+        self.clock = clock
+
+    def routes(self, prepared: Prepared) -> list[Route]:
+        """Each recipient's route, in the order of ``prepared.recipients``."""
+        views = self._views(prepared.message.providers)
+        routes = []
+        for recipient in prepared.recipients:
+            candidates, excluded = self.chain.decide(self._context(recipient, prepared), views)
+            routes.append(Route(recipient.e164, candidates, excluded))
+        return routes
+
+    def plan(self, prepared: Prepared) -> RoutePlan:
+        """The routes with what they were decided on, for an explanation."""
+        return RoutePlan(
+            prepared.message.id,
+            prepared.text.encoding.value,
+            prepared.text.segments,
+            tuple(self.routes(prepared)),
+        )
+
+    def _views(self, only: Sequence[str] | None) -> list[ProviderView]:
+        now = self.clock.time()
+        stale_after = self.settings.balance_stale_after
+        views = []
+        for state in self.providers.values():
+            if only is not None and state.name not in only:
+                continue
+            balance = state.balance
+            if balance is not None and now - balance.at > stale_after:
+                balance = None
+            breaker = state.breaker
+            live = (balance, breaker.state, breaker.accepting, state.budget.in_flight)
+            cached = state.view
+            if cached is None or cached[0] != live:
+                # A view is rebuilt only when the live state it shows has moved.
+                cached = state.view = (live, _view(state, *live))
+            views.append(cached[1])
+        return views
+
+    def _context(self, recipient: Recipient, prepared: Prepared) -> RoutingContext:
+        message = prepared.message
+        return RoutingContext(
+            recipient=recipient,
+            encoding=prepared.text.encoding,
+            segments=prepared.text.segments,
+            sender_kind=prepared.sender_kind,
+            sender_length=len(message.sender or ""),
+            recipient_count=len(message.to),
+            base_currency=self.settings.base_currency,
+            currencies=self.settings.currencies,
+        )
+
+
+def _view(
+    state: ProviderState,
+    balance: Balance | None,
+    breaker: BreakerState,
+    accepting: bool,
+    in_flight: int,
+) -> ProviderView:
+    common = state.settings.common
+    return ProviderView(
+        name=state.name,
+        index=state.index,
+        capabilities=state.provider.capabilities,
+        prefixes=common.prefixes,
+        prices=common.prices,
+        currency=common.currency,
+        priority=common.priority,
+        balance=balance,
+        breaker=breaker.value,
+        accepting=accepting,
+        in_flight=in_flight,
+        price_lengths=state.price_lengths,
+    )

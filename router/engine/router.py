@@ -1,0 +1,364 @@
+"""The Router: the composition root of the engine, and its life cycle and entry points.
+
+::
+
+    async with Router.from_file("smsrouter.toml") as router:
+        result = await router.send(Message(to="+61412345678", text="Hello"))
+
+The Router builds its parts and hands each what it needs, nothing more: the provider
+states (:mod:`router.engine.providers`) with their budgets and breakers from the live
+state, the :class:`~router.engine.calls.ProviderCalls` every adapter call goes through,
+the :class:`~router.engine.decide.Decider` that asks the policies, the
+:class:`~router.engine.send.SendLoop`, the :class:`~router.engine.callbacks.Callbacks`
+for the way back, and the :class:`~router.engine.balances.BalanceTracker`. A message is
+checked (:mod:`router.engine.prepare`), journalled, routed and sent, once per message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+
+from router.clock import Clock, SystemClock
+from router.config import Config, parse_config, read_toml
+from router.engine.balances import BalanceTracker
+from router.engine.callbacks import Callbacks
+from router.engine.calls import ProviderCalls
+from router.engine.decide import Decider, RoutePlan
+from router.engine.metrics import Metrics
+from router.engine.prepare import Prepared, prepare
+from router.engine.providers import ProviderState
+from router.engine.send import SendLoop
+from router.errors import ConfigError, NoRouteError, PluginError
+from router.model import (
+    Balance,
+    CallbackKind,
+    CallbackRequest,
+    CallbackResult,
+    Message,
+    SendResult,
+)
+from router.plugins import PluginHost
+from router.policy import PolicyChain, prefix_lengths
+from router.provider import Provider, ProviderContext
+from router.state import BreakerState, LiveState, MemoryState
+from router.store import MessageRecord, MessageState, MessageStore, open_store
+
+log = logging.getLogger("smsrouter")
+
+StoreFor = Callable[[Config], MessageStore]
+"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
+
+
+class Router:
+    """The routing core: one per application, used as an async context manager.
+
+    Args:
+        config: a validated :class:`~router.config.Config`, or a mapping shaped like the
+            TOML file (validated here against the loaded plugins).
+        plugins: extra plugin objects (modules or instances) to register.
+        clock: where time comes from (tests inject a fake one).
+        store: the journal, or a function giving it for the validated config; either way
+            the Router neither opens nor closes it. Unset, the Router opens and closes one
+            at ``[store] url`` (in memory by default).
+        state: where budgets, breakers and recent pushes live; this process by default.
+        session: an aiohttp session to use instead of the Router's own.
+        env: environment for ``${NAME}`` secrets; the process environment by default.
+        autoload: load installed plugins' entry points (default: unless the environment
+            says ``SMSROUTER_DISABLE_PLUGIN_AUTOLOAD``).
+    """
+
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any],
+        *,
+        plugins: Iterable[object] = (),
+        clock: Clock | None = None,
+        store: MessageStore | StoreFor | None = None,
+        state: LiveState | None = None,
+        session: aiohttp.ClientSession | None = None,
+        env: Mapping[str, str] | None = None,
+        autoload: bool | None = None,
+    ) -> None:
+        self.plugins = _load_plugins(config, plugins, autoload)
+        self.config = (
+            config if isinstance(config, Config) else parse_config(config, self.plugins, env)
+        )
+        # A mapping config is validated only now: its hook_timeout applies from here.
+        self.plugins.hook_timeout = self.config.router.hook_timeout
+        self.events = self.plugins.events
+        self.clock = clock or SystemClock()
+        self.owns_store = store is None
+        """Whether the Router opens and closes its store (False when it was handed one)."""
+        if store is None:
+            store = open_store(self.config.store.url or "memory:")
+        elif not isinstance(store, MessageStore):
+            store = store(self.config)
+        self.store: MessageStore = store
+        self.state = state or MemoryState(self.clock)
+        self.metrics = Metrics(self.config.providers)
+        self._own_session = session is None
+        self._session = session
+        self._states: dict[str, ProviderState] = {}
+        chain = PolicyChain(
+            [
+                self.plugins.policies.get(name)(self.config.policies[name])  # type: ignore[misc]
+                for name in self.config.router.policy
+            ]
+        )
+        states, metrics, events, clock = self._states, self.metrics, self.events, self.clock
+        calls = ProviderCalls(metrics, clock)
+        self.balances = BalanceTracker(
+            providers=states, calls=calls, metrics=metrics, events=events, clock=clock
+        )
+        self.callbacks = Callbacks(
+            providers=states,
+            store=store,
+            metrics=metrics,
+            events=events,
+            pushes=self.state.pushes(),
+            clock=clock,
+        )
+        self.decider = Decider(states, chain, self.config.router, clock)
+        self._loop = SendLoop(
+            settings=self.config.router,
+            providers=states,
+            store=store,
+            calls=calls,
+            balances=self.balances,
+            callbacks=self.callbacks,
+            metrics=metrics,
+            events=events,
+            clock=clock,
+        )
+        self._sending: dict[str, asyncio.Event] = {}
+        """Messages being sent now, by id: a duplicate waits for the first one's result."""
+        self._started = False
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
+        """A Router for the TOML config at *path*."""
+        return cls(read_toml(path), **kwargs)
+
+    async def __aenter__(self) -> Router:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self, *, track_balances: bool = True) -> None:
+        """Build the providers, open the journal and start the balance tracker."""
+        if self._started:
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        if self.owns_store:
+            await self.store.open()
+        for index, (name, settings) in enumerate(self.config.providers.items()):
+            if settings.common.enabled:
+                self._states[name] = self._provider_state(index, name, self._session)
+        self._started = True
+        if track_balances:
+            self.balances.start()
+
+    def _provider_state(
+        self, index: int, name: str, session: aiohttp.ClientSession
+    ) -> ProviderState:
+        settings = self.config.providers[name]
+        cls = self.plugins.providers.get(settings.common.plugin)
+        assert cls is not None  # parse_config checked it
+        context = ProviderContext(
+            name=name,
+            session=session,
+            logger=logging.getLogger(f"smsrouter.provider.{name}"),
+            default_region=self.config.router.default_region,
+            timeout=settings.common.timeout,
+        )
+        try:
+            provider = cls(settings.options, context)
+        except Exception as exc:
+            raise PluginError(
+                f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
+            ) from exc
+        breaker = self.state.breaker(name, self._breaker_moved)
+        self.metrics.watch_breaker(name, lambda: breaker.state)
+        return ProviderState(
+            settings,
+            provider,
+            self.state.budget(name, settings.limits),
+            breaker,
+            index,
+            price_lengths=prefix_lengths(settings.common.prices),
+        )
+
+    async def aclose(self) -> None:
+        """Stop the tracker, wait for event hooks, close adapters, journal and session."""
+        await self.balances.stop()
+        await self.events.drain()
+        for state in self._states.values():
+            try:
+                await state.provider.aclose()
+            except Exception:
+                log.exception("provider %r failed to close", state.name)
+        if self.owns_store:
+            await self.store.close()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._started = False
+
+    @property
+    def providers(self) -> Mapping[str, ProviderState]:
+        """Every enabled provider's live state, by configured name."""
+        return self._states
+
+    def provider(self, name: str) -> Provider[Any]:
+        """The adapter instance of a configured provider."""
+        return self._states[name].provider
+
+    def prepare(self, message: Message) -> Prepared:
+        """Check *message* without sending it: ValidationError names what is wrong."""
+        return prepare(message, providers=self._states, region=self.config.router.default_region)
+
+    async def send(self, message: Message) -> SendResult:
+        """Send *message*; the result has every recipient's status and attempts.
+
+        A ``reference`` seen before returns the first send's result (``duplicate=True``).
+
+        Raises:
+            ValidationError: the message is wrong (the field is named).
+            NoRouteError: no recipient was accepted or rejected: every provider was
+                excluded or failed. It carries each provider's reason and the result.
+        """
+        prepared = self.prepare(message)
+        record, created = await self._journal(prepared)
+        if not created:
+            # The first send with this reference: its result, finishing it if it was only
+            # journalled (queued, or cut short by a restart), never sending anything twice.
+            try:
+                result = await self.resume(record)
+            except NoRouteError as exc:
+                if not isinstance(exc.result, SendResult):
+                    raise
+                result = exc.result
+            return attrs.evolve(result, duplicate=True)
+        async with self._exclusive(message.id):
+            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+
+    async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
+        """Validate and journal *message* without sending it (the daemon's ``wait: false``).
+
+        Returns the journal record and True, or the first record with this reference and
+        False. Send it later with :meth:`resume`.
+        """
+        return await self._journal(self.prepare(message))
+
+    async def resume(self, record: MessageRecord) -> SendResult:
+        """Send a journalled message whose recipients have no final status yet.
+
+        A recipient caught in flight by a crash is resolved by a status query where its
+        provider has one, else by ``on_ambiguous``; a never-attempted one is sent. A message
+        being sent already in this Router is waited for, and a finished one is not sent
+        again: its journalled result is returned.
+        """
+        under_way = self._sending.get(record.id)
+        if under_way is not None:
+            await under_way.wait()
+        latest = await self.store.get(record.id) or record
+        if latest.state is MessageState.DONE:
+            return latest.result()
+        prepared = self.prepare(latest.message())
+        async with self._exclusive(record.id):
+            return await self._loop.deliver(prepared, self.decider.routes(prepared), latest)
+
+    def route(self, message: Message) -> RoutePlan:
+        """Explain, without sending, where each recipient would go and why.
+
+        Raises:
+            ValidationError: the message is wrong (the field is named).
+        """
+        return self.decider.plan(self.prepare(message))
+
+    async def handle_callback(
+        self, provider: str, kind: CallbackKind, request: CallbackRequest
+    ) -> CallbackResult:
+        """Parse a provider's push, journal what it holds, and return the answer it expects.
+
+        Raises:
+            KeyError: no such provider is configured.
+            CallbackError: the provider's adapter refused the push.
+        """
+        return await self.callbacks.handle(provider, kind, request)
+
+    async def balance(self, provider: str) -> Balance:
+        """Read a provider's balance now, through its budget, and remember it."""
+        return await self.balances.refresh(provider)
+
+    async def _journal(self, prepared: Prepared) -> tuple[MessageRecord, bool]:
+        text = prepared.text
+        return await self.store.add(
+            prepared.message, prepared.recipients, text.encoding, text.segments, self.clock.time()
+        )
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, message_id: str) -> AsyncIterator[None]:
+        done = self._sending[message_id] = asyncio.Event()
+        try:
+            yield
+        finally:
+            done.set()
+            del self._sending[message_id]
+
+    def _breaker_moved(self, name: str, old: BreakerState, new: BreakerState) -> None:
+        self.metrics.set_breaker(name, new)
+        log.info("provider %r: circuit breaker %s -> %s", name, old, new)
+        self.events.soon(self.events.provider_state_changed(name, old.value, new.value))
+
+
+def _load_plugins(
+    config: Config | Mapping[str, Any], extra: Iterable[object], autoload: bool | None
+) -> PluginHost:
+    """The plugins *config* names (and blocks), with *extra*: before the config is validated,
+    since a mapping is validated against them."""
+    blocked: Sequence[str] = ()
+    named: Sequence[str] = ()
+    hook_timeout = 5.0
+    if isinstance(config, Config):
+        blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
+        named = config.router.plugins
+    else:
+        raw_router = config.get("router", {})
+        if isinstance(raw_router, Mapping):
+            blocked = _names(raw_router.get("blocked_plugins"))
+            named = _names(raw_router.get("plugins"))
+    return PluginHost.load(
+        extra=[*_import_plugins(named), *extra],
+        blocked=blocked,
+        autoload=autoload,
+        hook_timeout=hook_timeout,
+    )
+
+
+def _names(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def _import_plugins(names: Sequence[str]) -> list[object]:
+    modules: list[object] = []
+    for index, name in enumerate(names):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as exc:
+            raise ConfigError(
+                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
+            ) from None
+    return modules

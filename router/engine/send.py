@@ -1,0 +1,372 @@
+"""The send loop: rounds of batched attempts until every recipient has a final status.
+
+For each recipient the routes give providers in failover order. Recipients going to the
+same provider are batched up to its declared batch size; each batch passes the provider's
+breaker and budget, then the adapter's outcome decides: accepted or rejected stop,
+provider_error and unavailable fail over, ambiguous is resolved by a status query where
+the provider has one, else by ``on_ambiguous``. Every attempt is journalled before it is
+made and when it ends, so a restart resumes exactly where a crash cut the loop short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+import attrs
+
+from router.clock import Clock
+from router.config import RouterSettings
+from router.engine.balances import BalanceTracker
+from router.engine.callbacks import Callbacks
+from router.engine.calls import ProviderCalls
+from router.engine.metrics import Metrics
+from router.engine.prepare import Prepared
+from router.engine.providers import ProviderState
+from router.errors import NoRouteError
+from router.model import (
+    Attempt,
+    Batch,
+    DeliveryStatus,
+    ErrorKind,
+    Outcome,
+    Recipient,
+    RecipientOutcome,
+    RecipientResult,
+    RecipientStatus,
+    SendResult,
+    StatusQuery,
+)
+from router.plugins import Events
+from router.policy import Route, price_per_segment, to_base
+from router.store import MessageRecord, MessageStore
+
+log = logging.getLogger("smsrouter")
+
+_TAKEN = frozenset(
+    {
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.ENROUTE,
+        DeliveryStatus.DELIVERED,
+        # Failed or expired still means the provider took it: sending it elsewhere
+        # now would be a second send, not a retry of a lost one.
+        DeliveryStatus.FAILED,
+        DeliveryStatus.EXPIRED,
+    }
+)
+
+
+@attrs.define
+class _Progress:
+    """One recipient's way through its candidates."""
+
+    recipient: Recipient
+    candidates: tuple[str, ...]
+    reasons: dict[str, str]
+    position: int = 0
+    attempts: list[Attempt] = attrs.Factory(list)
+    result: RecipientResult | None = None
+
+    def finish(
+        self,
+        status: RecipientStatus,
+        provider: str | None = None,
+        provider_message_id: str | None = None,
+        cost: Decimal | None = None,
+        segments: int = 1,
+    ) -> None:
+        self.result = RecipientResult(
+            recipient=self.recipient.e164,
+            ref=self.recipient.ref,
+            status=status,
+            provider=provider,
+            provider_message_id=provider_message_id,
+            attempts=tuple(self.attempts),
+            segments=segments,
+            cost=cost,
+        )
+
+
+class SendLoop:
+    """Sending prepared messages along their routes, journalled, counted and announced.
+
+    Args:
+        settings: the ``[router]`` table (attempts, ambiguity and rejection rules,
+            currencies).
+        providers: every enabled provider's state, by configured name.
+        store: the journal every attempt and result is written to.
+        calls: how an adapter is called.
+        balances: told of every accepted send and every no-credit answer.
+        callbacks: holds reports that came before their attempt was journalled.
+        metrics: where attempts, failovers, costs and results are counted.
+        events: the event hooks told of every routed message.
+        clock: the time attempts are stamped with.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: RouterSettings,
+        providers: Mapping[str, ProviderState],
+        store: MessageStore,
+        calls: ProviderCalls,
+        balances: BalanceTracker,
+        callbacks: Callbacks,
+        metrics: Metrics,
+        events: Events,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.store = store
+        self.calls = calls
+        self.balances = balances
+        self.callbacks = callbacks
+        self.metrics = metrics
+        self.events = events
+        self.clock = clock
+
+    async def deliver(
+        self, prepared: Prepared, routes: Sequence[Route], record: MessageRecord | None = None
+    ) -> SendResult:
+        """Send *prepared* along *routes*; *record* is its journal entry when resuming.
+
+        Raises:
+            NoRouteError: every recipient failed; it carries each provider's reasons.
+        """
+        message, text = prepared.message, prepared.text
+        progress = []
+        for recipient, route in zip(prepared.recipients, routes, strict=True):
+            reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
+            progress.append(_Progress(recipient, route.providers, reasons))
+        if record is not None:
+            await self._recover(record, progress)
+        pending = [p for p in progress if p.result is None]
+        while pending:
+            await self._round(prepared, pending)
+            pending = [p for p in progress if p.result is None]
+        result = SendResult(
+            message_id=message.id,
+            reference=message.reference,
+            recipients=tuple(p.result for p in progress if p.result is not None),
+            encoding=text.encoding,
+            segments=text.segments,
+        )
+        await self.store.finish(result)
+        self._count(result)
+        await self.events.message_routed(message, result)
+        if {r.status for r in result.recipients} == {RecipientStatus.FAILED}:
+            why: dict[str, list[str]] = {}
+            for p in progress:
+                for provider, reason in p.reasons.items():
+                    seen = why.setdefault(provider, [])
+                    if reason not in seen:  # one line per distinct reason, recipients alike
+                        seen.append(reason)
+            raise NoRouteError({k: "; ".join(v) for k, v in why.items()}, result)
+        return result
+
+    async def _recover(self, record: MessageRecord, progress: list[_Progress]) -> None:
+        by_ref = {r.ref: r for r in record.recipients}
+        for item in progress:
+            previous = by_ref.get(item.recipient.ref)
+            if previous is None:
+                continue
+            item.attempts.extend(previous.attempts)
+            last = previous.attempts[-1] if previous.attempts else None
+            if previous.in_flight is None and last is not None and self._settled_by(item, last):
+                continue
+            tried = {a.provider for a in previous.attempts}
+            if previous.in_flight is not None:
+                tried.add(previous.in_flight)
+                state = self.providers.get(previous.in_flight)
+                attempt = Attempt(
+                    previous.in_flight,
+                    Outcome.AMBIGUOUS,
+                    "interrupted mid-attempt",
+                    at=self.clock.time(),
+                )
+                item.attempts.append(attempt)
+                await self.store.attempt_ended(record.id, item.recipient.ref, attempt)
+                if state is not None and await self._settle_ambiguous(state, item, None):
+                    continue
+                if self._settled_by(item, attempt):
+                    continue
+            item.candidates = tuple(c for c in item.candidates if c not in tried)
+
+    def _settled_by(self, item: _Progress, last: Attempt) -> bool:
+        """Finish a recovered recipient whose last journalled attempt was final."""
+        if last.outcome is Outcome.ACCEPTED:
+            item.finish(RecipientStatus.ACCEPTED, last.provider, last.provider_message_id)
+        elif last.outcome.is_rejection:
+            item.finish(RecipientStatus.REJECTED, last.provider)
+        elif last.outcome is Outcome.AMBIGUOUS and self.settings.on_ambiguous == "stop":
+            item.finish(RecipientStatus.AMBIGUOUS, last.provider, last.provider_message_id)
+        else:
+            return False
+        return True
+
+    async def _round(self, prepared: Prepared, pending: list[_Progress]) -> None:
+        """One attempt for every pending recipient: batched per provider, concurrently."""
+        segments = prepared.text.segments
+        groups: dict[str, list[_Progress]] = {}
+        for item in pending:
+            if (
+                item.position >= len(item.candidates)
+                or len(item.attempts) >= self.settings.max_attempts
+            ):
+                item.finish(RecipientStatus.FAILED, segments=segments)
+                continue
+            groups.setdefault(item.candidates[item.position], []).append(item)
+        calls = []
+        for name, items in groups.items():
+            size = max(1, self.providers[name].provider.capabilities.max_recipients)
+            for start in range(0, len(items), size):
+                calls.append(self._attempt(prepared, name, items[start : start + size]))
+        if len(calls) == 1:
+            await calls[0]  # the common case: a task and a gather would only cost time
+        else:
+            await asyncio.gather(*calls)
+
+    async def _attempt(self, prepared: Prepared, name: str, items: list[_Progress]) -> None:
+        message, text = prepared.message, prepared.text
+        state = self.providers[name]
+        if not state.breaker.acquire():
+            for item in items:
+                item.reasons[name] = f"circuit breaker {state.breaker.state}"
+                item.position += 1
+            return
+        batch = Batch(
+            message_id=message.id,
+            text=message.text,
+            sender=message.sender,
+            sender_kind=prepared.sender_kind,
+            encoding=text.encoding,
+            segments=text.segments,
+            recipients=tuple(i.recipient for i in items),
+            attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
+        )
+        try:
+            await self.store.attempt_started(message.id, name, [i.recipient.ref for i in items])
+            outcomes = await self.calls.send(state, batch)
+        except BaseException:
+            state.breaker.abandon()  # the probe, if this was one, must not be lost
+            raise
+        if all(o.kind is ErrorKind.BUDGET for o in outcomes.values()):
+            state.breaker.abandon()  # our own budget said no: the provider is not to blame
+        else:
+            state.breaker.record(*_breaker_signal(outcomes.values()))
+        for item in items:
+            outcome = outcomes[item.recipient.e164]
+            attempt = Attempt(
+                provider=name,
+                outcome=outcome.outcome,
+                reason=outcome.reason,
+                provider_message_id=outcome.provider_message_id,
+                kind=outcome.kind,
+                at=self.clock.time(),
+            )
+            item.attempts.append(attempt)
+            await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
+            keys = (attempt.provider_message_id, item.recipient.ref, message.id)
+            await self.callbacks.release(name, keys)
+            self.metrics.series(self.metrics.attempts, name, outcome.outcome.value).inc()
+            await self._settle(state, item, outcome, text.segments)
+
+    async def _settle(
+        self, state: ProviderState, item: _Progress, outcome: RecipientOutcome, segments: int
+    ) -> None:
+        """Decide what one recipient's outcome means: stop, fail over, or resolve."""
+        name = state.name
+        if outcome.outcome is Outcome.ACCEPTED:
+            cost = self._accepted(state, item.recipient, segments, outcome)
+            item.finish(RecipientStatus.ACCEPTED, name, outcome.provider_message_id, cost, segments)
+            return
+        if outcome.outcome.is_rejection:
+            more = item.position + 1 < len(item.candidates)
+            wanted = self.settings.on_rejected_recipient == "failover"
+            if not (outcome.outcome is Outcome.REJECTED_RECIPIENT and wanted and more):
+                item.finish(RecipientStatus.REJECTED, name, segments=segments)
+                return
+        item.reasons[name] = f"{outcome.outcome}: {outcome.reason}".rstrip(": ")
+        if outcome.kind is ErrorKind.CREDIT:
+            self.balances.exhausted(name)
+        if outcome.outcome is Outcome.AMBIGUOUS:
+            if await self._settle_ambiguous(state, item, outcome.provider_message_id, segments):
+                return
+            if self.settings.on_ambiguous == "stop":
+                item.finish(
+                    RecipientStatus.AMBIGUOUS, name, outcome.provider_message_id, segments=segments
+                )
+                return
+        self.metrics.failovers.labels(name, outcome.outcome.value).inc()
+        item.position += 1
+
+    async def _settle_ambiguous(
+        self,
+        state: ProviderState,
+        item: _Progress,
+        provider_message_id: str | None,
+        segments: int = 1,
+    ) -> bool:
+        """Ask the provider what became of an ambiguous send; True when that settled it."""
+        if not state.provider.capabilities.status_query:
+            return False
+        query = StatusQuery(provider_message_id, item.recipient.ref, item.recipient.e164)
+        try:
+            reports = await self.calls.query_status(state, [query])
+        except Exception as exc:
+            log.warning("provider %r: status query failed: %s", state.name, exc)
+            return False
+        for report in reports:
+            if report.status in _TAKEN:
+                item.finish(
+                    RecipientStatus.ACCEPTED,
+                    state.name,
+                    report.provider_message_id or provider_message_id,
+                    segments=segments,
+                )
+                return True
+            if report.status is DeliveryStatus.REJECTED:
+                item.finish(RecipientStatus.REJECTED, state.name, segments=segments)
+                return True
+        return False
+
+    def _accepted(
+        self, state: ProviderState, recipient: Recipient, segments: int, outcome: RecipientOutcome
+    ) -> Decimal | None:
+        """Count an accepted recipient, draw down the balance; its cost in base currency."""
+        name, common = state.name, state.settings.common
+        self.metrics.series(self.metrics.segments, name).inc(segments)
+        cost_native = outcome.cost
+        if cost_native is None:
+            price = price_per_segment(common.prices, recipient.digits, state.price_lengths)
+            cost_native = None if price is None else price * segments
+        self.balances.spent(name, segments, cost_native, outcome.balance)
+        if cost_native is None:
+            return None
+        settings = self.settings
+        cost = to_base(cost_native, common.currency, settings.base_currency, settings.currencies)
+        if cost is not None:
+            self.metrics.series(self.metrics.cost, name).inc(float(cost))
+        return cost
+
+    def _count(self, result: SendResult) -> None:
+        statuses = [r.status for r in result.recipients]
+        for status in statuses:
+            self.metrics.series(self.metrics.recipients, status.value).inc()
+        accepted = sum(1 for s in statuses if s is RecipientStatus.ACCEPTED)
+        overall = "accepted" if accepted == len(statuses) else "partial" if accepted else "failed"
+        self.metrics.series(self.metrics.messages, overall).inc()
+
+
+def _breaker_signal(outcomes: Iterable[RecipientOutcome]) -> tuple[Outcome, ErrorKind | None]:
+    """One outcome for the breaker from a batch: any answer is the provider working."""
+    seen = list(outcomes)
+    if any(o.kind is ErrorKind.AUTH for o in seen):
+        return Outcome.PROVIDER_ERROR, ErrorKind.AUTH
+    for outcome in seen:
+        if outcome.outcome not in (Outcome.UNAVAILABLE, Outcome.AMBIGUOUS):
+            return outcome.outcome, None
+    return (seen[0].outcome if seen else Outcome.UNAVAILABLE), None

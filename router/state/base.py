@@ -1,0 +1,51 @@
+"""The live-state contract, and its implementation in this process's memory."""
+
+from __future__ import annotations
+
+import abc
+
+from router.clock import Clock
+from router.provider import Limits
+from router.state.health import Breaker, StateListener
+from router.state.limits import Budget
+from router.state.repeats import RecentPushes
+
+
+class LiveState(abc.ABC):
+    """Where a Router keeps each provider account's budget and breaker, and recent pushes.
+
+    The Router asks for a provider's budget and breaker once, when it starts, and for the
+    recent pushes once; it never keeps a copy of what they hold.
+    """
+
+    @abc.abstractmethod
+    def budget(self, provider: str, limits: Limits) -> Budget:
+        """The budget of *provider*'s account: every call of it takes a slot there."""
+
+    @abc.abstractmethod
+    def breaker(self, provider: str, on_change: StateListener) -> Breaker:
+        """The circuit breaker of *provider*; *on_change* hears every move."""
+
+    @abc.abstractmethod
+    def pushes(self) -> RecentPushes:
+        """The pushes (delivery reports, inbound texts) seen recently, to count each once."""
+
+
+class MemoryState(LiveState):
+    """Live state in this process: lost on restart, seen by this Router alone."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._pushes = RecentPushes()
+
+    def budget(self, provider: str, limits: Limits) -> Budget:
+        """A new in-process budget with *limits*."""
+        return Budget(provider, limits, self.clock)
+
+    def breaker(self, provider: str, on_change: StateListener) -> Breaker:
+        """A new in-process breaker, closed."""
+        return Breaker(provider, clock=self.clock, on_change=on_change)
+
+    def pushes(self) -> RecentPushes:
+        """This process's record of recent pushes."""
+        return self._pushes
