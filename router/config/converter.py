@@ -183,14 +183,15 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def _join(path: str, key: str) -> str:
+def join_path(path: str, key: str) -> str:
+    """The TOML path of *key* inside the table at *path*, quoted where TOML needs it."""
     part = key if _BARE_KEY.match(key) else f'"{key}"'
     return f"{path}.{part}" if path else part
 
 
 def _toml_path(cattrs_path: str, prefix: str) -> str:
     def key(match: re.Match[str]) -> str:
-        return "." + _join("", match.group(1))
+        return "." + join_path("", match.group(1))
 
     path = re.sub(r"\['((?:[^'\\]|\\.)*)'\]", key, cattrs_path.removeprefix("$"))
     return (prefix + path).lstrip(".") or "(top level)"
@@ -208,13 +209,13 @@ def _structure(
             where = _toml_path(path, prefix)
             if message.startswith(_UNKNOWN):
                 keys = message.split("\0")[2:]
-                problems.extend(f"{_join(prefix and where, k)}: unknown key" for k in keys)
+                problems.extend(f"{join_path(prefix and where, k)}: unknown key" for k in keys)
             else:
                 problems.append(f"{where}: {message}")
         return _FAILED
 
 
-def _table(
+def read_table(
     converter: cattrs.Converter, data: Any, cls: type[Any], where: str, problems: list[str]
 ) -> tuple[Any, set[str]]:
     """One TOML table into the attrs class *cls*, field by field, so each problem has its
@@ -231,11 +232,11 @@ def _table(
     if not isinstance(data, dict):
         problems.append(f"{where or '(top level)'}: expected a table, got {data!r}")
         return None, set(fields)
-    problems.extend(f"{_join(where, key)}: unknown key" for key in data if key not in fields)
+    problems.extend(f"{join_path(where, key)}: unknown key" for key in data if key not in fields)
     kwargs: dict[str, Any] = {}
     wrong: set[str] = set()
     for name, field in fields.items():
-        path = _join(where, name)
+        path = join_path(where, name)
         if name not in data:
             if field.default is attrs.NOTHING:
                 problems.append(f"{path}: required key is missing")

@@ -1,4 +1,4 @@
-"""Configuration: one TOML file into frozen attrs classes through one strict converter.
+"""Reading the config: one TOML file into frozen attrs classes through one strict converter.
 
 Strict means: an unknown key is an error, ``"no"`` is not a bool, ``"1"`` is not a number,
 a missing ``${NAME}`` secret is an error; and every problem is reported at once, each as
@@ -21,13 +21,9 @@ from typing import Any
 import attrs
 import cattrs
 
-from router import numbers
-from router.converter import Duration, _join, _table, make_config_converter, parse_duration
-from router.errors import ConfigError
-from router.plugins import PluginHost
-from router.provider import Limits, Rate
-from router.redact import redact
-from router.settings import (
+import router.numbers as numbers
+from router.config.converter import join_path, make_config_converter, parse_duration, read_table
+from router.config.settings import (
     MIN_WEBHOOK_SECRET,
     Config,
     ProviderCommon,
@@ -37,24 +33,11 @@ from router.settings import (
     StoreSettings,
     WebhookSettings,
 )
+from router.errors import ConfigError
+from router.plugins import PluginHost
+from router.provider import Limits, Rate
+from router.redact import redact
 from router.store.events import EventType
-
-__all__ = [
-    "MIN_WEBHOOK_SECRET",
-    "Config",
-    "Duration",
-    "ProviderCommon",
-    "ProviderSettings",
-    "RouterSettings",
-    "ServerSettings",
-    "StoreSettings",
-    "WebhookSettings",
-    "make_config_converter",
-    "parse_config",
-    "parse_duration",
-    "parse_rate",
-    "read_toml",
-]
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -86,7 +69,9 @@ def _expand_env(
 
         return _ENV.sub(lookup, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, _join(path, k), env, problems, used) for k, v in value.items()}
+        return {
+            k: _expand_env(v, join_path(path, k), env, problems, used) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_expand_env(v, f"{path}[{i}]", env, problems, used) for i, v in enumerate(value)]
     return value
@@ -143,9 +128,11 @@ def _prefix_problems(where: str, common: ProviderCommon) -> list[str]:
         for i, prefix in enumerate(common.prefixes)
         if not prefix.isdigit()
     ]
-    found += [f"{_join(f'{where}.prices', p)}: {hint}" for p in common.prices if not p.isdigit()]
     found += [
-        f"{_join(f'{where}.prices', p)}: a price cannot be below 0, got {price}"
+        f"{join_path(f'{where}.prices', p)}: {hint}" for p in common.prices if not p.isdigit()
+    ]
+    found += [
+        f"{join_path(f'{where}.prices', p)}: a price cannot be below 0, got {price}"
         for p, price in common.prices.items()
         if price < 0
     ]
@@ -160,7 +147,7 @@ def _provider(
     problems: list[str],
     currencies: dict[str, str],
 ) -> ProviderSettings | None:
-    where = _join("providers", name)
+    where = join_path("providers", name)
     if not _NAME.match(name):
         # The name is part of the provider's callback URLs and of metric labels.
         problems.append(
@@ -172,7 +159,7 @@ def _provider(
     before = len(problems)
     shared = {k: v for k, v in table.items() if k in _COMMON_KEYS}
     own = {k: v for k, v in table.items() if k not in _COMMON_KEYS}
-    common, wrong = _table(converter, shared, ProviderCommon, where, problems)
+    common, wrong = read_table(converter, shared, ProviderCommon, where, problems)
     if common is not None and "currency" not in wrong:
         currencies[name] = common.currency
     plugin = table.get("plugin")
@@ -185,7 +172,7 @@ def _provider(
     # A shared key the plugin also declares (SMSC's ``currency``) reaches it too.
     declared = {f.name for f in attrs.fields(cls.Config)} & _COMMON_KEYS
     own.update((k, v) for k, v in table.items() if k in declared)
-    options, _ = _table(converter, own, cls.Config, where, problems)
+    options, _ = read_table(converter, own, cls.Config, where, problems)
     if common is None:
         return None
     problems.extend(_prefix_problems(where, common))
@@ -253,7 +240,7 @@ def _webhooks(
     names: dict[str, int] = {}
     for index, table in enumerate(tables):
         where, before = f"webhooks[{index}]", len(problems)
-        hook, _ = _table(converter, table, WebhookSettings, where, problems)
+        hook, _ = read_table(converter, table, WebhookSettings, where, problems)
         if isinstance(table, dict):
             # Checked on the table itself: a wrong key beside them hides none of these.
             problems.extend(_webhook_problems(index, table, names))
@@ -277,11 +264,13 @@ def parse_config(
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     converter = make_config_converter()
     sections = ("router", "server", "store", "providers", "policies", "webhooks")
-    problems.extend(f"{_join('', k)}: unknown key" for k in doc if k not in sections)
-    settings, wrong = _table(converter, doc.get("router", {}), RouterSettings, "router", problems)
+    problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
+    settings, wrong = read_table(
+        converter, doc.get("router", {}), RouterSettings, "router", problems
+    )
     router = settings or RouterSettings()
-    server, _ = _table(converter, doc.get("server", {}), ServerSettings, "server", problems)
-    store, _ = _table(converter, doc.get("store", {}), StoreSettings, "store", problems)
+    server, _ = read_table(converter, doc.get("server", {}), ServerSettings, "server", problems)
+    store, _ = read_table(converter, doc.get("store", {}), StoreSettings, "store", problems)
     webhooks = _webhooks(converter, doc.get("webhooks", []), problems)
     if router.default_region is not None and not numbers.is_region(router.default_region):
         problems.append(
@@ -315,19 +304,21 @@ def parse_config(
                 f"router.policy[{index}]: unknown policy {policy_name!r} (known: {known})"
             )
         else:
-            where = _join("policies", policy_name)
+            where = join_path("policies", policy_name)
             table = options_tables.get(policy_name, {})
-            policies[policy_name], _ = _table(converter, table, policy_cls.Config, where, problems)
+            policies[policy_name], _ = read_table(
+                converter, table, policy_cls.Config, where, problems
+            )
     if "policy" not in wrong:
         problems.extend(
-            f"{_join('policies', name)}: policy is not in router.policy"
+            f"{join_path('policies', name)}: policy is not in router.policy"
             for name in options_tables
             if name not in router.policy
         )
     if not wrong & {"base_currency", "currencies"}:
         for rate_name, rate in router.currencies.items():
             if rate <= 0:
-                problems.append(f"{_join('router.currencies', rate_name)}: must be above 0")
+                problems.append(f"{join_path('router.currencies', rate_name)}: must be above 0")
         for currency in sorted(set(currencies.values())):
             if currency != router.base_currency and currency not in router.currencies:
                 users = ", ".join(n for n, c in currencies.items() if c == currency)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from router.converter import Duration
+from router.config.converter import Duration
 from router.provider import Limits, Operation
 from router.redact import Secret
 from router.store.events import EventType
