@@ -23,7 +23,12 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from router.errors import ProviderAmbiguousError, ProviderRejectedError, ProviderUnavailableError
+from router.errors import (
+    ProviderAmbiguousError,
+    ProviderError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+)
 from router.model import ErrorKind
 from router.provider import ProviderContext
 from router.redact import Secret, redact
@@ -133,10 +138,14 @@ async def call(
         context.logger.debug("%s -> HTTP %s", where(), status)
     if 200 <= status < 300:
         return Answer(status, text, headers)
-    summary = redact(f"{where()}: HTTP {status}", hidden)
+    raise _refused(status, headers, redact(f"{where()}: HTTP {status}", hidden), name)
+
+
+def _refused(status: int, headers: Mapping[str, str], summary: str, name: str) -> ProviderError:
+    """What a non-2xx answer means: nothing was sent, or the account was refused."""
     if status in (401, 403):
-        raise ProviderRejectedError(summary, provider=name, kind=ErrorKind.AUTH)
-    raise ProviderUnavailableError(
+        return ProviderRejectedError(summary, provider=name, kind=ErrorKind.AUTH)
+    return ProviderUnavailableError(
         summary,
         provider=name,
         kind=ErrorKind.THROTTLED if status == 429 else None,

@@ -289,8 +289,26 @@ def parse_config(
         if provider is not None:
             providers[name] = provider
 
+    policies = _policies(
+        converter, host, router, doc.get("policies", {}), "policy" in wrong, problems
+    )
+    if not wrong & {"base_currency", "currencies"}:
+        problems.extend(_currency_problems(router, currencies))
+    if problems:
+        raise ConfigError(_redacted(problems, secrets))
+    return Config(router, server, store, providers, policies, webhooks)
+
+
+def _policies(
+    converter: cattrs.Converter,
+    host: PluginHost,
+    router: RouterSettings,
+    options_tables: object,
+    chain_wrong: bool,
+    problems: list[str],
+) -> dict[str, Any]:
+    """Each chained policy's options, from its ``[policies.NAME]`` table."""
     policies: dict[str, Any] = {}
-    options_tables = doc.get("policies", {})
     if not isinstance(options_tables, dict):
         problems.append(f"policies: expected a table, got {options_tables!r}")
         options_tables = {}
@@ -309,26 +327,30 @@ def parse_config(
             policies[policy_name], _ = read_table(
                 converter, table, policy_cls.Config, where, problems
             )
-    if "policy" not in wrong:
+    if not chain_wrong:
         problems.extend(
             f"{join_path('policies', name)}: policy is not in router.policy"
             for name in options_tables
             if name not in router.policy
         )
-    if not wrong & {"base_currency", "currencies"}:
-        for rate_name, rate in router.currencies.items():
-            if rate <= 0:
-                problems.append(f"{join_path('router.currencies', rate_name)}: must be above 0")
-        for currency in sorted(set(currencies.values())):
-            if currency != router.base_currency and currency not in router.currencies:
-                users = ", ".join(n for n, c in currencies.items() if c == currency)
-                problems.append(
-                    f"router.currencies: no rate for {currency}, used by {users} "
-                    f"(base currency {router.base_currency})"
-                )
-    if problems:
-        raise ConfigError(_redacted(problems, secrets))
-    return Config(router, server, store, providers, policies, webhooks)
+    return policies
+
+
+def _currency_problems(router: RouterSettings, currencies: Mapping[str, str]) -> list[str]:
+    """Rates that are not positive, and currencies providers use with no rate to the base."""
+    problems = [
+        f"{join_path('router.currencies', rate_name)}: must be above 0"
+        for rate_name, rate in router.currencies.items()
+        if rate <= 0
+    ]
+    for currency in sorted(set(currencies.values())):
+        if currency != router.base_currency and currency not in router.currencies:
+            users = ", ".join(n for n, c in currencies.items() if c == currency)
+            problems.append(
+                f"router.currencies: no rate for {currency}, used by {users} "
+                f"(base currency {router.base_currency})"
+            )
+    return problems
 
 
 def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:

@@ -40,6 +40,7 @@ class Metrics:
     """Every series smsrouter exports, on a registry of its own."""
 
     def __init__(self, providers: Iterable[str] = (), namespace: str = "smsrouter") -> None:
+        # Long but flat: one declaration per metric family, each read on its own.
         self.registry = CollectorRegistry(auto_describe=True)
         self._series: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r, ns = self.registry, namespace

@@ -95,30 +95,21 @@ class Router:
         # A mapping config is validated only now: its hook_timeout applies from here.
         self.plugins.hook_timeout = self.config.router.hook_timeout
         self.events = self.plugins.events
-        self.clock = clock or SystemClock()
+        self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        if store is None:
-            store = open_store(self.config.store.url or "memory:")
-        elif not isinstance(store, MessageStore):
-            store = store(self.config)
-        self.store: MessageStore = store
+        self.store = store = _journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session = session is None
         self._session = session
         self._states: dict[str, ProviderState] = {}
-        chain = PolicyChain(
-            [
-                self.plugins.policies.get(name)(self.config.policies[name])  # type: ignore[misc]
-                for name in self.config.router.policy
-            ]
-        )
-        states, metrics, events, clock = self._states, self.metrics, self.events, self.clock
+        states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
         self.balances = BalanceTracker(
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
+        """Polls the providers' balances and keeps them in each provider's state."""
         self.callbacks = Callbacks(
             providers=states,
             store=store,
@@ -127,7 +118,9 @@ class Router:
             pushes=self.state.pushes(),
             clock=clock,
         )
-        self.decider = Decider(states, chain, self.config.router, clock)
+        """The way back: provider pushes into the journal and the event hooks."""
+        self.decider = Decider(states, self._policy_chain(), self.config.router, clock)
+        """Asks the policy chain where each recipient goes (``route()`` explains it)."""
         self._loop = SendLoop(
             settings=self.config.router,
             providers=states,
@@ -142,6 +135,15 @@ class Router:
         self._sending: dict[str, asyncio.Event] = {}
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
+
+    def _policy_chain(self) -> PolicyChain:
+        policies = self.plugins.policies
+        return PolicyChain(
+            [
+                policies.get(name)(self.config.policies[name])  # type: ignore[misc]
+                for name in self.config.router.policy
+            ]
+        )
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -322,6 +324,12 @@ class Router:
         self.metrics.set_breaker(name, new)
         log.info("provider %r: circuit breaker %s -> %s", name, old, new)
         self.events.soon(self.events.provider_state_changed(name, old.value, new.value))
+
+
+def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
+    if store is None:
+        return open_store(config.store.url or "memory:")
+    return store if isinstance(store, MessageStore) else store(config)
 
 
 def _load_plugins(
