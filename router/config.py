@@ -24,6 +24,7 @@ import cattrs
 from router import numbers
 from router.converter import Duration, _join, _table, make_config_converter, parse_duration
 from router.errors import ConfigError
+from router.model import EventType
 from router.plugins import PluginHost
 from router.provider import Limits, Rate
 from router.redact import redact
@@ -37,7 +38,6 @@ from router.settings import (
     StoreSettings,
     WebhookSettings,
 )
-from router.store.events import EventType
 
 __all__ = [
     "MIN_WEBHOOK_SECRET",

@@ -22,15 +22,17 @@ from typing import Any
 
 from aiohttp import web
 
-from router import api, inbound_api, webhooks
+from router import api, inbound_api
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.engine import Router
-from router.errors import CallbackError, NoRouteError, RouterError, ValidationError
+from router.errors import CallbackError, NoRouteError, RequestError, RouterError, ValidationError
 from router.model import CallbackKind, CallbackRequest
 from router.openapi import OPENAPI
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
+from router.webhooks import WebhookPlugin, WebhookService
+from router.webhooks.routes import add_routes as add_event_routes
 
 log = logging.getLogger("smsrouter.server")
 
@@ -59,7 +61,8 @@ class Daemon:
         self.plugins = plugins
         self.env = env
         self.clock = clock or SystemClock()
-        self.webhooks = webhooks.WebhookService(self)
+        self.webhooks = WebhookService(self)
+        self.webhook_plugin = WebhookPlugin(self.webhooks)
         self.router = self._build()
         self.store: MessageStore = open_store(self.router.config.store.url or DEFAULT_STORE)
         self._adopt(self.router)
@@ -73,7 +76,7 @@ class Daemon:
 
     def _build(self) -> Router:
         data = read_toml(self.config_path) if self.config_path else dict(self.config_data or {})
-        plugins = (*self.plugins, self.webhooks.plugin)
+        plugins = (*self.plugins, self.webhook_plugin)
         return Router(data, plugins=plugins, env=self.env, clock=self.clock)
 
     def _adopt(self, router: Router) -> None:
@@ -174,6 +177,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ValidationError as exc:
         return _error(400, "invalid", exc.message, exc.field)
+    except RequestError as exc:
+        return _error(exc.status, exc.code, exc.message, exc.field)
     except NoRouteError as exc:
         return _json(api.no_route_json(exc), 422)
     except web.HTTPRequestEntityTooLarge:
@@ -347,7 +352,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/v1/providers", get_providers)
     app.router.add_get("/v1/plugins", get_plugins)
     inbound_api.register(app, daemon)
-    webhooks.add_routes(app, daemon.webhooks)
+    add_event_routes(app, daemon.webhooks)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", callback)
     app.router.add_get("/metrics", metrics)

@@ -14,7 +14,7 @@ import pytest
 from router.errors import ConfigError
 from router.store import MemoryStore, SQLiteStore
 from router.store._sqlite import JournalWriter
-from router.store.events import (
+from router.webhooks import (
     Delivery,
     DeliveryState,
     Event,

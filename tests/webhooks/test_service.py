@@ -27,15 +27,17 @@ from router.engine import Router
 from router.errors import NoRouteError
 from router.model import CallbackKind, CallbackRequest, Message
 from router.store import MemoryStore, MessageStore
-from router.store.events import (
+from router.testing import FakeClock
+from router.webhooks import (
     DeliveryState,
     EventJournal,
     EventType,
     MemoryEventJournal,
     SQLiteEventJournal,
+    WebhookPlugin,
+    WebhookService,
+    state_event,
 )
-from router.testing import FakeClock
-from router.webhooks import WebhookService, state_event
 from tests.webhooks import readme_receiver
 from tests.webhooks.support import EVENTS_PATH, WEBHOOK_SECRET, Receiver, free_port
 
@@ -78,7 +80,7 @@ async def running(
         host, journal=journal or MemoryEventJournal(), session=session, rng=Highest()
     )
     config = {"providers": {"one": {"plugin": "fake", "outcome": outcome}}, "webhooks": hooks}
-    sms = Router(config, plugins=[router.testing, service.plugin], clock=clock)
+    sms = Router(config, plugins=[router.testing, WebhookPlugin(service)], clock=clock)
     host.config, host.store = sms.config, sms.store
     await sms.start(track_balances=False)
     await service.start(worker=False)
@@ -189,7 +191,7 @@ async def test_failed_recipients_and_breaker_moves_are_events(
     async with running(clock, session, hooks, outcome="unavailable") as (sms, service, _):
         with pytest.raises(NoRouteError):
             await sms.send(Message(to=AU, text="Hello", reference="order-2", id="m2"))
-        hook = service.plugin.smsrouter_provider_state_changed("one", "closed", "open")
+        hook = WebhookPlugin(service).smsrouter_provider_state_changed("one", "closed", "open")
         assert hook is not None
         await hook
         # A delivery report is not asked for: the hook journals nothing and returns nothing.

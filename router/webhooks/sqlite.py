@@ -1,5 +1,9 @@
 """The webhook event journal in SQLite: a file of its own beside the message journal.
 
+:func:`open_event_journal` gives a SQLite message journal's file a SQLite event journal
+beside it (``journal.db`` -> ``journal.events.db``) rather than a table in that file, and
+anything else a memory one.
+
 One SQLite file has one write lock: two connections writing it take turns, so a burst of
 events (a provider pushing a thousand reports) would make the sends' journal writes wait,
 and a receiver that is down would add a retry write to that queue for every failed post. A
@@ -10,14 +14,22 @@ migration of the message journal can collide with.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from router.model import EventType
+from router.store import MemoryStore, MessageStore, SQLiteStore
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import check_limit
-from router.store.events import Delivery, DeliveryState, Event, EventJournal, EventType
+from router.webhooks.events import Event
+from router.webhooks.journal import Delivery, DeliveryState, EventJournal, MemoryEventJournal
+
+__all__ = ["SQLiteEventJournal", "events_path", "open_event_journal"]
+
+log = logging.getLogger("smsrouter.webhooks")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -219,6 +231,25 @@ class SQLiteEventJournal(EventJournal):
             return cursor.rowcount
 
         return await self.writer.run(work)
+
+
+def events_path(journal: str | Path) -> Path:
+    """The event journal's file beside a message journal's: ``j.db`` -> ``j.events.db``."""
+    path = Path(journal)
+    return path.with_name(f"{path.stem}.events{path.suffix}")
+
+
+def open_event_journal(store: MessageStore) -> EventJournal:
+    """The event journal that goes with the message journal *store*.
+
+    A SQLite journal file gets a SQLite event journal beside it; anything else (memory, a
+    future shared store) gets a memory one, which a restart empties.
+    """
+    if isinstance(store, SQLiteStore) and store.path != ":memory:":
+        return SQLiteEventJournal(events_path(store.path))
+    if not isinstance(store, MemoryStore | SQLiteStore):
+        log.warning("webhook events are kept in memory: a restart loses pending ones")
+    return MemoryEventJournal()
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:

@@ -1,15 +1,15 @@
-"""Webhooks: events posted back to the user's application, signed, at least once.
+"""The webhook service: the event journal, what fills it, and the worker that posts from it.
 
-Each ``[[webhooks]]`` entry names a receiver URL, the events it wants and a secret. The
-daemon registers a :class:`WebhookPlugin` with each Router it builds; its event hooks turn a
-delivery report, an inbound message, a failed recipient or a provider's breaker moving into
-an :class:`~router.store.events.Event` and journal it, which is all the work done on the way
-of a send or a provider's push. The :class:`WebhookService` worker posts it in the
-background with its own aiohttp session: a bounded number of posts per receiver, each with
-a timeout; on failure it retries with doubling backoff and jitter until the receiver's
-``max_age``, then keeps a dead letter that ``POST /v1/events/{id}/retry`` re-queues.
+The daemon registers a :class:`~router.webhooks.plugin.WebhookPlugin` with each Router it
+builds; its event hooks hand events to :meth:`WebhookService.enqueue`, which journals them,
+which is all the work done on the way of a send or a provider's push. The worker posts them
+in the background with its own aiohttp session: a bounded number of posts per receiver,
+each with a timeout; on failure it retries (:func:`retry_at`) with doubling backoff and
+jitter until the receiver's ``max_age``, then keeps a dead letter that
+``POST /v1/events/{id}/retry`` re-queues. ``smsrouter_webhook_events_total`` counts the
+posts by outcome.
 
-What a post carries, and how it is built and signed, is :mod:`router.webhook_events`.
+What a post carries, and how it is built and signed, is :mod:`router.webhooks.events`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily
@@ -29,48 +29,32 @@ from prometheus_client.registry import Collector
 
 from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
-from router.hookspecs import hookimpl
 from router.metrics import Metrics
-from router.model import DeliveryReport, InboundMessage, Message, RecipientStatus, SendResult
+from router.model import DeliveryReport, EventType, InboundMessage
 from router.redact import Secret
-from router.store.base import MessageStore
-from router.store.events import Delivery, Event, EventJournal, EventType, open_event_journal
-from router.webhook_events import (
+from router.store import MessageStore
+from router.webhooks.events import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
+    Event,
     event_body,
-    failed_event,
     inbound_event,
     report_event,
     sign,
-    state_event,
-    verify,
 )
-
-if TYPE_CHECKING:
-    from router.events_api import add_routes as add_routes
+from router.webhooks.journal import Delivery, DeliveryState, EventJournal
+from router.webhooks.sqlite import open_event_journal
 
 __all__ = [
-    "EVENT_ID_HEADER",
-    "EVENT_TYPE_HEADER",
     "IDLE",
     "MAX_IN_FLIGHT",
     "OUTCOMES",
     "RETENTION",
-    "SIGNATURE_HEADER",
     "STOP_GRACE",
     "WebhookHost",
-    "WebhookPlugin",
     "WebhookService",
-    "event_body",
-    "failed_event",
-    "inbound_event",
-    "report_event",
     "retry_at",
-    "sign",
-    "state_event",
-    "verify",
 ]
 
 log = logging.getLogger("smsrouter.webhooks")
@@ -85,7 +69,6 @@ RETENTION = 7 * 86400.0
 """Seconds a delivered event stays listed before it is pruned."""
 STOP_GRACE = 2.0
 """Seconds posts under way may take to finish at shutdown; the rest are posted after restart."""
-_FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
 _REMOVED = WebhookSettings("removed", "http://removed.invalid/", (), Secret(""))
 """The defaults, for deliveries to a webhook the config no longer has."""
 
@@ -110,49 +93,6 @@ def retry_at(
         return None
     delay = min(hook.max_backoff, hook.backoff * 2.0 ** min(attempts - 1, 60))
     return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
-
-
-class WebhookPlugin:
-    """The event hooks that journal webhook events; the daemon registers one per Router."""
-
-    def __init__(self, service: WebhookService) -> None:
-        self.service = service
-
-    @hookimpl
-    def smsrouter_delivery_report(
-        self, report: DeliveryReport, message_id: str | None
-    ) -> Awaitable[None] | None:
-        """Journal a ``delivery_report`` event."""
-        if not self.service.wants(EventType.DELIVERY_REPORT):
-            return None
-        return self.service.on_report(report, message_id)
-
-    @hookimpl
-    def smsrouter_inbound_message(self, message: InboundMessage) -> Awaitable[None] | None:
-        """Journal an ``inbound_message`` event."""
-        if not self.service.wants(EventType.INBOUND_MESSAGE):
-            return None
-        return self.service.on_inbound(message)
-
-    @hookimpl
-    def smsrouter_message_routed(
-        self, message: Message, result: SendResult
-    ) -> Awaitable[None] | None:
-        """Journal a ``message_failed`` event for each recipient that failed or was rejected."""
-        failed = [r for r in result.recipients if r.status in _FAILED]
-        if not failed or not self.service.wants(EventType.MESSAGE_FAILED):
-            return None
-        now = self.service.host.clock.time()
-        return self.service.enqueue(*(failed_event(message, r, now) for r in failed))
-
-    @hookimpl
-    def smsrouter_provider_state_changed(
-        self, provider: str, old: str, new: str
-    ) -> Awaitable[None] | None:
-        """Journal a ``provider_state`` event."""
-        if not self.service.wants(EventType.PROVIDER_STATE):
-            return None
-        return self.service.enqueue(state_event(provider, old, new, self.service.host.clock.time()))
 
 
 class WebhookHost(Protocol):
@@ -205,7 +145,6 @@ class WebhookService:
     ) -> None:
         self.host = host
         self.journal = journal
-        self.plugin = WebhookPlugin(self)
         self.counts = dict.fromkeys(OUTCOMES, 0)
         """Posts by outcome, as the metric shows them."""
         self._collector = _Outcomes(self.counts)
@@ -264,6 +203,25 @@ class WebhookService:
         if self.journal is None:
             raise RuntimeError("the webhook service is not started")
         return self.journal
+
+    async def deliveries(self, event_id: str, *, webhook: str | None = None) -> list[Delivery]:
+        """Every delivery of one event (to *webhook* only, if given), oldest first."""
+        found = await self._journal().deliveries(event_id)
+        return [d for d in found if webhook in (None, d.webhook)]
+
+    async def list(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        type: EventType | None = None,
+        webhook: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[Delivery]:
+        """Journalled deliveries, newest first (see :meth:`EventJournal.list`)."""
+        return await self._journal().list(
+            state=state, type=type, webhook=webhook, limit=limit, before=before
+        )
 
     async def enqueue(self, *events: Event) -> None:
         """Journal each event for the webhooks that want it, and wake the worker."""
@@ -423,13 +381,3 @@ class WebhookService:
         except aiohttp.ClientError as exc:
             return None, type(exc).__name__
         return status, None if 200 <= status < 300 else f"HTTP {status}"
-
-
-def __getattr__(name: str) -> Any:
-    # The events API imports this module for the service: imported at the top, the two
-    # would import each other, so add_routes is imported here, when first asked for.
-    if name == "add_routes":
-        from router.events_api import add_routes
-
-        return add_routes
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
