@@ -107,7 +107,7 @@ async def _send_csv(args: argparse.Namespace) -> int:
     else:
         router = Router.from_file(args.config)
         if router.config.store.url is None:
-            from router.server import DEFAULT_STORE
+            from router.daemon import DEFAULT_STORE
 
             # A rerun must find the references of this one: the daemon's journal, not memory.
             router.store = open_store(DEFAULT_STORE)
@@ -215,7 +215,7 @@ def emulator_factory(type_name: str) -> Callable[..., Any]:
 
 
 async def _emulate(args: argparse.Namespace) -> int:
-    from router.server import split_listen
+    from router.daemon import split_listen
 
     host, port = split_listen(args.listen)
     names = PluginHost.load().providers.names() if args.name == "all" else [args.name]
@@ -235,7 +235,7 @@ async def _emulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from router.server import serve
+    from router.daemon import serve
 
     serve(args.config, args.listen)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from router.config import Config, WebhookSettings
 from router.hookspecs import hookimpl
 from router.model import (
     DeliveryReport,
@@ -28,26 +29,41 @@ _FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
 
 
 class WebhookPlugin:
-    """The event hooks that journal webhook events; the daemon registers one per Router."""
+    """The event hooks that journal webhook events; the daemon registers one per Router.
+
+    Which webhooks an event is journalled for is decided by the config of the Router this
+    plugin is registered with (:meth:`bind`), not by the config in force elsewhere.
+    """
 
     def __init__(self, service: WebhookService) -> None:
         self.service = service
+        self.webhooks: tuple[WebhookSettings, ...] = ()
+        """The webhooks of this plugin's Router: set by :meth:`bind`."""
+
+    def bind(self, config: Config) -> None:
+        """Journal events for *config*'s webhooks: the config of this plugin's Router."""
+        self.webhooks = config.webhooks
+
+    def _wanting(self, kind: EventType) -> tuple[WebhookSettings, ...]:
+        return tuple(hook for hook in self.webhooks if kind in hook.events)
 
     @hookimpl
     def smsrouter_delivery_report(
         self, report: DeliveryReport, message_id: str | None
     ) -> Awaitable[None] | None:
         """Journal a ``delivery_report`` event."""
-        if not self.service.wants(EventType.DELIVERY_REPORT):
+        hooks = self._wanting(EventType.DELIVERY_REPORT)
+        if not hooks:
             return None
-        return self.service.on_report(report, message_id)
+        return self.service.on_report(report, message_id, webhooks=hooks)
 
     @hookimpl
     def smsrouter_inbound_message(self, message: InboundMessage) -> Awaitable[None] | None:
         """Journal an ``inbound_message`` event."""
-        if not self.service.wants(EventType.INBOUND_MESSAGE):
+        hooks = self._wanting(EventType.INBOUND_MESSAGE)
+        if not hooks:
             return None
-        return self.service.on_inbound(message)
+        return self.service.on_inbound(message, webhooks=hooks)
 
     @hookimpl
     def smsrouter_message_routed(
@@ -55,16 +71,20 @@ class WebhookPlugin:
     ) -> Awaitable[None] | None:
         """Journal a ``message_failed`` event for each recipient that failed or was rejected."""
         failed = [r for r in result.recipients if r.status in _FAILED]
-        if not failed or not self.service.wants(EventType.MESSAGE_FAILED):
+        hooks = self._wanting(EventType.MESSAGE_FAILED)
+        if not failed or not hooks:
             return None
-        now = self.service.host.clock.time()
-        return self.service.enqueue(*(failed_event(message, r, now) for r in failed))
+        now = self.service.clock.time()
+        events = (failed_event(message, r, now) for r in failed)
+        return self.service.enqueue(*events, webhooks=hooks)
 
     @hookimpl
     def smsrouter_provider_state_changed(
         self, provider: str, old: str, new: str
     ) -> Awaitable[None] | None:
         """Journal a ``provider_state`` event."""
-        if not self.service.wants(EventType.PROVIDER_STATE):
+        hooks = self._wanting(EventType.PROVIDER_STATE)
+        if not hooks:
             return None
-        return self.service.enqueue(state_event(provider, old, new, self.service.host.clock.time()))
+        event = state_event(provider, old, new, self.service.clock.time())
+        return self.service.enqueue(event, webhooks=hooks)

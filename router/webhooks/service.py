@@ -6,26 +6,22 @@ which is all the work done on the way of a send or a provider's push. The worker
 in the background with its own aiohttp session: a bounded number of posts per receiver,
 each with a timeout; on failure it retries (:func:`retry_at`) with doubling backoff and
 jitter until the receiver's ``max_age``, then keeps a dead letter that
-``POST /v1/events/{id}/retry`` re-queues. ``smsrouter_webhook_events_total`` counts the
-posts by outcome.
-
-What a post carries, and how it is built and signed, is :mod:`router.webhooks.events`.
+``POST /v1/events/{id}/retry`` re-queues. What a post carries is :mod:`router.webhooks.events`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
@@ -52,7 +48,6 @@ __all__ = [
     "OUTCOMES",
     "RETENTION",
     "STOP_GRACE",
-    "WebhookHost",
     "WebhookService",
     "retry_at",
 ]
@@ -95,19 +90,6 @@ def retry_at(
     return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
 
 
-class WebhookHost(Protocol):
-    """What the service reads from the daemon: the config in force, the journal, the clock."""
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def store(self) -> MessageStore: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-
 class _Outcomes(Collector):
     """``smsrouter_webhook_events_total{outcome}``, from counts that outlive a config reload."""
 
@@ -129,7 +111,9 @@ class WebhookService:
     """The daemon's webhooks: the event journal, the hooks that fill it, the posting worker.
 
     Args:
-        host: the daemon (its config in force, message journal and clock).
+        store: the message journal, which events are read with (and beside which the
+            event journal is kept, by default).
+        clock: where time comes from.
         journal: the event journal; by default the one beside the message journal.
         session: an aiohttp session to post with instead of the service's own.
         rng: the jitter's randomness (tests pass a seeded one).
@@ -137,17 +121,23 @@ class WebhookService:
 
     def __init__(
         self,
-        host: WebhookHost,
+        store: MessageStore,
+        clock: Clock,
         *,
         journal: EventJournal | None = None,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.host = host
+        self.store = store
+        self.clock = clock
+        self.webhooks: tuple[WebhookSettings, ...] = ()
+        """The webhooks in force, which posts go to: see :meth:`configure`."""
         self.journal = journal
         self.counts = dict.fromkeys(OUTCOMES, 0)
         """Posts by outcome, as the metric shows them."""
         self._collector = _Outcomes(self.counts)
+        self._shown_on: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+        """The registries the collector is registered with (one per Router watched)."""
         self._session = session
         self._own_session = session is None
         self._rng = rng or random.Random()
@@ -161,7 +151,7 @@ class WebhookService:
     async def start(self, *, worker: bool = True) -> None:
         """Open the journal and start posting what is due (pending events from before too)."""
         if self.journal is None:
-            self.journal = open_event_journal(self.host.store)
+            self.journal = open_event_journal(self.store)
         await self.journal.open()
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": "smsrouter-webhooks"})
@@ -185,19 +175,29 @@ class WebhookService:
         if self.journal is not None:
             await self.journal.close()
 
+    def configure(self, config: Config) -> None:
+        """Post to *config*'s webhooks from now on (the daemon's config in force)."""
+        self.webhooks = config.webhooks
+
     def watch(self, metrics: Metrics) -> None:
-        """Show the outcome counter on *metrics*' registry (each Router a reload builds)."""
-        with contextlib.suppress(ValueError):  # already there
-            metrics.registry.register(self._collector)
+        """Show the outcome counter on *metrics*' registry (each Router a reload builds).
+
+        The counts are the service's and outlive each Router; each Router's registry gets
+        the one collector once, however often it is watched.
+        """
+        if metrics.registry in self._shown_on:
+            return
+        metrics.registry.register(self._collector)
+        self._shown_on.add(metrics.registry)
 
     # -- journalling ----------------------------------------------------------------------
 
     def _hooks(self) -> dict[str, WebhookSettings]:
-        return {hook.name: hook for hook in self.host.config.webhooks}
+        return {hook.name: hook for hook in self.webhooks}
 
     def wants(self, kind: EventType) -> bool:
-        """Whether any webhook in the config in force wants events of *kind*."""
-        return any(kind in hook.events for hook in self.host.config.webhooks)
+        """Whether any webhook in force wants events of *kind*."""
+        return any(kind in hook.events for hook in self.webhooks)
 
     def _journal(self) -> EventJournal:
         if self.journal is None:
@@ -223,28 +223,43 @@ class WebhookService:
             state=state, type=type, webhook=webhook, limit=limit, before=before
         )
 
-    async def enqueue(self, *events: Event) -> None:
-        """Journal each event for the webhooks that want it, and wake the worker."""
-        now = self.host.clock.time()
+    async def enqueue(
+        self, *events: Event, webhooks: Sequence[WebhookSettings] | None = None
+    ) -> None:
+        """Journal each event for the webhooks that want it, and wake the worker.
+
+        *webhooks* are those of the Router the event came from; by default, those in force.
+        """
+        now = self.clock.time()
         for event in events:
-            names = [h.name for h in self.host.config.webhooks if event.type in h.events]
+            hooks = self.webhooks if webhooks is None else webhooks
+            names = [h.name for h in hooks if event.type in h.events]
             if names and await self._journal().add(event, names, now):
                 self._wake.set()
 
-    async def on_report(self, report: DeliveryReport, message_id: str | None) -> None:
+    async def on_report(
+        self,
+        report: DeliveryReport,
+        message_id: str | None,
+        *,
+        webhooks: Sequence[WebhookSettings] | None = None,
+    ) -> None:
         """Journal a delivery report, with the message's reference and recipient."""
-        record = None if message_id is None else await self.host.store.get(message_id)
-        await self.enqueue(report_event(report, message_id, record, self.host.clock.time()))
+        record = None if message_id is None else await self.store.get(message_id)
+        event = report_event(report, message_id, record, self.clock.time())
+        await self.enqueue(event, webhooks=webhooks)
 
-    async def on_inbound(self, message: InboundMessage) -> None:
+    async def on_inbound(
+        self, message: InboundMessage, *, webhooks: Sequence[WebhookSettings] | None = None
+    ) -> None:
         """Journal an inbound message, with the message it answers when we know it."""
         replied = message.in_reply_to
-        answers = None if replied is None else await self.host.store.get(replied)
-        await self.enqueue(inbound_event(message, answers, self.host.clock.time()))
+        answers = None if replied is None else await self.store.get(replied)
+        await self.enqueue(inbound_event(message, answers, self.clock.time()), webhooks=webhooks)
 
     async def requeue(self, event_id: str, *, webhook: str | None = None) -> int:
         """Make an event's dead letters pending again, due now; how many were."""
-        count = await self._journal().requeue(event_id, self.host.clock.time(), webhook=webhook)
+        count = await self._journal().requeue(event_id, self.clock.time(), webhook=webhook)
         if count:
             self._wake.set()
         return count
@@ -254,7 +269,7 @@ class WebhookService:
     async def deliver_due(self) -> None:
         """Post everything due now and wait for the posts (tests move a fake clock between)."""
         while True:
-            await self._start_due(self.host.clock.time())
+            await self._start_due(self.clock.time())
             if not self._tasks:
                 return
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -263,7 +278,7 @@ class WebhookService:
         """The worker: start what is due, then sleep until the next is due or a wake-up."""
         while True:
             self._wake.clear()
-            now = self.host.clock.time()
+            now = self.clock.time()
             try:
                 await self._start_due(now)
                 if now >= self._prune_at:
@@ -277,7 +292,7 @@ class WebhookService:
             await self._sleep_or_wake(delay)
 
     async def _sleep_or_wake(self, delay: float) -> None:
-        await sleep_or_wake(self.host.clock, self._wake, delay)
+        await sleep_or_wake(self.clock, self._wake, delay)
 
     async def _start_due(self, now: float) -> None:
         """Start a post for each due delivery, within each receiver's concurrency."""
@@ -320,7 +335,7 @@ class WebhookService:
             except Exception as exc:  # a failure no receiver should cost us the worker for
                 log.exception("webhook %r: posting event %s failed", row.webhook, row.event.id)
                 error = type(exc).__name__
-        now = self.host.clock.time()
+        now = self.clock.time()
         try:
             if error is None:
                 await self._journal().delivered(row.event.id, row.webhook, now, status or 200)
@@ -360,7 +375,7 @@ class WebhookService:
         body = event_body(event)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(hook.secret.reveal(), int(self.host.clock.time()), body),
+            SIGNATURE_HEADER: sign(hook.secret.reveal(), int(self.clock.time()), body),
             EVENT_ID_HEADER: event.id,
             EVENT_TYPE_HEADER: event.type.value,
         }
