@@ -107,7 +107,7 @@ async def _send_csv(args: argparse.Namespace) -> int:
         data = read_toml(args.config)
         store = data.get("store", {})
         if isinstance(store, dict) and "url" not in store:
-            from router.server import DEFAULT_STORE
+            from router.daemon import DEFAULT_STORE
 
             # A rerun must find the references of this one: the daemon's journal, not memory.
             data["store"] = {**store, "url": DEFAULT_STORE}
@@ -216,7 +216,7 @@ def emulator_factory(type_name: str) -> Callable[..., Any]:
 
 
 async def _emulate(args: argparse.Namespace) -> int:
-    from router.server import split_listen
+    from router.daemon import split_listen
 
     host, port = split_listen(args.listen)
     names = PluginHost.load().providers.names() if args.name == "all" else [args.name]
@@ -236,7 +236,7 @@ async def _emulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from router.server import serve
+    from router.daemon import serve
 
     serve(args.config, args.listen)
     return 0

@@ -7,6 +7,7 @@
     ├── PluginError              a plugin is broken, missing or registers a duplicate name
     ├── ValidationError          a message is wrong (bad number, empty text, long sender)
     ├── NoRouteError             no provider could take a message; carries each one's reason
+    ├── RequestError             the daemon's API refuses a request (no such id, a conflict)
     └── ProviderError            a provider call failed; carries the outcome it maps to
         ├── ProviderUnavailableError   nothing was sent (refused, 5xx, 429, budget wait)
         ├── ProviderAmbiguousError     the request may have been sent (timeout, dropped)
@@ -49,6 +50,21 @@ class ValidationError(RouterError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class RequestError(RouterError):
+    """The daemon's API refuses a request: answered with *status* and an error body.
+
+    *code* is the body's machine-readable ``code`` (``not_found``), *message* its text and
+    *field* the part of the request at fault, if one is.
+    """
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        super().__init__(message if field is None else f"{field}: {message}")
 
 
 class NoRouteError(RouterError):

@@ -123,6 +123,17 @@ class CallbackKind(enum.StrEnum):
     INBOUND = "inbound"
 
 
+class EventType(enum.StrEnum):
+    """What happened: the kinds of webhook event a ``[[webhooks]]`` entry may ask for."""
+
+    DELIVERY_REPORT = "delivery_report"
+    INBOUND_MESSAGE = "inbound_message"
+    MESSAGE_FAILED = "message_failed"
+    """A recipient of a message ended failed or rejected: no provider took it."""
+    PROVIDER_STATE = "provider_state"
+    """A provider's circuit breaker moved."""
+
+
 def new_message_id() -> str:
     """A fresh message id: 16 lowercase hex characters."""
     return secrets.token_hex(8)

@@ -34,10 +34,10 @@ from router.config.settings import (
     WebhookSettings,
 )
 from router.errors import ConfigError
+from router.model import EventType
 from router.plugins import PluginHost
 from router.provider import Limits, Rate
 from router.redact import redact
-from router.store.events import EventType
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

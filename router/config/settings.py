@@ -12,9 +12,9 @@ from typing import Any, Literal
 import attrs
 
 from router.config.converter import Duration
+from router.model import EventType
 from router.provider import Limits, Operation
 from router.redact import Secret
-from router.store.events import EventType
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:

@@ -2,18 +2,19 @@
 
 :class:`MessageStore` is the contract the engine writes through; a memory store is the
 library's default and SQLite the daemon's. A shared backend for several router instances
-fits the same contract without touching the engine.
+fits the same contract without touching the engine. :func:`open_store` picks one from a
+``[store] url``.
 """
 
 from __future__ import annotations
 
+from router.errors import ConfigError
 from router.store.base import (
     InboundRecord,
     MessageRecord,
     MessageState,
     MessageStore,
     RecipientRecord,
-    open_store,
 )
 from router.store.memory import MemoryStore
 from router.store.sqlite import SQLiteStore
@@ -28,3 +29,16 @@ __all__ = [
     "SQLiteStore",
     "open_store",
 ]
+
+
+def open_store(url: str) -> MessageStore:
+    """The store a ``[store] url`` names: ``memory:`` or ``sqlite:///path/to/file.db``.
+
+    ``sqlite:///journal.db`` is relative to the working directory and
+    ``sqlite:////var/lib/smsrouter/journal.db`` absolute.
+    """
+    if url == "memory:":
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url.removeprefix("sqlite:///"))
+    raise ConfigError([f"store.url: unknown store {url!r} (memory: or sqlite:///path)"])

@@ -1,7 +1,7 @@
 """The message journal's SQLite schema and rows: its migrations, and rows read back as records.
 
-:func:`apply_migrations`, which takes a file through its migrations, serves the event
-journal's file too.
+How a file is opened and taken through its migrations is :mod:`router.store._sqlite`, shared
+with the webhook event journal's file.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
-from router.errors import ConfigError
 from router.model import (
     Attempt,
     DeliveryStatus,
@@ -93,67 +92,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code writes."""
 
 
-def _migrate(conn: sqlite3.Connection, path: str) -> None:
-    """Set WAL and durable commits, then apply the migrations the file lacks."""
-    prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)
-
-
-def prepare_journal(
-    conn: sqlite3.Connection,
-    path: str,
-    migrations: Sequence[Sequence[str]],
-    *,
-    what: str,
-    busy_timeout_ms: int | None = None,
-    memory_ok: bool = False,
-) -> None:
-    """Check a journal file's schema version, set WAL and durable commits, migrate it.
-
-    Raises ConfigError, naming *path*, for a file a newer smsrouter wrote or one that
-    cannot use WAL (``:memory:`` is let through where *memory_ok*).
-    """
-    latest = len(migrations)
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > latest:
-        raise ConfigError(
-            [
-                f"store.url: {path} has {what} schema version {version}, but this smsrouter "
-                f"knows only up to {latest}: it was written by a newer smsrouter"
-            ]
-        )
-    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode != "wal" and not (memory_ok and path == ":memory:"):
-        raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
-    # An acknowledged write must survive a power loss: under WAL, NORMAL may lose the last
-    # commits.
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if busy_timeout_ms is not None:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    apply_migrations(conn, migrations, version)
-
-
-def apply_migrations(
-    conn: sqlite3.Connection, migrations: Sequence[Sequence[str]], version: int
-) -> None:
-    """Take a journal file from schema *version* to the last of *migrations*.
-
-    Each step is one transaction that also sets ``user_version``, so a step that fails
-    leaves the file at the version before it.
-    """
-    for target in range(version + 1, len(migrations) + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in migrations[target - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _parts_json(parts: Sequence[DeliveryStatus | None]) -> str | None:
+def parts_json(parts: Sequence[DeliveryStatus | None]) -> str | None:
     if not parts:
         return None
     return json.dumps([None if p is None else p.value for p in parts])
@@ -193,7 +132,9 @@ def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientReco
     )
 
 
-def _load(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[MessageRecord]:
+def load_messages(
+    conn: sqlite3.Connection, where: str, params: tuple[object, ...]
+) -> list[MessageRecord]:
     """The messages matching *where* (a condition on ``messages``), oldest first."""
     chosen = f"SELECT id FROM messages WHERE {where}"  # noqa: S608 - callers pass fixed SQL
     attempts: dict[tuple[str, str], list[Attempt]] = {}
@@ -229,7 +170,7 @@ def _load(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> l
     ]
 
 
-def _inbound_record(row: sqlite3.Row) -> InboundRecord:
+def inbound_record(row: sqlite3.Row) -> InboundRecord:
     return InboundRecord(
         id=row["id"],
         message=InboundMessage(

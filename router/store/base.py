@@ -333,22 +333,3 @@ def merge_report(current: RecipientRecord, report: DeliveryReport, now: float) -
         delivery_at=at,
         delivery_parts=tuple(parts),
     )
-
-
-def open_store(url: str) -> MessageStore:
-    """The store a ``[store] url`` names: ``memory:`` or ``sqlite:///path/to/file.db``.
-
-    ``sqlite:///journal.db`` is relative to the working directory and
-    ``sqlite:////var/lib/smsrouter/journal.db`` absolute.
-    """
-    from router.errors import ConfigError
-    from router.store.memory import MemoryStore
-
-    if url == "memory:":
-        return MemoryStore()
-    if url.startswith("sqlite:///"):
-        from router.store.sqlite import SQLiteStore
-
-        store: MessageStore = SQLiteStore(url.removeprefix("sqlite:///"))
-        return store
-    raise ConfigError([f"store.url: unknown store {url!r} (memory: or sqlite:///path)"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from router.model import (
     Attempt,
@@ -20,8 +21,8 @@ from router.model import (
     Recipient,
     SendResult,
 )
-from router.store._schema import MIGRATIONS, SCHEMA_VERSION, _inbound_record, _load, _parts_json
-from router.store._writer import MAX_BATCH, JournalWriter
+from router.store._schema import MIGRATIONS, inbound_record, load_messages, parts_json
+from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
     InboundRecord,
     MessageRecord,
@@ -36,21 +37,47 @@ from router.store.base import (
     report_target,
 )
 
-__all__ = ["MAX_BATCH", "MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(JournalWriter, MessageStore):
+class SQLiteStore(MessageStore):
     """The journal in one SQLite file, written from one thread with group commits.
 
     Args:
         path: the database file (created with its schema when missing), or ``:memory:``.
 
     Attributes:
-        commits: transactions committed so far; with concurrent writers, fewer than writes.
+        writer: the writer thread every read and write of the file goes through.
     """
+
+    def __init__(self, path: str | Path) -> None:
+        self.writer = JournalWriter(path, _prepare, name=f"SQLiteStore({str(path)!r})")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+    @property
+    def path(self) -> str:
+        """The database file, or ``:memory:``."""
+        return self.writer.path
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far; with concurrent writers, fewer than writes."""
+        return self.writer.commits
+
+    async def open(self) -> None:
+        """Start the writer thread, open the file in WAL mode and bring its schema up to date.
+
+        Raises:
+            ConfigError: the file cannot be opened, is not a database, or was written by a
+                newer smsrouter (its schema version is higher than this code knows).
+        """
+        await self.writer.open()
+
+    async def close(self) -> None:
+        """Commit what is queued, close the file and stop the writer thread."""
+        await self.writer.close()
 
     async def add(
         self,
@@ -64,8 +91,8 @@ class SQLiteStore(JournalWriter, MessageStore):
             # The one writer thread serialises adds, so look-then-insert cannot race.
             found: list[MessageRecord] = []
             if message.reference is not None:
-                found = _load(conn, "reference = ?", (message.reference,))
-            found = found or _load(conn, "id = ?", (message.id,))
+                found = load_messages(conn, "reference = ?", (message.reference,))
+            found = found or load_messages(conn, "id = ?", (message.id,))
             if found:
                 return found[0], False
             conn.execute(
@@ -100,10 +127,10 @@ class SQLiteStore(JournalWriter, MessageStore):
             )
             return record, True
 
-        return await self._run(work)
+        return await self.writer.run(work)
 
     async def get(self, message_id: str) -> MessageRecord | None:
-        found = await self._run(lambda conn: _load(conn, "id = ?", (message_id,)))
+        found = await self.writer.run(lambda conn: load_messages(conn, "id = ?", (message_id,)))
         return found[0] if found else None
 
     async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
@@ -114,7 +141,7 @@ class SQLiteStore(JournalWriter, MessageStore):
                 [(provider, message_id, ref) for ref in refs],
             )
 
-        await self._run(work)
+        await self.writer.run(work)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -131,7 +158,7 @@ class SQLiteStore(JournalWriter, MessageStore):
             ).fetchone()
             _insert_attempts(conn, message_id, ref, [attempt], start=seq)
 
-        await self._run(work)
+        await self.writer.run(work)
 
     async def finish(self, result: SendResult) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -160,7 +187,7 @@ class SQLiteStore(JournalWriter, MessageStore):
                 )
                 _insert_attempts(conn, message_id, r.ref, r.attempts)
 
-        await self._run(work)
+        await self.writer.run(work)
 
     async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
         def work(conn: sqlite3.Connection) -> tuple[str, str] | None:
@@ -181,7 +208,7 @@ class SQLiteStore(JournalWriter, MessageStore):
             if report.ref is not None:
                 ids.extend(i for i in ref_candidates(report.ref) if i not in ids)
             for message_id in ids:
-                found = _load(conn, "id = ?", (message_id,))
+                found = load_messages(conn, "id = ?", (message_id,))
                 target = report_target(found[0], report) if found else None
                 if target is None:
                     continue
@@ -194,7 +221,7 @@ class SQLiteStore(JournalWriter, MessageStore):
                             None if merged.delivery is None else merged.delivery.value,
                             merged.delivery_raw,
                             merged.delivery_at,
-                            _parts_json(merged.delivery_parts),
+                            parts_json(merged.delivery_parts),
                             message_id,
                             target.ref,
                         ),
@@ -202,7 +229,7 @@ class SQLiteStore(JournalWriter, MessageStore):
                 return message_id, target.ref
             return None
 
-        return await self._run(work)
+        return await self.writer.run(work)
 
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
         def work(conn: sqlite3.Connection) -> str | None:
@@ -217,7 +244,7 @@ class SQLiteStore(JournalWriter, MessageStore):
             answers = None
             if message.in_reply_to is not None:
                 for message_id in ref_candidates(message.in_reply_to):
-                    found = _load(conn, "id = ?", (message_id,))
+                    found = load_messages(conn, "id = ?", (message_id,))
                     if found and answered_by(found[0], message.in_reply_to):
                         answers = message_id
                         break
@@ -238,7 +265,7 @@ class SQLiteStore(JournalWriter, MessageStore):
             )
             return answers
 
-        return await self._run(work)
+        return await self.writer.run(work)
 
     async def inbound(
         self,
@@ -272,12 +299,17 @@ class SQLiteStore(JournalWriter, MessageStore):
         params.append(limit)
 
         def work(conn: sqlite3.Connection) -> list[InboundRecord]:
-            return [_inbound_record(row) for row in conn.execute(sql, params)]
+            return [inbound_record(row) for row in conn.execute(sql, params)]
 
-        return await self._run(work)
+        return await self.writer.run(work)
 
     async def unfinished(self) -> list[MessageRecord]:
-        return await self._run(lambda conn: _load(conn, "state != 'done'", ()))
+        return await self.writer.run(lambda conn: load_messages(conn, "state != 'done'", ()))
+
+
+def _prepare(conn: sqlite3.Connection, path: str) -> None:
+    """Set WAL and durable commits, then apply the migrations the file lacks."""
+    prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)
 
 
 def _mark_sending(conn: sqlite3.Connection, message_id: str) -> None:

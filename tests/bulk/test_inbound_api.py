@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
-from router.inbound_api import page, parse_time, read_query
+from router.daemon import Daemon, make_app
+from router.daemon.inbound import page, parse_time, read_query
+from router.daemon.openapi import OPENAPI
 from router.model import InboundMessage
-from router.openapi import OPENAPI
-from router.server import Daemon, make_app
 from router.store import MemoryStore
 from router.testing import FakeClock
 

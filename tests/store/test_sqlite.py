@@ -29,7 +29,7 @@ from router.model import (
     SendResult,
 )
 from router.store import MemoryStore, MessageRecord, MessageState, SQLiteStore, open_store
-from router.store.sqlite import SCHEMA_VERSION
+from router.store._schema import SCHEMA_VERSION
 from router.testing import FakeClock
 
 NOW = 1_700_000_000.0
@@ -67,7 +67,7 @@ async def hold_writer(store: SQLiteStore) -> tuple[threading.Event, asyncio.Task
         started.set()
         release.wait(5)
 
-    task = asyncio.create_task(store._run(block))
+    task = asyncio.create_task(store.writer.run(block))
     assert await asyncio.to_thread(started.wait, 5)
     return release, task
 
@@ -208,7 +208,9 @@ async def test_the_file_is_in_wal_mode_with_durable_commits(
     assert read(tmp_path / "journal.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert SCHEMA_VERSION == 1
     # synchronous is per connection: ask the store's own (2 is FULL).
-    assert await store._run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    assert (
+        await store.writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    )
 
 
 async def test_a_file_from_a_newer_smsrouter_is_refused(tmp_path: Path) -> None:
@@ -279,9 +281,9 @@ async def test_a_relative_url_is_opened_in_the_working_directory(
 
 
 async def test_sqlite_runs_off_the_event_loop_thread(store: SQLiteStore) -> None:
-    writer = await store._run(lambda conn: threading.get_ident())
+    writer = await store.writer.run(lambda conn: threading.get_ident())
     assert writer != threading.get_ident()
-    assert await store._run(lambda conn: threading.get_ident()) == writer
+    assert await store.writer.run(lambda conn: threading.get_ident()) == writer
 
 
 async def test_writes_queued_together_share_one_commit(store: SQLiteStore) -> None:
@@ -339,7 +341,7 @@ async def test_a_transaction_lost_whole_fails_every_write_in_it(store: SQLiteSto
 
     release, blocker = await hold_writer(store)
     before = asyncio.create_task(add(store, "m1"))
-    losing = asyncio.create_task(store._run(lose_everything))
+    losing = asyncio.create_task(store.writer.run(lose_everything))
     after = asyncio.create_task(add(store, "m3"))
     await asyncio.sleep(0)
     release.set()

@@ -11,7 +11,7 @@ import pytest
 from router.config import Config, Duration, WebhookSettings, parse_config
 from router.errors import ConfigError
 from router.plugins import PluginHost
-from router.store.events import EventType
+from router.webhooks import EventType
 
 SECRET = "webhook-secret-0123456789"
 ROOT = Path(__file__).resolve().parent.parent.parent

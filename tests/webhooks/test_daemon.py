@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
-from router.openapi import OPENAPI
+from router.daemon.openapi import OPENAPI
 from tests.webhooks.support import CALLBACK_SECRET, DaemonProcess, Receiver, wait_until
 
 CONFIG = """

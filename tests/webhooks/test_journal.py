@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from router.errors import ConfigError
 from router.store import MemoryStore, SQLiteStore
-from router.store.events import (
+from router.store._sqlite import JournalWriter
+from router.webhooks import (
     Delivery,
     DeliveryState,
     Event,
@@ -200,6 +203,47 @@ async def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
         assert added == [1] * 50
         assert len(await journal.list(limit=100)) == 50
         assert 1 <= journal.commits < 50
+    finally:
+        await journal.close()
+
+
+async def hold_writer(writer: JournalWriter) -> tuple[threading.Event, asyncio.Task[Any]]:
+    """Keep the writer thread busy until the returned event is set, so writes queue up."""
+    started, release = threading.Event(), threading.Event()
+
+    def block(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(5)
+
+    task = asyncio.create_task(writer.run(block))
+    assert await asyncio.to_thread(started.wait, 5)
+    return release, task
+
+
+async def test_a_transaction_lost_whole_fails_its_writes_and_the_rest_go_on(
+    tmp_path: Path,
+) -> None:
+    def lose_everything(conn: sqlite3.Connection) -> None:
+        # What SQLite does on a full disk or an I/O error: the whole transaction goes.
+        conn.execute("ROLLBACK")
+        raise OSError("disk full")
+
+    journal = SQLiteEventJournal(tmp_path / "j.events.db")
+    await journal.open()
+    try:
+        release, blocker = await hold_writer(journal.writer)
+        before = asyncio.create_task(journal.add(event(1), ["a"], NOW))
+        losing = asyncio.create_task(journal.writer.run(lose_everything))
+        after = asyncio.create_task(journal.add(event(3), ["a"], NOW))
+        await asyncio.sleep(0)
+        release.set()
+        answers = await asyncio.gather(before, losing, after, return_exceptions=True)
+        await blocker
+        assert [type(a) for a in answers[:2]] == [OSError, OSError]
+        # evt_1 was rolled back with the rest, and its caller was told so; evt_3 was
+        # committed in a fresh transaction.
+        assert answers[2] == 1
+        assert [d.key for d in await journal.list()] == [("evt_3", "a")]
     finally:
         await journal.close()
 

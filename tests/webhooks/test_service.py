@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,16 +25,18 @@ from router.config import Config
 from router.engine import Router
 from router.errors import NoRouteError
 from router.model import CallbackKind, CallbackRequest, Message
-from router.store import MemoryStore, MessageStore
-from router.store.events import (
+from router.store import MemoryStore
+from router.testing import FakeClock
+from router.webhooks import (
     DeliveryState,
     EventJournal,
     EventType,
     MemoryEventJournal,
     SQLiteEventJournal,
+    WebhookPlugin,
+    WebhookService,
+    state_event,
 )
-from router.testing import FakeClock
-from router.webhooks import WebhookService, state_event
 from tests.webhooks import readme_receiver
 from tests.webhooks.support import EVENTS_PATH, WEBHOOK_SECRET, Receiver, free_port
 
@@ -50,15 +51,6 @@ class Highest(random.Random):
         return b
 
 
-@attrs.define
-class Host:
-    """What the service reads from the daemon, set by each test."""
-
-    config: Config
-    store: MessageStore
-    clock: Clock
-
-
 def webhook(url: str, name: str = "app", **extra: Any) -> dict[str, Any]:
     """A ``[[webhooks]]`` table."""
     return {"name": name, "url": url, "events": ALL_EVENTS, "secret": WEBHOOK_SECRET, **extra}
@@ -71,20 +63,22 @@ async def running(
     hooks: list[dict[str, Any]],
     outcome: str = "accepted",
     journal: EventJournal | None = None,
-) -> AsyncIterator[tuple[Router, WebhookService, Host]]:
+) -> AsyncIterator[tuple[Router, WebhookService, WebhookPlugin]]:
     """A Router with one fake provider, ``one``, and the webhook service on its hooks."""
-    host = Host(Config(), MemoryStore(), clock)
+    store = MemoryStore()
     service = WebhookService(
-        host, journal=journal or MemoryEventJournal(), session=session, rng=Highest()
+        store, clock, journal=journal or MemoryEventJournal(), session=session, rng=Highest()
     )
+    plugin = WebhookPlugin()
     config = {"providers": {"one": {"plugin": "fake", "outcome": outcome}}, "webhooks": hooks}
-    sms = Router(config, plugins=[router.testing, service.plugin], clock=clock)
-    host.config, host.store = sms.config, sms.store
+    sms = Router(config, plugins=[router.testing, plugin], clock=clock, store=store)
+    plugin.bind(sms.config, service)
+    service.configure(sms.config)
     await sms.start(track_balances=False)
     await service.start(worker=False)
     service.watch(sms.metrics)
     try:
-        yield sms, service, host
+        yield sms, service, plugin
     finally:
         await service.stop()
         await sms.aclose()
@@ -186,10 +180,10 @@ async def test_failed_recipients_and_breaker_moves_are_events(
     clock: FakeClock, session: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     hooks = [webhook(receiver.url, events=["message_failed", "provider_state"])]
-    async with running(clock, session, hooks, outcome="unavailable") as (sms, service, _):
+    async with running(clock, session, hooks, outcome="unavailable") as (sms, service, plugin):
         with pytest.raises(NoRouteError):
             await sms.send(Message(to=AU, text="Hello", reference="order-2", id="m2"))
-        hook = service.plugin.smsrouter_provider_state_changed("one", "closed", "open")
+        hook = plugin.smsrouter_provider_state_changed("one", "closed", "open")
         assert hook is not None
         await hook
         # A delivery report is not asked for: the hook journals nothing and returns nothing.
@@ -322,9 +316,9 @@ async def test_a_slow_receiver_never_holds_up_sending(
 async def test_a_removed_webhook_keeps_its_events_until_max_age(
     clock: FakeClock, session: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
-    async with running(clock, session, [webhook(receiver.url)]) as (_, service, host):
+    async with running(clock, session, [webhook(receiver.url)]) as (_, service, _):
         await service.enqueue(state_event("one", "closed", "open", clock.now))
-        host.config = Config()
+        service.configure(Config())
         assert not service.wants(EventType.PROVIDER_STATE)
         await service.deliver_due()
         assert receiver.posts == []
@@ -394,8 +388,7 @@ async def test_the_readme_receiver_takes_a_signed_event_once(
 
 
 def test_watching_two_routers_shows_one_counter_each(clock: FakeClock) -> None:
-    host = Host(Config(), MemoryStore(), clock)
-    service = WebhookService(host)
+    service = WebhookService(MemoryStore(), clock)
     first, second = (Router({}, clock=clock) for _ in range(2))
     for sms in (first, second, first):
         service.watch(sms.metrics)

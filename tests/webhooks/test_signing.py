@@ -10,8 +10,7 @@ import pytest
 
 from router.config import Duration, WebhookSettings
 from router.redact import Secret
-from router.store.events import Event, EventType
-from router.webhooks import event_body, retry_at, sign, verify
+from router.webhooks import Event, EventType, event_body, retry_at, sign, verify
 
 SECRET = "webhook-secret-0123456789"
 T = 1_700_000_000

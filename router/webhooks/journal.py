@@ -6,39 +6,24 @@ A delivery is ``pending`` until its receiver answers 2xx (``delivered``) or its 
 out (``dead``: a dead letter, kept until it is re-queued). Pending deliveries outlive a
 restart, which is what makes delivery at least once.
 
-:class:`MemoryEventJournal` is for the library and tests; :class:`SQLiteEventJournal`
-(:mod:`router.store.sqlite_events`) is the daemon's, in a file of its own beside the
-message journal (``journal.db`` -> ``journal.events.db``) rather than in a table of that file.
+:class:`MemoryEventJournal` is for the library and tests; the daemon's is the SQLite one
+(:mod:`router.webhooks.sqlite`, which also picks the journal that goes with a message
+journal).
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-import logging
-from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Sequence
 
 import attrs
 
-from router.store.base import MessageStore, check_limit
+from router.model import EventType
+from router.store.base import check_limit
+from router.webhooks.events import Event
 
-if TYPE_CHECKING:
-    from router.store.sqlite_events import SQLiteEventJournal as SQLiteEventJournal
-
-log = logging.getLogger("smsrouter.webhooks")
-
-
-class EventType(enum.StrEnum):
-    """What happened: the kinds of event a webhook may ask for."""
-
-    DELIVERY_REPORT = "delivery_report"
-    INBOUND_MESSAGE = "inbound_message"
-    MESSAGE_FAILED = "message_failed"
-    """A recipient of a message ended failed or rejected: no provider took it."""
-    PROVIDER_STATE = "provider_state"
-    """A provider's circuit breaker moved."""
+__all__ = ["Delivery", "DeliveryState", "EventJournal", "MemoryEventJournal"]
 
 
 class DeliveryState(enum.StrEnum):
@@ -48,18 +33,6 @@ class DeliveryState(enum.StrEnum):
     DELIVERED = "delivered"
     DEAD = "dead"
     """Retried until its webhook's ``max_age``; kept until re-queued."""
-
-
-@attrs.frozen
-class Event:
-    """Something to tell the user's application, as its receivers get it."""
-
-    id: str
-    """Stable across retries: receivers de-duplicate on it."""
-    type: EventType
-    created_at: float
-    data: Mapping[str, Any] = attrs.field(hash=False)
-    """The event's normalised fields, JSON-ready."""
 
 
 @attrs.frozen
@@ -167,29 +140,6 @@ class EventJournal(abc.ABC):
 
         Dead and pending ones are never pruned. Returns how many were forgotten.
         """
-
-
-def events_path(journal: str | Path) -> Path:
-    """The event journal's file beside a message journal's: ``j.db`` -> ``j.events.db``."""
-    path = Path(journal)
-    return path.with_name(f"{path.stem}.events{path.suffix}")
-
-
-def open_event_journal(store: MessageStore) -> EventJournal:
-    """The event journal that goes with the message journal *store*.
-
-    A SQLite journal file gets a SQLite event journal beside it; anything else (memory, a
-    future shared store) gets a memory one, which a restart empties.
-    """
-    from router.store.memory import MemoryStore
-    from router.store.sqlite import SQLiteStore
-    from router.store.sqlite_events import SQLiteEventJournal
-
-    if isinstance(store, SQLiteStore) and store.path != ":memory:":
-        return SQLiteEventJournal(events_path(store.path))
-    if not isinstance(store, MemoryStore | SQLiteStore):
-        log.warning("webhook events are kept in memory: a restart loses pending ones")
-    return MemoryEventJournal()
 
 
 class MemoryEventJournal(EventJournal):
@@ -313,13 +263,3 @@ class MemoryEventJournal(EventJournal):
 
 def _seq(delivery: Delivery) -> int:
     return delivery.seq
-
-
-def __getattr__(name: str) -> Any:
-    # The SQLite journal imports this module for the classes above: imported at the top,
-    # the two would import each other, so it is imported here, when first asked for.
-    if name == "SQLiteEventJournal":
-        from router.store.sqlite_events import SQLiteEventJournal
-
-        return SQLiteEventJournal
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """The webhook event journal in SQLite: a file of its own beside the message journal.
 
+:func:`open_event_journal` gives a SQLite message journal's file a SQLite event journal
+beside it (``journal.db`` -> ``journal.events.db``) rather than a table in that file, and
+anything else a memory one.
+
 One SQLite file has one write lock: two connections writing it take turns, so a burst of
 events (a provider pushing a thousand reports) would make the sends' journal writes wait,
 and a receiver that is down would add a retry write to that queue for every failed post. A
@@ -9,21 +13,23 @@ migration of the message journal can collide with.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
+import logging
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from router.errors import ConfigError
-from router.store._schema import prepare_journal
+from router.model import EventType
+from router.store import MemoryStore, MessageStore, SQLiteStore
+from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import check_limit
-from router.store.events import Delivery, DeliveryState, Event, EventJournal, EventType
+from router.webhooks.events import Event
+from router.webhooks.journal import Delivery, DeliveryState, EventJournal, MemoryEventJournal
 
-T = TypeVar("T")
+__all__ = ["SQLiteEventJournal", "events_path", "open_event_journal"]
+
+log = logging.getLogger("smsrouter.webhooks")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -54,8 +60,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
-MAX_BATCH = 512
-"""The most writes one transaction commits."""
 
 _SELECT = (
     "SELECT d.*, e.type, e.created_at, e.data FROM deliveries d JOIN events e ON e.id = d.event_id"
@@ -65,25 +69,29 @@ _SELECT = (
 class SQLiteEventJournal(EventJournal):
     """The event journal in a SQLite file of its own, WAL, durable commits.
 
-    sqlite3 blocks, so one worker thread owns the connection and coroutines await it.
-    Writes that arrive while a commit is under way are committed together in the next one,
-    each in its own savepoint: a slow ``fsync`` is paid once per batch, and one write that
-    fails is rolled back alone.
+    Every read and write goes through a :class:`~router.store._sqlite.JournalWriter`, the
+    same group-commit writer the message journal uses: a slow ``fsync`` is paid once per
+    batch, and one write that fails is rolled back alone.
 
     Attributes:
-        commits: transactions committed so far.
+        writer: the writer thread every read and write of the file goes through.
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self.commits = 0
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self.writer = JournalWriter(path, _prepare, name=f"SQLiteEventJournal({str(path)!r})")
 
     def __repr__(self) -> str:
         return f"SQLiteEventJournal({self.path!r})"
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self.writer.path
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far; with concurrent writers, fewer than writes."""
+        return self.writer.commits
 
     async def open(self) -> None:
         """Open the file in WAL mode and bring its schema up to date.
@@ -91,101 +99,11 @@ class SQLiteEventJournal(EventJournal):
         Raises:
             ConfigError: the file cannot be used, or was written by a newer smsrouter.
         """
-        if self._thread is not None:
-            return
-        thread = ThreadPoolExecutor(1, thread_name_prefix="smsrouter-events")
-        try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(thread, self._connect)
-        except BaseException:
-            thread.shutdown(wait=False)
-            raise
-        self._thread = thread
+        await self.writer.open()
 
     async def close(self) -> None:
         """Commit what is queued, then close the file."""
-        if self._thread is None:
-            return
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-        conn, thread, self._thread, self._conn = self._conn, self._thread, None, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
-        thread.shutdown(wait=False)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ConfigError([f"store.url: cannot open {self.path}: {exc}"]) from None
-        try:
-            conn.row_factory = sqlite3.Row
-            _migrate(conn, self.path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise ConfigError([f"store.url: cannot use {self.path}: {exc}"]) from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None or self._conn is None:
-            raise RuntimeError(f"{self!r} is not open")
-        conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, conn)
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* in the next group commit; its result once that is committed."""
-        if self._thread is None:
-            raise RuntimeError(f"{self!r} is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._writes.append((work, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
-        # A caller that stops waiting does not undo its write: shielded, it still commits.
-        return await asyncio.shield(future)
-
-    async def _flush(self) -> None:
-        while self._writes:
-            batch, self._writes = self._writes[:MAX_BATCH], self._writes[MAX_BATCH:]
-            works = [work for work, _ in batch]
-            try:
-                results = await self._read(functools.partial(self._commit, works=works))
-            except Exception as exc:
-                results = [(None, exc)] * len(batch)
-            for (_, future), (value, error) in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)
-
-    def _commit(
-        self, conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
-    ) -> list[tuple[Any, BaseException | None]]:
-        """On the worker thread: every write of a batch in one transaction."""
-        conn.execute("BEGIN IMMEDIATE")
-        done: list[tuple[Any, BaseException | None]] = []
-        try:
-            for work in works:
-                conn.execute("SAVEPOINT write")
-                try:
-                    done.append((work(conn), None))
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO write")
-                    done.append((None, exc))
-                conn.execute("RELEASE write")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        return done
-
-    # -- the contract ---------------------------------------------------------------------
+        await self.writer.close()
 
     async def add(self, event: Event, webhooks: Sequence[str], now: float) -> int:
         def work(conn: sqlite3.Connection) -> int:
@@ -203,7 +121,7 @@ class SQLiteEventJournal(EventJournal):
                 added += cursor.rowcount
             return added
 
-        return await self._write(work)
+        return await self.writer.run(work)
 
     async def due(self, now: float, *, limit: int, skip: Collection[str] = ()) -> list[Delivery]:
         skipped = list(skip)
@@ -212,7 +130,7 @@ class SQLiteEventJournal(EventJournal):
             f"{_SELECT} WHERE d.state = 'pending' AND d.next_at <= ?"
             f" AND d.webhook NOT IN ({marks}) ORDER BY d.next_at, d.seq LIMIT ?"
         )
-        return await self._read(lambda conn: _rows(conn, sql, [now, *skipped, limit]))
+        return await self.writer.run(lambda conn: _rows(conn, sql, [now, *skipped, limit]))
 
     async def next_due(self, after: float) -> float | None:
         def work(conn: sqlite3.Connection) -> float | None:
@@ -222,7 +140,7 @@ class SQLiteEventJournal(EventJournal):
             ).fetchone()
             return None if first is None else float(first)
 
-        return await self._read(work)
+        return await self.writer.run(work)
 
     async def _update(self, event_id: str, webhook: str, sets: str, values: list[Any]) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -234,7 +152,7 @@ class SQLiteEventJournal(EventJournal):
             if cursor.rowcount == 0:
                 raise KeyError((event_id, webhook))
 
-        await self._write(work)
+        await self.writer.run(work)
 
     async def delivered(self, event_id: str, webhook: str, now: float, status: int) -> None:
         await self._update(
@@ -272,11 +190,11 @@ class SQLiteEventJournal(EventJournal):
             )
             return cursor.rowcount
 
-        return await self._write(work)
+        return await self.writer.run(work)
 
     async def deliveries(self, event_id: str) -> list[Delivery]:
         sql = f"{_SELECT} WHERE d.event_id = ? ORDER BY d.seq"
-        return await self._read(lambda conn: _rows(conn, sql, [event_id]))
+        return await self.writer.run(lambda conn: _rows(conn, sql, [event_id]))
 
     async def list(
         self,
@@ -299,7 +217,7 @@ class SQLiteEventJournal(EventJournal):
                 where.append(clause)
                 params.append(value)
         sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY d.seq DESC LIMIT ?"
-        return await self._read(lambda conn: _rows(conn, sql, [*params, limit]))
+        return await self.writer.run(lambda conn: _rows(conn, sql, [*params, limit]))
 
     async def prune(self, before: float) -> int:
         def work(conn: sqlite3.Connection) -> int:
@@ -312,10 +230,29 @@ class SQLiteEventJournal(EventJournal):
             )
             return cursor.rowcount
 
-        return await self._write(work)
+        return await self.writer.run(work)
 
 
-def _migrate(conn: sqlite3.Connection, path: str) -> None:
+def events_path(journal: str | Path) -> Path:
+    """The event journal's file beside a message journal's: ``j.db`` -> ``j.events.db``."""
+    path = Path(journal)
+    return path.with_name(f"{path.stem}.events{path.suffix}")
+
+
+def open_event_journal(store: MessageStore) -> EventJournal:
+    """The event journal that goes with the message journal *store*.
+
+    A SQLite journal file gets a SQLite event journal beside it; anything else (memory, a
+    future shared store) gets a memory one, which a restart empties.
+    """
+    if isinstance(store, SQLiteStore) and store.path != ":memory:":
+        return SQLiteEventJournal(events_path(store.path))
+    if not isinstance(store, MemoryStore | SQLiteStore):
+        log.warning("webhook events are kept in memory: a restart loses pending ones")
+    return MemoryEventJournal()
+
+
+def _prepare(conn: sqlite3.Connection, path: str) -> None:
     """WAL and durable commits, then the migrations the file lacks."""
     # An event the router acknowledged to a provider (its push answered 200) must survive a
     # power loss, hence the durable commits prepare_journal sets.

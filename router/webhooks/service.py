@@ -1,76 +1,55 @@
-"""Webhooks: events posted back to the user's application, signed, at least once.
+"""The webhook service: the event journal, what fills it, and the worker that posts from it.
 
-Each ``[[webhooks]]`` entry names a receiver URL, the events it wants and a secret. The
-daemon registers a :class:`WebhookPlugin` with each Router it builds; its event hooks turn a
-delivery report, an inbound message, a failed recipient or a provider's breaker moving into
-an :class:`~router.store.events.Event` and journal it, which is all the work done on the way
-of a send or a provider's push. The :class:`WebhookService` worker posts it in the
-background with its own aiohttp session: a bounded number of posts per receiver, each with
-a timeout; on failure it retries with doubling backoff and jitter until the receiver's
-``max_age``, then keeps a dead letter that ``POST /v1/events/{id}/retry`` re-queues.
-
-What a post carries, and how it is built and signed, is :mod:`router.webhook_events`.
+The daemon registers a :class:`~router.webhooks.plugin.WebhookPlugin` with each Router it
+builds; its event hooks hand events to :meth:`WebhookService.enqueue`, which journals them,
+which is all the work done on the way of a send or a provider's push. The worker posts them
+in the background with its own aiohttp session: a bounded number of posts per receiver,
+each with a timeout; on failure it retries (:func:`retry_at`) with doubling backoff and
+jitter until the receiver's ``max_age``, then keeps a dead letter that
+``POST /v1/events/{id}/retry`` re-queues. What a post carries is :mod:`router.webhooks.events`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
+import weakref
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
 from router.engine.metrics import Metrics
-from router.hookspecs import hookimpl
-from router.model import DeliveryReport, InboundMessage, Message, RecipientStatus, SendResult
+from router.model import DeliveryReport, EventType, InboundMessage
 from router.redact import Secret
-from router.store.base import MessageStore
-from router.store.events import Delivery, Event, EventJournal, EventType, open_event_journal
-from router.webhook_events import (
+from router.store import MessageStore
+from router.webhooks.events import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
+    Event,
     event_body,
-    failed_event,
     inbound_event,
     report_event,
     sign,
-    state_event,
-    verify,
 )
-
-if TYPE_CHECKING:
-    from router.events_api import add_routes as add_routes
+from router.webhooks.journal import Delivery, DeliveryState, EventJournal
+from router.webhooks.sqlite import open_event_journal
 
 __all__ = [
-    "EVENT_ID_HEADER",
-    "EVENT_TYPE_HEADER",
     "IDLE",
     "MAX_IN_FLIGHT",
     "OUTCOMES",
     "RETENTION",
-    "SIGNATURE_HEADER",
     "STOP_GRACE",
-    "WebhookHost",
-    "WebhookPlugin",
     "WebhookService",
-    "event_body",
-    "failed_event",
-    "inbound_event",
-    "report_event",
     "retry_at",
-    "sign",
-    "state_event",
-    "verify",
 ]
 
 log = logging.getLogger("smsrouter.webhooks")
@@ -85,7 +64,6 @@ RETENTION = 7 * 86400.0
 """Seconds a delivered event stays listed before it is pruned."""
 STOP_GRACE = 2.0
 """Seconds posts under way may take to finish at shutdown; the rest are posted after restart."""
-_FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
 _REMOVED = WebhookSettings("removed", "http://removed.invalid/", (), Secret(""))
 """The defaults, for deliveries to a webhook the config no longer has."""
 
@@ -112,62 +90,6 @@ def retry_at(
     return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
 
 
-class WebhookPlugin:
-    """The event hooks that journal webhook events; the daemon registers one per Router."""
-
-    def __init__(self, service: WebhookService) -> None:
-        self.service = service
-
-    @hookimpl
-    def smsrouter_delivery_report(
-        self, report: DeliveryReport, message_id: str | None
-    ) -> Awaitable[None] | None:
-        """Journal a ``delivery_report`` event."""
-        if not self.service.wants(EventType.DELIVERY_REPORT):
-            return None
-        return self.service.on_report(report, message_id)
-
-    @hookimpl
-    def smsrouter_inbound_message(self, message: InboundMessage) -> Awaitable[None] | None:
-        """Journal an ``inbound_message`` event."""
-        if not self.service.wants(EventType.INBOUND_MESSAGE):
-            return None
-        return self.service.on_inbound(message)
-
-    @hookimpl
-    def smsrouter_message_routed(
-        self, message: Message, result: SendResult
-    ) -> Awaitable[None] | None:
-        """Journal a ``message_failed`` event for each recipient that failed or was rejected."""
-        failed = [r for r in result.recipients if r.status in _FAILED]
-        if not failed or not self.service.wants(EventType.MESSAGE_FAILED):
-            return None
-        now = self.service.host.clock.time()
-        return self.service.enqueue(*(failed_event(message, r, now) for r in failed))
-
-    @hookimpl
-    def smsrouter_provider_state_changed(
-        self, provider: str, old: str, new: str
-    ) -> Awaitable[None] | None:
-        """Journal a ``provider_state`` event."""
-        if not self.service.wants(EventType.PROVIDER_STATE):
-            return None
-        return self.service.enqueue(state_event(provider, old, new, self.service.host.clock.time()))
-
-
-class WebhookHost(Protocol):
-    """What the service reads from the daemon: the config in force, the journal, the clock."""
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def store(self) -> MessageStore: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-
 class _Outcomes(Collector):
     """``smsrouter_webhook_events_total{outcome}``, from counts that outlive a config reload."""
 
@@ -189,7 +111,9 @@ class WebhookService:
     """The daemon's webhooks: the event journal, the hooks that fill it, the posting worker.
 
     Args:
-        host: the daemon (its config in force, message journal and clock).
+        store: the message journal, which events are read with (and beside which the
+            event journal is kept, by default).
+        clock: where time comes from.
         journal: the event journal; by default the one beside the message journal.
         session: an aiohttp session to post with instead of the service's own.
         rng: the jitter's randomness (tests pass a seeded one).
@@ -197,18 +121,23 @@ class WebhookService:
 
     def __init__(
         self,
-        host: WebhookHost,
+        store: MessageStore,
+        clock: Clock,
         *,
         journal: EventJournal | None = None,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.host = host
+        self.store = store
+        self.clock = clock
+        self.webhooks: tuple[WebhookSettings, ...] = ()
+        """The webhooks in force, which posts go to: see :meth:`configure`."""
         self.journal = journal
-        self.plugin = WebhookPlugin(self)
         self.counts = dict.fromkeys(OUTCOMES, 0)
         """Posts by outcome, as the metric shows them."""
         self._collector = _Outcomes(self.counts)
+        self._shown_on: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+        """The registries the collector is registered with (one per Router watched)."""
         self._session = session
         self._own_session = session is None
         self._rng = rng or random.Random()
@@ -222,7 +151,7 @@ class WebhookService:
     async def start(self, *, worker: bool = True) -> None:
         """Open the journal and start posting what is due (pending events from before too)."""
         if self.journal is None:
-            self.journal = open_event_journal(self.host.store)
+            self.journal = open_event_journal(self.store)
         await self.journal.open()
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": "smsrouter-webhooks"})
@@ -246,47 +175,91 @@ class WebhookService:
         if self.journal is not None:
             await self.journal.close()
 
+    def configure(self, config: Config) -> None:
+        """Post to *config*'s webhooks from now on (the daemon's config in force)."""
+        self.webhooks = config.webhooks
+
     def watch(self, metrics: Metrics) -> None:
-        """Show the outcome counter on *metrics*' registry (each Router a reload builds)."""
-        with contextlib.suppress(ValueError):  # already there
-            metrics.registry.register(self._collector)
+        """Show the outcome counter on *metrics*' registry (each Router a reload builds).
+
+        The counts are the service's and outlive each Router; each Router's registry gets
+        the one collector once, however often it is watched.
+        """
+        if metrics.registry in self._shown_on:
+            return
+        metrics.registry.register(self._collector)
+        self._shown_on.add(metrics.registry)
 
     # -- journalling ----------------------------------------------------------------------
 
     def _hooks(self) -> dict[str, WebhookSettings]:
-        return {hook.name: hook for hook in self.host.config.webhooks}
+        return {hook.name: hook for hook in self.webhooks}
 
     def wants(self, kind: EventType) -> bool:
-        """Whether any webhook in the config in force wants events of *kind*."""
-        return any(kind in hook.events for hook in self.host.config.webhooks)
+        """Whether any webhook in force wants events of *kind*."""
+        return any(kind in hook.events for hook in self.webhooks)
 
     def _journal(self) -> EventJournal:
         if self.journal is None:
             raise RuntimeError("the webhook service is not started")
         return self.journal
 
-    async def enqueue(self, *events: Event) -> None:
-        """Journal each event for the webhooks that want it, and wake the worker."""
-        now = self.host.clock.time()
+    async def deliveries(self, event_id: str, *, webhook: str | None = None) -> list[Delivery]:
+        """Every delivery of one event (to *webhook* only, if given), oldest first."""
+        found = await self._journal().deliveries(event_id)
+        return [d for d in found if webhook in (None, d.webhook)]
+
+    async def list(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        type: EventType | None = None,
+        webhook: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[Delivery]:
+        """Journalled deliveries, newest first (see :meth:`EventJournal.list`)."""
+        return await self._journal().list(
+            state=state, type=type, webhook=webhook, limit=limit, before=before
+        )
+
+    async def enqueue(
+        self, *events: Event, webhooks: Sequence[WebhookSettings] | None = None
+    ) -> None:
+        """Journal each event for the webhooks that want it, and wake the worker.
+
+        *webhooks* are those of the Router the event came from; by default, those in force.
+        """
+        now = self.clock.time()
         for event in events:
-            names = [h.name for h in self.host.config.webhooks if event.type in h.events]
+            hooks = self.webhooks if webhooks is None else webhooks
+            names = [h.name for h in hooks if event.type in h.events]
             if names and await self._journal().add(event, names, now):
                 self._wake.set()
 
-    async def on_report(self, report: DeliveryReport, message_id: str | None) -> None:
+    async def on_report(
+        self,
+        report: DeliveryReport,
+        message_id: str | None,
+        *,
+        webhooks: Sequence[WebhookSettings] | None = None,
+    ) -> None:
         """Journal a delivery report, with the message's reference and recipient."""
-        record = None if message_id is None else await self.host.store.get(message_id)
-        await self.enqueue(report_event(report, message_id, record, self.host.clock.time()))
+        record = None if message_id is None else await self.store.get(message_id)
+        event = report_event(report, message_id, record, self.clock.time())
+        await self.enqueue(event, webhooks=webhooks)
 
-    async def on_inbound(self, message: InboundMessage) -> None:
+    async def on_inbound(
+        self, message: InboundMessage, *, webhooks: Sequence[WebhookSettings] | None = None
+    ) -> None:
         """Journal an inbound message, with the message it answers when we know it."""
         replied = message.in_reply_to
-        answers = None if replied is None else await self.host.store.get(replied)
-        await self.enqueue(inbound_event(message, answers, self.host.clock.time()))
+        answers = None if replied is None else await self.store.get(replied)
+        await self.enqueue(inbound_event(message, answers, self.clock.time()), webhooks=webhooks)
 
     async def requeue(self, event_id: str, *, webhook: str | None = None) -> int:
         """Make an event's dead letters pending again, due now; how many were."""
-        count = await self._journal().requeue(event_id, self.host.clock.time(), webhook=webhook)
+        count = await self._journal().requeue(event_id, self.clock.time(), webhook=webhook)
         if count:
             self._wake.set()
         return count
@@ -296,7 +269,7 @@ class WebhookService:
     async def deliver_due(self) -> None:
         """Post everything due now and wait for the posts (tests move a fake clock between)."""
         while True:
-            await self._start_due(self.host.clock.time())
+            await self._start_due(self.clock.time())
             if not self._tasks:
                 return
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -305,7 +278,7 @@ class WebhookService:
         """The worker: start what is due, then sleep until the next is due or a wake-up."""
         while True:
             self._wake.clear()
-            now = self.host.clock.time()
+            now = self.clock.time()
             try:
                 await self._start_due(now)
                 if now >= self._prune_at:
@@ -319,7 +292,7 @@ class WebhookService:
             await self._sleep_or_wake(delay)
 
     async def _sleep_or_wake(self, delay: float) -> None:
-        await sleep_or_wake(self.host.clock, self._wake, delay)
+        await sleep_or_wake(self.clock, self._wake, delay)
 
     async def _start_due(self, now: float) -> None:
         """Start a post for each due delivery, within each receiver's concurrency."""
@@ -362,7 +335,7 @@ class WebhookService:
             except Exception as exc:  # a failure no receiver should cost us the worker for
                 log.exception("webhook %r: posting event %s failed", row.webhook, row.event.id)
                 error = type(exc).__name__
-        now = self.host.clock.time()
+        now = self.clock.time()
         try:
             if error is None:
                 await self._journal().delivered(row.event.id, row.webhook, now, status or 200)
@@ -402,7 +375,7 @@ class WebhookService:
         body = event_body(event)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(hook.secret.reveal(), int(self.host.clock.time()), body),
+            SIGNATURE_HEADER: sign(hook.secret.reveal(), int(self.clock.time()), body),
             EVENT_ID_HEADER: event.id,
             EVENT_TYPE_HEADER: event.type.value,
         }
@@ -423,13 +396,3 @@ class WebhookService:
         except aiohttp.ClientError as exc:
             return None, type(exc).__name__
         return status, None if 200 <= status < 300 else f"HTTP {status}"
-
-
-def __getattr__(name: str) -> Any:
-    # The events API imports this module for the service: imported at the top, the two
-    # would import each other, so add_routes is imported here, when first asked for.
-    if name == "add_routes":
-        from router.events_api import add_routes
-
-        return add_routes
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,8 @@
-"""The SQLite journal's writer: one thread owns the connection and commits work in groups.
+"""The SQLite journals' writer: one thread owns a file's connection and commits work in groups.
+
+Both journals use it, the message journal (:mod:`router.store.sqlite`) and the webhook event
+journal (:mod:`router.webhooks.sqlite`), each on a file of its own, so every durability rule
+below is written and tested once.
 
 sqlite3 blocks, so it runs on one writer thread that owns the connection; coroutines hand
 it work and await the answer, and the event loop never waits on the disk. Writes that
@@ -6,11 +10,14 @@ queue up while a transaction commits are committed together in the next one (a g
 commit): each caller awaits the commit that covers its write, so a slow ``fsync`` is paid
 once per batch rather than once per message. Each write runs in its own savepoint, so one
 that fails is rolled back alone and its caller gets the error; the rest of the batch and
-the thread carry on.
+the thread carry on. When SQLite rolls the whole transaction back (a full disk, an I/O
+error), the writes already run in it are lost: their callers get the error, and the rest of
+the batch is retried in a fresh transaction.
 
 ``synchronous=FULL`` makes every commit durable before its callers hear of it: under WAL,
 ``NORMAL`` may lose the last commits on power loss, and a message the API acknowledged
-must not be lost. The group commit is what keeps that affordable.
+must not be lost. The group commit is what keeps that affordable. :func:`prepare_journal`
+sets that, and WAL, on every file a writer opens, and takes the file through its migrations.
 """
 
 from __future__ import annotations
@@ -20,12 +27,11 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from router.errors import ConfigError
-from router.store._schema import _migrate
 
 T = TypeVar("T")
 
@@ -63,16 +69,28 @@ class _Close(_Job):
     """Stop the thread after the work queued before it."""
 
 
+Prepare = Callable[[sqlite3.Connection, str], None]
+"""Makes a freshly opened connection ready: (connection, path) -> None, raising ConfigError."""
+
+
 class JournalWriter:
     """The thread that owns a journal file's connection; coroutines hand it work to commit.
 
     Args:
         path: the database file (created with its schema when missing), or ``:memory:``.
+        prepare: run on the connection when the file is opened, before any work: set it up
+            and bring its schema up to date (see :func:`prepare_journal`).
+        name: what the journal is called in errors (``SQLiteStore('journal.db')``).
+
+    Attributes:
+        commits: transactions committed so far; with concurrent writers, fewer than writes.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, prepare: Prepare, *, name: str) -> None:
         self.path = str(path)
+        self.name = name
         self.commits = 0
+        self._prepare = prepare
         # Each writer thread has a queue of its own, so a store reopened while its old
         # thread still drains never shares work between two threads.
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -110,12 +128,24 @@ class JournalWriter:
             self._queue.put(job)
         await job.future
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* on the writer thread inside the next batch's transaction."""
+    def __repr__(self) -> str:
+        return f"JournalWriter({self.path!r}, name={self.name!r})"
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run *work* on the writer thread inside the next batch's transaction.
+
+        Reads and writes alike: the result comes back once the transaction holding *work*
+        is committed. A caller that stops waiting does not undo its write.
+
+        Raises:
+            RuntimeError: the writer is not open.
+            Exception: whatever *work* raised (its savepoint was rolled back), or the error
+                that lost the whole transaction.
+        """
         job = _Job(work)
         with self._lock:
             if not self._live:
-                raise RuntimeError(f"{self!r} is not open")
+                raise RuntimeError(f"{self.name} is not open")
             self._queue.put(job)
         result: T = await job.future
         return result
@@ -164,7 +194,9 @@ class JournalWriter:
                     job = jobs.get_nowait()
                 except queue.Empty:
                     return
-                refusal = None if isinstance(job, _Close) else RuntimeError(f"{self!r} is not open")
+                refusal = (
+                    None if isinstance(job, _Close) else RuntimeError(f"{self.name} is not open")
+                )
                 job.settle(None, refusal)
 
     def _connect(self) -> tuple[sqlite3.Connection | None, ConfigError | None]:
@@ -174,7 +206,7 @@ class JournalWriter:
             return None, ConfigError([f"store.url: cannot open {self.path}: {exc}"])
         try:
             conn.row_factory = sqlite3.Row
-            _migrate(conn, self.path)
+            self._prepare(conn, self.path)
         except (sqlite3.Error, ConfigError) as exc:
             conn.close()
             if isinstance(exc, ConfigError):
@@ -220,3 +252,58 @@ class JournalWriter:
             self.commits += 1
         for job, value, error in done:
             job.settle(value, error)
+
+
+def prepare_journal(
+    conn: sqlite3.Connection,
+    path: str,
+    migrations: Sequence[Sequence[str]],
+    *,
+    what: str,
+    busy_timeout_ms: int | None = None,
+    memory_ok: bool = False,
+) -> None:
+    """Check a journal file's schema version, set WAL and durable commits, migrate it.
+
+    Raises ConfigError, naming *path*, for a file a newer smsrouter wrote or one that
+    cannot use WAL (``:memory:`` is let through where *memory_ok*).
+    """
+    latest = len(migrations)
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > latest:
+        raise ConfigError(
+            [
+                f"store.url: {path} has {what} schema version {version}, but this smsrouter "
+                f"knows only up to {latest}: it was written by a newer smsrouter"
+            ]
+        )
+    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode != "wal" and not (memory_ok and path == ":memory:"):
+        raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
+    # An acknowledged write must survive a power loss: under WAL, NORMAL may lose the last
+    # commits.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if busy_timeout_ms is not None:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    apply_migrations(conn, migrations, version)
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: Sequence[Sequence[str]], version: int
+) -> None:
+    """Take a journal file from schema *version* to the last of *migrations*.
+
+    Each step is one transaction that also sets ``user_version``, so a step that fails
+    leaves the file at the version before it.
+    """
+    for target in range(version + 1, len(migrations) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migrations[target - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

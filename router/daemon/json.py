@@ -1,21 +1,41 @@
-"""The daemon's JSON: reading requests strictly and writing results, records and routes.
+"""The daemon's JSON: reading requests strictly, writing results, records, routes and errors.
 
-Reading is strict like the config: an unknown field, a wrong type or a missing field is a
-:class:`~router.errors.ValidationError` naming the field, which the server answers with 400.
+Reading is strict like the config: a body that is not JSON, an unknown field, a wrong type
+or a missing field is a :class:`~router.errors.ValidationError` naming the field, which the
+daemon answers with 400. Every answer goes out through :func:`respond`, and every error
+answer through :func:`error`, so each has one shape: ``{"error": {code, message, field}}``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import attrs
+from aiohttp import web
 
 from router.engine import ProviderState, RoutePlan
 from router.errors import NoRouteError, ValidationError
 from router.model import Attempt, Message, RecipientResult, SendResult
 from router.store.base import MessageRecord, RecipientRecord
+
+__all__ = [
+    "MESSAGE_FIELDS",
+    "SendRequest",
+    "attempt_json",
+    "error",
+    "error_json",
+    "no_route_json",
+    "provider_json",
+    "read_body",
+    "read_message",
+    "record_json",
+    "respond",
+    "result_json",
+    "route_json",
+]
 
 MESSAGE_FIELDS = frozenset({"to", "text", "sender", "reference", "providers", "wait"})
 
@@ -224,3 +244,34 @@ def no_route_json(exc: NoRouteError) -> dict[str, Any]:
 def error_json(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     """The API's error body."""
     return {"error": {"code": code, "message": message, "field": field}}
+
+
+def respond(body: object, status: int = 200) -> web.Response:
+    """A JSON answer; values JSON lacks (Decimal) are written as strings."""
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The API's error answer: *status* with the error body."""
+    answer = respond(error_json(code, message, field), status)
+    answer.headers.update(headers or {})
+    return answer
+
+
+async def read_body(request: web.Request) -> object:
+    """The request's JSON body.
+
+    Raises:
+        ValidationError: the body is not JSON (field ``body``).
+    """
+    try:
+        return await request.json()
+    except json.JSONDecodeError as exc:
+        raise ValidationError("body", f"not valid JSON ({exc.msg} at {exc.pos})") from None

@@ -1,8 +1,24 @@
-"""The OpenAPI 3.1 document of the daemon's ``/v1`` API, served at ``/v1/openapi.json``."""
+"""The JSON Schemas of the daemon's ``/v1`` bodies: the components of its OpenAPI document.
+
+Every list of allowed values is read off its enum, so the document cannot drift from what
+the daemon writes.
+"""
 
 from __future__ import annotations
 
+import enum
 from typing import Any
+
+from router.model import Encoding, EventType, Outcome, RecipientStatus
+from router.state import BreakerState
+from router.store import MessageState
+from router.webhooks import DeliveryState
+
+
+def _enum(kind: type[enum.StrEnum]) -> dict[str, list[str]]:
+    """The schema of one of *kind*'s values."""
+    return {"enum": [member.value for member in kind]}
+
 
 _ERROR = {
     "type": "object",
@@ -26,23 +42,14 @@ _ATTEMPT = {
     "required": ["provider", "outcome", "reason", "provider_message_id", "kind", "at"],
     "properties": {
         "provider": {"type": "string"},
-        "outcome": {
-            "enum": [
-                "accepted",
-                "rejected_recipient",
-                "rejected_message",
-                "provider_error",
-                "unavailable",
-                "ambiguous",
-            ]
-        },
+        "outcome": _enum(Outcome),
         "reason": {"type": "string"},
         "provider_message_id": {"type": ["string", "null"]},
         "kind": {"type": ["string", "null"]},
         "at": {"type": "number"},
     },
 }
-_STATUS = {"enum": ["accepted", "rejected", "failed", "ambiguous"]}
+_STATUS = _enum(RecipientStatus)
 _RECIPIENT = {
     "type": "object",
     "required": ["to", "ref", "status", "provider", "provider_message_id", "cost", "attempts"],
@@ -64,7 +71,7 @@ _RESULT = {
         "reference": {"type": ["string", "null"]},
         "ok": {"type": "boolean"},
         "duplicate": {"type": "boolean"},
-        "encoding": {"enum": ["gsm7", "ucs2"]},
+        "encoding": _enum(Encoding),
         "segments": {"type": "integer"},
         "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}},
     },
@@ -85,10 +92,10 @@ _RECORD = {
     "properties": {
         "id": {"type": "string"},
         "reference": {"type": ["string", "null"]},
-        "state": {"enum": ["queued", "sending", "done"]},
+        "state": _enum(MessageState),
         "text": {"type": "string"},
         "sender": {"type": ["string", "null"]},
-        "encoding": {"enum": ["gsm7", "ucs2"]},
+        "encoding": _enum(Encoding),
         "segments": {"type": "integer"},
         "created_at": {"type": "number"},
         "recipients": {
@@ -157,7 +164,7 @@ _ROUTE = {
     "required": ["id", "encoding", "segments", "routes"],
     "properties": {
         "id": {"type": "string"},
-        "encoding": {"enum": ["gsm7", "ucs2"]},
+        "encoding": _enum(Encoding),
         "segments": {"type": "integer"},
         "routes": {
             "type": "array",
@@ -210,7 +217,7 @@ _PROVIDERS = {
                 "properties": {
                     "name": {"type": "string"},
                     "plugin": {"type": "string"},
-                    "breaker": {"enum": ["closed", "open", "half_open"]},
+                    "breaker": _enum(BreakerState),
                     "balance": {
                         "type": ["object", "null"],
                         "required": ["amount", "unit", "age_seconds"],
@@ -273,9 +280,9 @@ _INBOUND = {
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _EVENT_FIELDS = {
     "id": {"type": "string"},
-    "type": {"enum": ["delivery_report", "inbound_message", "message_failed", "provider_state"]},
+    "type": _enum(EventType),
     "webhook": {"type": "string"},
-    "state": {"enum": ["pending", "delivered", "dead"]},
+    "state": _enum(DeliveryState),
     "attempts": {"type": "integer"},
     "created_at": {"type": "number"},
     "queued_at": {"type": "number"},
@@ -309,141 +316,20 @@ _REQUEUED = {
     },
 }
 
-
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": schema}
-
-
-def _json(schema: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
-
-
-def _answer(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, **_json(schema)}
-
-
-_ERRORS = {
-    "400": _answer("The request is wrong; `field` names what", "Error"),
-    "401": _answer("No valid bearer token", "Error"),
+SCHEMAS: dict[str, Any] = {
+    "Error": _ERROR,
+    "Attempt": _ATTEMPT,
+    "Recipient": _RECIPIENT,
+    "SendResult": _RESULT,
+    "MessageRecord": _RECORD,
+    "NewMessage": _NEW_MESSAGE,
+    "Queued": _QUEUED,
+    "Route": _ROUTE,
+    "Providers": _PROVIDERS,
+    "Plugins": _PLUGINS,
+    "InboundPage": _INBOUND,
+    "WebhookEvent": _EVENT,
+    "WebhookEventPage": _EVENTS,
+    "Requeued": _REQUEUED,
 }
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "smsrouter", "version": "1"},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": _ERROR,
-            "Attempt": _ATTEMPT,
-            "Recipient": _RECIPIENT,
-            "SendResult": _RESULT,
-            "MessageRecord": _RECORD,
-            "NewMessage": _NEW_MESSAGE,
-            "Queued": _QUEUED,
-            "Route": _ROUTE,
-            "Providers": _PROVIDERS,
-            "Plugins": _PLUGINS,
-            "InboundPage": _INBOUND,
-            "WebhookEvent": _EVENT,
-            "WebhookEventPage": _EVENTS,
-            "Requeued": _REQUEUED,
-        },
-    },
-    "security": [{"bearer": []}],
-    "paths": {
-        "/v1/messages": {
-            "post": {
-                "summary": "Send a message, or queue it with wait: false",
-                "requestBody": {"required": True, **_json("NewMessage")},
-                "responses": {
-                    "200": _answer("Sent (or a duplicate reference)", "SendResult"),
-                    "202": _answer("Journalled and queued", "Queued"),
-                    "422": _answer("No provider could take it", "Error"),
-                    **_ERRORS,
-                },
-            }
-        },
-        "/v1/messages/{id}": {
-            "get": {
-                "summary": "A message's status, attempts and delivery report",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": _answer("The message", "MessageRecord"),
-                    "404": _answer("No such message", "Error"),
-                    **_ERRORS,
-                },
-            }
-        },
-        "/v1/route": {
-            "post": {
-                "summary": "Explain the routing decision without sending",
-                "requestBody": {"required": True, **_json("NewMessage")},
-                "responses": {"200": _answer("The decision", "Route"), **_ERRORS},
-            }
-        },
-        "/v1/providers": {
-            "get": {
-                "summary": "Each provider's health, balance, limits and calls in flight",
-                "responses": {"200": _answer("The providers", "Providers"), **_ERRORS},
-            }
-        },
-        "/v1/plugins": {
-            "get": {
-                "summary": "Loaded plugins, their versions and what each registered",
-                "responses": {"200": _answer("The plugins", "Plugins"), **_ERRORS},
-            }
-        },
-        "/v1/inbound": {
-            "get": {
-                "summary": "Inbound messages, newest first, each with the message it answers",
-                "parameters": [
-                    _query("provider", "A configured provider's name", {"type": "string"}),
-                    _query("number", "E.164; matches from or to", {"type": "string"}),
-                    _query("since", "Unix seconds or ISO 8601 with a timezone", {"type": "string"}),
-                    _query("until", "Likewise; received before it", {"type": "string"}),
-                    _query(
-                        "limit",
-                        "Page size",
-                        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                    ),
-                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
-                ],
-                "responses": {"200": _answer("One page", "InboundPage"), **_ERRORS},
-            }
-        },
-        "/v1/events": {
-            "get": {
-                "summary": "Webhook events, one item per webhook, newest first",
-                "parameters": [
-                    _query("state", "pending, delivered or dead", {"type": "string"}),
-                    _query("type", "An event type", {"type": "string"}),
-                    _query("webhook", "A configured webhook's name", {"type": "string"}),
-                    _query(
-                        "limit",
-                        "Page size",
-                        {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                    ),
-                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
-                ],
-                "responses": {"200": _answer("One page", "WebhookEventPage"), **_ERRORS},
-            }
-        },
-        "/v1/events/{id}/retry": {
-            "post": {
-                "summary": "Re-queue an event's dead letters, due now",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    _query("webhook", "Only the dead letter to this webhook", {"type": "string"}),
-                ],
-                "responses": {
-                    "200": _answer("Re-queued", "Requeued"),
-                    "404": _answer("No such event", "Error"),
-                    "409": _answer("The event has no dead letter", "Error"),
-                    **_ERRORS,
-                },
-            }
-        },
-    },
-}
+"""Each body's schema by its name in ``#/components/schemas``."""

@@ -6,6 +6,11 @@ the journal first; ``"wait": false`` answers 202 and a bounded pool of workers s
 the journal. At start, the journal's unfinished messages are handed to the workers (the
 Router resolves those caught mid-attempt). SIGTERM lets in-flight sends finish; SIGHUP
 reloads the config, keeping the old one running when the new one is bad.
+
+The daemon owns the journal and the webhook service: each Router it builds (one per config
+reload) is handed both, and owns neither. The routes are in :mod:`router.daemon.routes`,
+:mod:`router.daemon.inbound` and :mod:`router.webhooks.routes`; every error answer is
+written by :func:`router.daemon.json.error`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -22,15 +26,18 @@ from typing import Any
 
 from aiohttp import web
 
-from router import api, inbound_api, webhooks
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
+from router.daemon import inbound, routes
+from router.daemon.json import error, no_route_json, respond
 from router.engine import Router
-from router.errors import CallbackError, NoRouteError, RouterError, ValidationError
-from router.model import CallbackKind, CallbackRequest
-from router.openapi import OPENAPI
+from router.errors import NoRouteError, RequestError, RouterError, ValidationError
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
+from router.webhooks import WebhookPlugin, WebhookService
+from router.webhooks import routes as event_routes
+
+__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "make_app", "serve", "split_listen"]
 
 log = logging.getLogger("smsrouter.server")
 
@@ -41,7 +48,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Daemon:
-    """The daemon's state: its Router (swapped on reload), journal and send workers."""
+    """The daemon's state: its Router (swapped on reload), journal, webhooks and send workers."""
 
     def __init__(
         self,
@@ -59,10 +66,11 @@ class Daemon:
         self.plugins = plugins
         self.env = env
         self.clock = clock or SystemClock()
-        self.webhooks = webhooks.WebhookService(self)
         self._store: MessageStore | None = None
-        self.router = self._build()
-        self.webhooks.watch(self.router.metrics)
+        self._store_url = ""
+        self._webhooks: WebhookService | None = None
+        self.router = self._build(self._read())
+        self.webhooks.configure(self.config)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
@@ -71,24 +79,45 @@ class Daemon:
         self._idle.set()
         self.stopping = False
 
-    def _build(self) -> Router:
-        data = read_toml(self.config_path) if self.config_path else dict(self.config_data or {})
-        plugins = (*self.plugins, self.webhooks.plugin)
-        return Router(data, plugins=plugins, env=self.env, clock=self.clock, store=self._journal)
+    def _read(self) -> Mapping[str, Any]:
+        return read_toml(self.config_path) if self.config_path else dict(self.config_data or {})
+
+    def _build(self, data: Mapping[str, Any]) -> Router:
+        """A Router for *data* on the daemon's journal, its webhook events journalled."""
+        plugin = WebhookPlugin()
+        router = Router(
+            data,
+            plugins=(*self.plugins, plugin),
+            env=self.env,
+            clock=self.clock,
+            store=self._journal,
+        )
+        plugin.bind(router.config, self.webhooks)
+        self.webhooks.watch(router.metrics)
+        return router
 
     def _journal(self, config: Config) -> MessageStore:
-        # The daemon owns the journal: it outlives every Router a reload builds.
+        # The first config opens the journal (and the webhook service on it); it outlives
+        # every Router a reload builds, so a reload may not move it.
         url = config.store.url or DEFAULT_STORE
         if self._store is None:
             self._store, self._store_url = open_store(url), url
+            self._webhooks = WebhookService(self._store, self.clock)
         elif url != self._store_url:
             raise RouterError("store.url cannot change on reload; restart instead")
         return self._store
 
     @property
     def store(self) -> MessageStore:
-        """The journal, opened by the first config and kept across reloads."""
-        return self.router.store
+        """The journal, opened for the first config and kept across reloads."""
+        assert self._store is not None  # opened by the first Router's config
+        return self._store
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """The webhook service on the journal, configured by the config in force."""
+        assert self._webhooks is not None  # opened with the journal
+        return self._webhooks
 
     @property
     def config(self) -> Config:
@@ -149,8 +178,7 @@ class Daemon:
     async def reload(self) -> bool:
         """Load the config again; on any error keep the running one and log why."""
         try:
-            new = self._build()
-            self.webhooks.watch(new.metrics)
+            new = self._build(self._read())
             await new.start()
         except RouterError as exc:
             log.error("config reload failed, keeping the running config:\n%s", exc)
@@ -159,20 +187,14 @@ class Daemon:
             log.exception("config reload failed, keeping the running config")
             return False
         old, self.router = self.router, new
+        self.webhooks.configure(new.config)
         await old.aclose()
         log.info("config reloaded")
         return True
 
 
 DAEMON = web.AppKey("daemon", Daemon)
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return _json(api.error_json(code, message, field), status)
+"""The daemon an application serves: the one piece of state on it."""
 
 
 @web.middleware
@@ -180,14 +202,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ValidationError as exc:
-        return _error(400, "invalid", exc.message, exc.field)
+        return error(400, "invalid", exc.message, exc.field)
+    except RequestError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field)
     except NoRouteError as exc:
-        return _json(api.no_route_json(exc), 422)
+        return respond(no_route_json(exc), 422)
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "too_large", "the request body is too large")
+        return error(413, "too_large", "the request body is too large")
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/v1"):
-            return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
 
 
@@ -203,132 +227,13 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
             and any(hmac.compare_digest(token.encode(), t.reveal().encode()) for t in tokens)
         )
         if not valid:
-            return web.json_response(
-                api.error_json("unauthorized", "a valid bearer token is required"),
-                status=401,
+            return error(
+                401,
+                "unauthorized",
+                "a valid bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
     return await handler(request)
-
-
-async def _body(request: web.Request) -> object:
-    try:
-        return await request.json()
-    except json.JSONDecodeError as exc:
-        raise ValidationError("body", f"not valid JSON ({exc.msg} at {exc.pos})") from None
-
-
-async def post_message(request: web.Request) -> web.Response:
-    """``POST /v1/messages``: send, or journal and queue with ``"wait": false``."""
-    daemon = request.app[DAEMON]
-    send = api.read_message(await _body(request))
-    if daemon.stopping:
-        return _error(503, "stopping", "the daemon is shutting down")
-    router = daemon.router
-    if not send.wait:
-        record, created = await router.accept(send.message)
-        if created:
-            daemon.queue.put_nowait(record.id)
-        return _json(
-            {"id": record.id, "reference": record.reference, "duplicate": not created},
-            202 if created else 200,
-        )
-    with daemon.sending():
-        result = await router.send(send.message)
-    return _json(api.result_json(result))
-
-
-async def get_message(request: web.Request) -> web.Response:
-    """``GET /v1/messages/{id}``: status, attempts and delivery of a message."""
-    record = await request.app[DAEMON].store.get(request.match_info["id"])
-    if record is None:
-        return _error(404, "not_found", "no message with this id", "id")
-    return _json(api.record_json(record))
-
-
-async def post_route(request: web.Request) -> web.Response:
-    """``POST /v1/route``: what would be chosen and why, without sending."""
-    body = await _body(request)
-    fields = api.MESSAGE_FIELDS - {"wait"}
-    send = api.read_message(body, fields=fields)
-    return _json(api.route_json(request.app[DAEMON].router.route(send.message)))
-
-
-async def get_providers(request: web.Request) -> web.Response:
-    """``GET /v1/providers``: health, balance and its age, limits, in flight."""
-    router = request.app[DAEMON].router
-    now = router.clock.time()
-    return _json({"providers": [api.provider_json(s, now) for s in router.providers.values()]})
-
-
-async def get_plugins(request: web.Request) -> web.Response:
-    """``GET /v1/plugins``: loaded plugins, versions, what each registered."""
-    infos = request.app[DAEMON].router.plugins.describe()
-    return _json(
-        {
-            "plugins": [
-                {
-                    "name": i.name,
-                    "version": i.version,
-                    "hooks": list(i.hooks),
-                    "providers": list(i.providers),
-                    "policies": list(i.policies),
-                }
-                for i in infos
-            ]
-        }
-    )
-
-
-async def callback(request: web.Request) -> web.Response:
-    """``GET|POST /callbacks/{provider}/{kind}/{secret}``: a provider's push."""
-    daemon = request.app[DAEMON]
-    secret = daemon.config.server.callback_secret
-    given = request.match_info["secret"]
-    if secret is None or not hmac.compare_digest(given.encode(), secret.reveal().encode()):
-        raise web.HTTPNotFound()
-    name = request.match_info["provider"]
-    try:
-        kind = CallbackKind(request.match_info["kind"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    if name not in daemon.router.providers:
-        raise web.HTTPNotFound()
-    form = dict(await request.post()) if request.method == "POST" else {}
-    pushed = CallbackRequest(
-        method=request.method,
-        query=dict(request.query),
-        form={k: v for k, v in form.items() if isinstance(v, str)},
-        headers=dict(request.headers),
-    )
-    try:
-        result = await daemon.router.handle_callback(name, kind, pushed)
-    except CallbackError as exc:
-        log.warning("refused a %s push from %r: %s", kind, name, exc)
-        raise web.HTTPForbidden() from None
-    answer = result.response
-    return web.Response(text=answer.body, status=answer.status, content_type=answer.content_type)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """``GET /metrics``: the Prometheus exposition."""
-    body = request.app[DAEMON].router.metrics.exposition()
-    return web.Response(
-        body=body,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """``GET /healthz``: liveness."""
-    return _json({"status": "stopping" if request.app[DAEMON].stopping else "ok"})
-
-
-async def openapi(request: web.Request) -> web.Response:
-    """``GET /v1/openapi.json``: the API's OpenAPI document."""
-    return _json(OPENAPI)
 
 
 def make_app(daemon: Daemon) -> web.Application:
@@ -348,17 +253,9 @@ def make_app(daemon: Daemon) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(draining)
-    app.router.add_post("/v1/messages", post_message)
-    app.router.add_get("/v1/messages/{id}", get_message)
-    app.router.add_post("/v1/route", post_route)
-    app.router.add_get("/v1/providers", get_providers)
-    app.router.add_get("/v1/plugins", get_plugins)
-    inbound_api.register(app, daemon)
-    webhooks.add_routes(app, daemon.webhooks)
-    app.router.add_get("/v1/openapi.json", openapi)
-    app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", callback)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
+    routes.add_routes(app, daemon)
+    inbound.add_routes(app, daemon)
+    event_routes.add_routes(app, daemon.webhooks)
     return app
 
 

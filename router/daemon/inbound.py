@@ -26,6 +26,7 @@ import attrs
 from aiohttp import web
 from multidict import MultiMapping
 
+from router.daemon.json import respond
 from router.engine import Router
 from router.errors import ValidationError
 from router.store import InboundRecord, MessageStore
@@ -159,17 +160,18 @@ async def page(store: MessageStore, query: InboundQuery) -> dict[str, Any]:
     }
 
 
-_SOURCE = web.AppKey("inbound_source", Journalled)
+class _Inbound:
+    """The handler, on the daemon whose journal it serves."""
+
+    def __init__(self, source: Journalled) -> None:
+        self.source = source
+
+    async def get(self, request: web.Request) -> web.Response:
+        """``GET /v1/inbound``: inbound messages, newest first."""
+        query = read_query(request.query, self.source.router.providers)
+        return respond(await page(self.source.store, query))
 
 
-async def get_inbound(request: web.Request) -> web.Response:
-    """``GET /v1/inbound``: inbound messages, newest first."""
-    source = request.app[_SOURCE]
-    query = read_query(request.query, source.router.providers)
-    return web.json_response(await page(source.store, query))
-
-
-def register(app: web.Application, source: Journalled) -> None:
+def add_routes(app: web.Application, source: Journalled) -> None:
     """Serve ``GET /v1/inbound`` on *app* from *source*'s journal."""
-    app[_SOURCE] = source
-    app.router.add_get("/v1/inbound", get_inbound)
+    app.router.add_get("/v1/inbound", _Inbound(source).get)

@@ -1,5 +1,8 @@
 """What a webhook receiver gets: events built from what happened, posted as signed JSON.
 
+An :class:`Event` is what happened (a delivery report, an inbound message, a failed
+recipient, a provider's breaker moving), built from it by the ``*_event`` functions below.
+
 A post is the JSON ``{"id", "type", "created_at", "data"}`` with the headers
 ``Smsrouter-Event-Id``, ``Smsrouter-Event-Type`` and ``Smsrouter-Signature: t=<unix
 time>,v1=<hex>``, the hex being HMAC-SHA256 with the secret over ``"<t>." + body``. A receiver
@@ -13,14 +16,45 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
-from router.model import DeliveryReport, InboundMessage, Message, RecipientResult
-from router.store.base import MessageRecord, report_target
-from router.store.events import Event, EventType
+import attrs
+
+from router.model import DeliveryReport, EventType, InboundMessage, Message, RecipientResult
+from router.store import MessageRecord
+from router.store.base import report_target
+
+__all__ = [
+    "EVENT_ID_HEADER",
+    "EVENT_TYPE_HEADER",
+    "SIGNATURE_HEADER",
+    "Event",
+    "EventType",
+    "event_body",
+    "failed_event",
+    "inbound_event",
+    "report_event",
+    "sign",
+    "state_event",
+    "verify",
+]
 
 SIGNATURE_HEADER = "Smsrouter-Signature"
 EVENT_ID_HEADER = "Smsrouter-Event-Id"
 EVENT_TYPE_HEADER = "Smsrouter-Event-Type"
+
+
+@attrs.frozen
+class Event:
+    """Something to tell the user's application, as its receivers get it."""
+
+    id: str
+    """Stable across retries: receivers de-duplicate on it."""
+    type: EventType
+    created_at: float
+    data: Mapping[str, Any] = attrs.field(hash=False)
+    """The event's normalised fields, JSON-ready."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
