@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import logging
 import re
 import shutil
@@ -27,6 +28,7 @@ from router.errors import ConfigError, NoRouteError, PluginError
 from router.model import CallbackKind, CallbackRequest, DeliveryReport, SendResult
 from router.plugins import (
     BUILTIN_PLUGINS,
+    Events,
     PluginHost,
     PluginInfo,
     PolicyRegistry,
@@ -533,7 +535,22 @@ async def test_the_example_policy_plugin_routes() -> None:
     ]
 
 
-# -- every hook is documented -------------------------------------------------------------
+# -- every hook is documented, every event hook has its typed method ---------------------
+
+
+def test_every_event_hook_has_one_typed_method_with_its_arguments() -> None:
+    host = PluginHost.load(autoload=False)
+    events = {
+        name.removeprefix("smsrouter_"): caller.spec.argnames
+        for name, caller in vars(host.pm.hook).items()
+        if caller.spec is not None and not name.startswith("smsrouter_register_")
+    }
+    methods = {
+        name: tuple(inspect.signature(method).parameters)[1:]  # without self
+        for name, method in inspect.getmembers(Events, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name != "drain"
+    }
+    assert methods == events
 
 
 def test_every_hook_is_documented() -> None:

@@ -23,7 +23,6 @@ import attrs
 
 from router.model import DeliveryReport, EventType, InboundMessage, Message, RecipientResult
 from router.store import MessageRecord
-from router.store.base import report_target
 
 __all__ = [
     "EVENT_ID_HEADER",
@@ -93,10 +92,16 @@ def _event_id(*parts: object) -> str:
 
 
 def report_event(
-    report: DeliveryReport, message_id: str | None, record: MessageRecord | None, now: float
+    report: DeliveryReport,
+    message_id: str | None,
+    ref: str | None,
+    record: MessageRecord | None,
+    now: float,
 ) -> Event:
-    """A ``delivery_report`` event; *record* is the message it matched, if any."""
-    target = report_target(record, report) if record is not None else None
+    """A ``delivery_report`` event for the message and recipient the journal matched it to
+    (*message_id*, *ref*; None for none); *record* is that message's journal entry."""
+    recipients = () if record is None else record.recipients
+    target = next((r for r in recipients if r.ref == ref), None)
     data = {
         "message_id": message_id,
         "reference": None if record is None else record.reference,

@@ -57,14 +57,14 @@ class WebhookPlugin:
 
     @hookimpl
     def smsrouter_delivery_report(
-        self, report: DeliveryReport, message_id: str | None
+        self, report: DeliveryReport, message_id: str | None, ref: str | None
     ) -> Awaitable[None] | None:
         """Journal a ``delivery_report`` event."""
         wanted = self._wanting(EventType.DELIVERY_REPORT)
         if wanted is None:
             return None
         service, hooks = wanted
-        return service.on_report(report, message_id, webhooks=hooks)
+        return service.on_report(report, message_id, ref, webhooks=hooks)
 
     @hookimpl
     def smsrouter_inbound_message(self, message: InboundMessage) -> Awaitable[None] | None:

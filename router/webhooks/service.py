@@ -241,12 +241,14 @@ class WebhookService:
         self,
         report: DeliveryReport,
         message_id: str | None,
+        ref: str | None,
         *,
         webhooks: Sequence[WebhookSettings] | None = None,
     ) -> None:
-        """Journal a delivery report, with the message's reference and recipient."""
+        """Journal a delivery report matched to *message_id*'s recipient *ref* (or to none),
+        with the message's client reference."""
         record = None if message_id is None else await self.store.get(message_id)
-        event = report_event(report, message_id, record, self.clock.time())
+        event = report_event(report, message_id, ref, record, self.clock.time())
         await self.enqueue(event, webhooks=webhooks)
 
     async def on_inbound(
