@@ -15,6 +15,7 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from router.clock import Clock, SystemClock
+from router.config import Duration
 from router.engine import RoutePlan, Router
 from router.errors import (
     CallbackError,
@@ -84,6 +85,7 @@ __all__ = [
     "ConfigError",
     "DeliveryReport",
     "DeliveryStatus",
+    "Duration",
     "Encoding",
     "ErrorKind",
     "Exclusion",
