@@ -54,7 +54,6 @@ from router import (
     StatusQuery,
     call,
     message_of_ref,
-    redact,
     to_e164,
 )
 
@@ -157,29 +156,20 @@ class SMSCProvider(Provider[SMSCConfig]):
         }
         try:
             answer = await call(
-                self.context, "POST", self._url("send"), data=form, secrets=self._secrets
+                self.context, "POST", self._url("send"), data=form, secrets=self.secrets
             )
         except ProviderError as exc:
-            return [
-                RecipientOutcome(
-                    r,
-                    exc.outcome,
-                    provider_message_id=pmid if exc.outcome is Outcome.AMBIGUOUS else None,
-                    reason=str(exc),
-                    kind=exc.kind,
-                    retry_after=exc.retry_after,
-                )
-                for r in recipients
-            ]
+            sent_as = pmid if exc.outcome is Outcome.AMBIGUOUS else None
+            return [exc.outcome_for(r, provider_message_id=sent_as) for r in recipients]
         body = _json(answer.text)
         if not isinstance(body, dict):
-            reason = f"unreadable send answer: {self._snippet(answer.text)}"
+            reason = f"unreadable send answer: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
         if body.get("error_code") is not None:
             outcome = self._error_outcome(body, pmid)
             return [attrs.evolve(outcome, recipient=r) for r in recipients]
         if body.get("id") is None:
-            reason = f"send answer without id: {self._snippet(answer.text)}"
+            reason = f"send answer without id: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
         if _int(body["id"]) != message_id:
             self.context.logger.warning(
@@ -232,14 +222,14 @@ class SMSCProvider(Provider[SMSCConfig]):
             recipient,
             outcome,
             provider_message_id=pmid if outcome is Outcome.AMBIGUOUS else None,
-            reason=self._redact(f"number refused: error {error}"),
+            reason=self.redact(f"number refused: error {error}"),
             kind=kind,
         )
 
     def _error_outcome(self, body: Mapping[str, Any], pmid: str) -> RecipientOutcome:
         code = _int(body.get("error_code"))
         outcome, kind = _SEND_ERRORS.get(code or 0, (Outcome.PROVIDER_ERROR, ErrorKind.OTHER))
-        reason = self._redact(f"error {body.get('error_code')}: {body.get('error', '')}")
+        reason = self.redact(f"error {body.get('error_code')}: {body.get('error', '')}")
         if kind is ErrorKind.INVALID_REQUEST:
             self.context.logger.error(
                 "%s: SMSC refused our request as malformed: %s", self.name, reason
@@ -273,7 +263,7 @@ class SMSCProvider(Provider[SMSCConfig]):
             "charset": "utf-8",
         }
         answer = await call(
-            self.context, "POST", self._url("status"), data=form, secrets=self._secrets
+            self.context, "POST", self._url("status"), data=form, secrets=self.secrets
         )
         body = _json(answer.text)
         if isinstance(body, dict):
@@ -282,7 +272,7 @@ class SMSCProvider(Provider[SMSCConfig]):
             body = [body]
         if not isinstance(body, list):
             raise ProviderAmbiguousError(
-                f"unreadable status answer: {self._snippet(answer.text)}", provider=self.name
+                f"unreadable status answer: {self.redact(answer.text, 200)}", provider=self.name
             )
         items = [item for item in body if isinstance(item, dict)]
         region = self.context.default_region
@@ -311,7 +301,7 @@ class SMSCProvider(Provider[SMSCConfig]):
         elif item.get("error_code") is not None:
             status, raw = DeliveryStatus.UNKNOWN, ""
             error_code = str(item["error_code"])
-            description = self._redact(str(item.get("error", "")))
+            description = self.redact(str(item.get("error", "")))
         else:
             status, raw, error_code, description = _normalise(item.get("status"), item.get("err"))
         return DeliveryReport(
@@ -330,7 +320,7 @@ class SMSCProvider(Provider[SMSCConfig]):
         """The account balance from ``balance.php``, in the account's currency."""
         form = {**self._auth(), "fmt": "3", "cur": "1"}
         answer = await call(
-            self.context, "POST", self._url("balance"), data=form, secrets=self._secrets
+            self.context, "POST", self._url("balance"), data=form, secrets=self.secrets
         )
         body = _json(answer.text)
         if isinstance(body, dict) and body.get("error_code") is not None:
@@ -339,7 +329,7 @@ class SMSCProvider(Provider[SMSCConfig]):
         amount = _decimal(body.get("balance") if isinstance(body, dict) else body)
         if amount is None:
             raise ProviderAmbiguousError(
-                f"unreadable balance answer: {self._snippet(answer.text)}", provider=self.name
+                f"unreadable balance answer: {self.redact(answer.text, 200)}", provider=self.name
             )
         currency = _currency(body.get("currency")) if isinstance(body, dict) else None
         return Balance(amount, currency or self.config.currency)
@@ -347,7 +337,7 @@ class SMSCProvider(Provider[SMSCConfig]):
     def _error(self, body: Mapping[str, Any], operation: str) -> ProviderError:
         """The exception for an ``error_code`` answer of a status or balance call."""
         code = _int(body.get("error_code"))
-        reason = self._redact(
+        reason = self.redact(
             f"{operation}: error {body.get('error_code')}: {body.get('error', '')}"
         )
         if code in (4, 9):
@@ -445,14 +435,9 @@ class SMSCProvider(Provider[SMSCConfig]):
         return {"login": config.login, "psw": config.psw.reveal()}
 
     @property
-    def _secrets(self) -> tuple[Secret, ...]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The password and the API key, whichever are configured."""
         return tuple(s for s in (self.config.psw, self.config.apikey) if s is not None)
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
-
-    def _snippet(self, text: str) -> str:
-        return self._redact(text[:200])
 
 
 def _query_id(query: StatusQuery) -> int:

@@ -55,7 +55,6 @@ from router import (
     SenderKind,
     StatusQuery,
     call,
-    redact,
     to_e164,
 )
 
@@ -160,15 +159,10 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form["RECIPIENTMESSAGES"] = json.dumps(messages, ensure_ascii=False)
         try:
             answer = await call(
-                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+                self.context, "POST", self.config.base_url, data=form, secrets=self.secrets
             )
         except ProviderError as exc:
-            return [
-                RecipientOutcome(
-                    r.e164, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-                )
-                for r in recipients
-            ]
+            return [exc.outcome_for(r.e164) for r in recipients]
         return self._send_outcomes(recipients, answer.text)
 
     def _originator(self, batch: Batch) -> str | None:
@@ -209,7 +203,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             "POST",
             self.config.base_url,
             data=self._form("balance"),
-            secrets=self._secrets,
+            secrets=self.secrets,
         )
         root = self._document(answer.text, "balance")
         found = root.find(".//balance")
@@ -234,7 +228,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form = self._form(self.config.status_action)
             form["REFERENCE"] = ",".join(refs[start : start + MAX_STATUS_REFERENCES])
             answer = await call(
-                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+                self.context, "POST", self.config.base_url, data=form, secrets=self.secrets
             )
             for report in self._status_reports(answer.text):
                 ref = report.ref or ""
@@ -397,7 +391,8 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
     # -- helpers --------------------------------------------------------------------------
 
     @property
-    def _secrets(self) -> tuple[Secret, ...]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The account password, which the form of every call carries."""
         return (self.config.password,)
 
     def _form(self, action: str | None) -> dict[str, str]:
@@ -406,9 +401,9 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form["ACTION"] = action
         return form
 
-    def _excerpt(self, text: str, limit: int = 200) -> str:
-        text = redact(text, self._secrets)
-        return text if len(text) <= limit else text[:limit] + "..."
+    def _excerpt(self, text: str) -> str:
+        text = self.redact(text)  # then cut to 200 characters, marking the cut
+        return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _text(element: ET.Element, path: str) -> str:
