@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from router.model import ErrorKind, Outcome
+from router.model import ErrorKind, Outcome, RecipientOutcome
 
 
 class RouterError(Exception):
@@ -105,6 +105,24 @@ class ProviderError(RouterError):
         self.kind: ErrorKind = kind or ErrorKind.OTHER
         self.retry_after = retry_after
         super().__init__(f"{provider}: {message}" if provider else message)
+
+    def outcome_for(
+        self, number: str, *, provider_message_id: str | None = None
+    ) -> RecipientOutcome:
+        """What this error, raised for a whole call, means for the recipient *number*.
+
+        The error's outcome, kind and Retry-After, with its text as the reason; an adapter
+        that knows the message's id at the provider (one an ambiguous send may have been
+        given) passes it as *provider_message_id*.
+        """
+        return RecipientOutcome(
+            number,
+            self.outcome,
+            provider_message_id=provider_message_id,
+            reason=str(self),
+            kind=self.kind,
+            retry_after=self.retry_after,
+        )
 
 
 class ProviderUnavailableError(ProviderError):

@@ -31,6 +31,7 @@ from router.model import (
     SenderKind,
     StatusQuery,
 )
+from router.redact import Secret, redact
 
 
 class Operation(enum.StrEnum):
@@ -123,6 +124,22 @@ class Provider(abc.ABC, Generic[ConfigT]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """The secrets this instance holds, which :meth:`redact` masks; none by default.
+
+        An adapter whose config holds passwords or tokens returns them here.
+        """
+        return ()
+
+    def redact(self, text: str, limit: int | None = None) -> str:
+        """*text* with every one of :attr:`secrets` masked, cut to *limit* characters if given.
+
+        Masking comes first, so a cut never leaves part of a secret behind.
+        """
+        text = redact(text, self.secrets)
+        return text if limit is None else text[:limit]
 
     @abc.abstractmethod
     async def send(self, batch: Batch) -> list[RecipientOutcome]:

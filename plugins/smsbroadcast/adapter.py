@@ -39,7 +39,6 @@ from router import (
     SenderKind,
     call,
     international_digits,
-    redact,
     to_e164,
 )
 
@@ -134,7 +133,8 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
     callback_answer = "OK"
 
     @property
-    def _secrets(self) -> tuple[Secret]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The API key's secret: the one thing to mask from answers and errors."""
         return (self.config.password,)
 
     def _credentials(self) -> dict[str, str]:
@@ -168,15 +168,10 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
                 "POST",
                 self.config.base_url,
                 data=self._form(batch),
-                secrets=self._secrets,
+                secrets=self.secrets,
             )
         except ProviderError as exc:
-            return [
-                RecipientOutcome(
-                    r.e164, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-                )
-                for r in batch.recipients
-            ]
+            return [exc.outcome_for(r.e164) for r in batch.recipients]
         return self._outcomes(batch, answer.text)
 
     def _outcomes(self, batch: Batch, text: str) -> list[RecipientOutcome]:
@@ -223,7 +218,7 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
     def _line_outcome(self, number: str, line: _Line) -> RecipientOutcome:
         if line.status == "OK":
             return RecipientOutcome(number, Outcome.ACCEPTED, provider_message_id=line.detail)
-        reason = self._redact(f"BAD: {line.detail}")
+        reason = self.redact(f"BAD: {line.detail}")
         if line.detail.lower() == "invalid number":
             return RecipientOutcome(number, Outcome.REJECTED_RECIPIENT, reason=reason)
         # providers.md 5: other BAD reasons are provider-side, so the recipient fails over.
@@ -233,7 +228,7 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
     def _unanswered(self, number: str, error: str | None, recognised: int) -> RecipientOutcome:
         if error is not None:
             # providers.md 1.2: ERROR is a request-level failure for every recipient.
-            reason = self._redact(f"ERROR: {error}")
+            reason = self.redact(f"ERROR: {error}")
             return RecipientOutcome(
                 number, Outcome.PROVIDER_ERROR, reason=reason, kind=error_kind(error)
             )
@@ -249,13 +244,13 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
         """The account's credits (``OK:<n>``); raises ProviderError on ``ERROR:``."""
         data = {"action": "balance", **self._credentials()}
         answer = await call(
-            self.context, "POST", self.config.base_url, data=data, secrets=self._secrets
+            self.context, "POST", self.config.base_url, data=data, secrets=self.secrets
         )
         line = next((x.strip() for x in answer.text.split("\n") if x.strip()), "")
         head, _, rest = line.partition(":")
         status, rest = head.strip().upper(), rest.strip()
         if status == "ERROR":
-            reason = self._redact(f"balance: ERROR: {rest}")
+            reason = self.redact(f"balance: ERROR: {rest}")
             raise ProviderRejectedError(reason, provider=self.name, kind=error_kind(rest))
         if status == "OK":
             try:
@@ -266,7 +261,7 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
             else:
                 if amount.is_finite():
                     return Balance(amount, "credits")
-        excerpt = self._redact(line[:60])
+        excerpt = self.redact(line, 60)
         raise ProviderAmbiguousError(f"balance: unexpected answer {excerpt!r}", provider=self.name)
 
     # -- callbacks ------------------------------------------------------------------------
@@ -314,11 +309,8 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
-
     def _warn(self, what: str, line: str) -> None:
-        self.context.logger.warning("%s: %s: %r", self.name, what, self._redact(line[:80]))
+        self.context.logger.warning("%s: %s: %r", self.name, what, self.redact(line, 80))
 
 
 def _sender(sender: str, kind: SenderKind) -> str:

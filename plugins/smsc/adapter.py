@@ -5,32 +5,32 @@ password never sits in a URL. A send carries our own message ``id``, derived fro
 message id, so ``status.php`` can find a send whose answer was lost. Errors come back as
 HTTP 200 with an ``error_code``; each one maps to a row of the outcome taxonomy
 (providers.md section 8). Pushes (delivery reports and inbound texts) are form POSTs to one
-handler URL, told apart by their fields, and are answered ``OK``.
+handler URL, told apart by their fields, and are answered ``OK``; :mod:`plugins.smsc.pushes`
+reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from plugins.smsc.codes import (
-    _SEND_ERRORS,
-    _currency,
-    _decimal,
-    _float,
-    _has_error,
-    _int,
-    _json,
-    _normalise,
+    SEND_ERRORS,
+    has_error,
+    normalise_status,
+    read_currency,
+    read_decimal,
+    read_float,
+    read_int,
+    read_json,
 )
+from plugins.smsc.pushes import read_push
 from router import (
     Balance,
     Batch,
-    CallbackError,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
@@ -54,7 +54,6 @@ from router import (
     StatusQuery,
     call,
     message_of_ref,
-    redact,
     to_e164,
 )
 
@@ -157,31 +156,22 @@ class SMSCProvider(Provider[SMSCConfig]):
         }
         try:
             answer = await call(
-                self.context, "POST", self._url("send"), data=form, secrets=self._secrets
+                self.context, "POST", self._url("send"), data=form, secrets=self.secrets
             )
         except ProviderError as exc:
-            return [
-                RecipientOutcome(
-                    r,
-                    exc.outcome,
-                    provider_message_id=pmid if exc.outcome is Outcome.AMBIGUOUS else None,
-                    reason=str(exc),
-                    kind=exc.kind,
-                    retry_after=exc.retry_after,
-                )
-                for r in recipients
-            ]
-        body = _json(answer.text)
+            sent_as = pmid if exc.outcome is Outcome.AMBIGUOUS else None
+            return [exc.outcome_for(r, provider_message_id=sent_as) for r in recipients]
+        body = read_json(answer.text)
         if not isinstance(body, dict):
-            reason = f"unreadable send answer: {self._snippet(answer.text)}"
+            reason = f"unreadable send answer: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
         if body.get("error_code") is not None:
             outcome = self._error_outcome(body, pmid)
             return [attrs.evolve(outcome, recipient=r) for r in recipients]
         if body.get("id") is None:
-            reason = f"send answer without id: {self._snippet(answer.text)}"
+            reason = f"send answer without id: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
-        if _int(body["id"]) != message_id:
+        if read_int(body["id"]) != message_id:
             self.context.logger.warning(
                 "%s: SMSC answered id %r to our id %s", self.name, body["id"], pmid
             )
@@ -190,8 +180,8 @@ class SMSCProvider(Provider[SMSCConfig]):
     def _accepted(
         self, body: Mapping[str, Any], recipients: Sequence[str], pmid: str
     ) -> list[RecipientOutcome]:
-        balance = _decimal(body.get("balance"))
-        total = _decimal(body.get("cost"))
+        balance = read_decimal(body.get("balance"))
+        total = read_decimal(body.get("cost"))
         phones = body.get("phones")
         if not isinstance(phones, list) or not phones:
             # No per-number breakdown: share the submission's cost out evenly.
@@ -213,10 +203,10 @@ class SMSCProvider(Provider[SMSCConfig]):
             if entry is None:
                 reason = "missing from the per-number answer"
                 outcomes.append(RecipientOutcome(recipient, Outcome.AMBIGUOUS, pmid, reason))
-            elif _has_error(entry.get("error")):
+            elif has_error(entry.get("error")):
                 outcomes.append(self._phone_error(recipient, entry, pmid))
             else:
-                cost = _decimal(entry.get("cost"))
+                cost = read_decimal(entry.get("cost"))
                 outcomes.append(
                     RecipientOutcome(recipient, Outcome.ACCEPTED, pmid, cost=cost, balance=balance)
                 )
@@ -224,22 +214,22 @@ class SMSCProvider(Provider[SMSCConfig]):
 
     def _phone_error(self, recipient: str, entry: Mapping[str, Any], pmid: str) -> RecipientOutcome:
         error = entry.get("error")
-        code = _int(error)
+        code = read_int(error)
         outcome, kind = (Outcome.REJECTED_RECIPIENT, None)
         if code is not None:
-            outcome, kind = _SEND_ERRORS.get(code, (Outcome.REJECTED_RECIPIENT, None))
+            outcome, kind = SEND_ERRORS.get(code, (Outcome.REJECTED_RECIPIENT, None))
         return RecipientOutcome(
             recipient,
             outcome,
             provider_message_id=pmid if outcome is Outcome.AMBIGUOUS else None,
-            reason=self._redact(f"number refused: error {error}"),
+            reason=self.redact(f"number refused: error {error}"),
             kind=kind,
         )
 
     def _error_outcome(self, body: Mapping[str, Any], pmid: str) -> RecipientOutcome:
-        code = _int(body.get("error_code"))
-        outcome, kind = _SEND_ERRORS.get(code or 0, (Outcome.PROVIDER_ERROR, ErrorKind.OTHER))
-        reason = self._redact(f"error {body.get('error_code')}: {body.get('error', '')}")
+        code = read_int(body.get("error_code"))
+        outcome, kind = SEND_ERRORS.get(code or 0, (Outcome.PROVIDER_ERROR, ErrorKind.OTHER))
+        reason = self.redact(f"error {body.get('error_code')}: {body.get('error', '')}")
         if kind is ErrorKind.INVALID_REQUEST:
             self.context.logger.error(
                 "%s: SMSC refused our request as malformed: %s", self.name, reason
@@ -273,21 +263,21 @@ class SMSCProvider(Provider[SMSCConfig]):
             "charset": "utf-8",
         }
         answer = await call(
-            self.context, "POST", self._url("status"), data=form, secrets=self._secrets
+            self.context, "POST", self._url("status"), data=form, secrets=self.secrets
         )
-        body = _json(answer.text)
+        body = read_json(answer.text)
         if isinstance(body, dict):
             if body.get("error_code") is not None:
                 raise self._error(body, "status")
             body = [body]
         if not isinstance(body, list):
             raise ProviderAmbiguousError(
-                f"unreadable status answer: {self._snippet(answer.text)}", provider=self.name
+                f"unreadable status answer: {self.redact(answer.text, 200)}", provider=self.name
             )
         items = [item for item in body if isinstance(item, dict)]
         region = self.context.default_region
         by_key = {
-            (_int(item.get("id")), to_e164(str(item.get("phone", "")), region)): item
+            (read_int(item.get("id")), to_e164(str(item.get("phone", "")), region)): item
             for item in items
         }
         reports = []
@@ -302,18 +292,16 @@ class SMSCProvider(Provider[SMSCConfig]):
         self, query: StatusQuery, message_id: int, item: Mapping[str, Any] | None
     ) -> DeliveryReport:
         if item is None:
-            status, raw, error_code, description = (
-                DeliveryStatus.UNKNOWN,
-                "",
-                None,
-                "not in the status answer",
-            )
+            status, raw, error_code = DeliveryStatus.UNKNOWN, "", None
+            description = "not in the status answer"
         elif item.get("error_code") is not None:
             status, raw = DeliveryStatus.UNKNOWN, ""
             error_code = str(item["error_code"])
-            description = self._redact(str(item.get("error", "")))
+            description = self.redact(str(item.get("error", "")))
         else:
-            status, raw, error_code, description = _normalise(item.get("status"), item.get("err"))
+            status, raw, error_code, description = normalise_status(
+                item.get("status"), item.get("err")
+            )
         return DeliveryReport(
             provider=self.name,
             status=status,
@@ -323,31 +311,31 @@ class SMSCProvider(Provider[SMSCConfig]):
             recipient=query.recipient,
             error_code=error_code,
             description=description,
-            at=None if item is None else _float(item.get("last_timestamp")),
+            at=None if item is None else read_float(item.get("last_timestamp")),
         )
 
     async def balance(self) -> Balance:
         """The account balance from ``balance.php``, in the account's currency."""
         form = {**self._auth(), "fmt": "3", "cur": "1"}
         answer = await call(
-            self.context, "POST", self._url("balance"), data=form, secrets=self._secrets
+            self.context, "POST", self._url("balance"), data=form, secrets=self.secrets
         )
-        body = _json(answer.text)
+        body = read_json(answer.text)
         if isinstance(body, dict) and body.get("error_code") is not None:
             raise self._error(body, "balance")
         # providers.md 3.5: fmt 0/1 answer a bare "250.80"; take it if fmt=3 was ignored.
-        amount = _decimal(body.get("balance") if isinstance(body, dict) else body)
+        amount = read_decimal(body.get("balance") if isinstance(body, dict) else body)
         if amount is None:
             raise ProviderAmbiguousError(
-                f"unreadable balance answer: {self._snippet(answer.text)}", provider=self.name
+                f"unreadable balance answer: {self.redact(answer.text, 200)}", provider=self.name
             )
-        currency = _currency(body.get("currency")) if isinstance(body, dict) else None
+        currency = read_currency(body.get("currency")) if isinstance(body, dict) else None
         return Balance(amount, currency or self.config.currency)
 
     def _error(self, body: Mapping[str, Any], operation: str) -> ProviderError:
         """The exception for an ``error_code`` answer of a status or balance call."""
-        code = _int(body.get("error_code"))
-        reason = self._redact(
+        code = read_int(body.get("error_code"))
+        reason = self.redact(
             f"{operation}: error {body.get('error_code')}: {body.get('error', '')}"
         )
         if code in (4, 9):
@@ -355,12 +343,8 @@ class SMSCProvider(Provider[SMSCConfig]):
             # balance calls a minute, or 15 at once): nothing was done, back off. No
             # retry_after: it would hold back sends too, which the balance rule leaves alone.
             return ProviderUnavailableError(reason, provider=self.name, kind=ErrorKind.THROTTLED)
-        kind = {
-            1: ErrorKind.INVALID_REQUEST,
-            2: ErrorKind.AUTH,
-            3: ErrorKind.CREDIT,
-            5: ErrorKind.INVALID_REQUEST,
-        }.get(code or 0, ErrorKind.OTHER)
+        # providers.md 3.3: one code list serves every request, so a send's kinds hold here.
+        kind = SEND_ERRORS.get(code or 0, (Outcome.PROVIDER_ERROR, None))[1] or ErrorKind.OTHER
         if kind is ErrorKind.INVALID_REQUEST:
             self.context.logger.error(
                 "%s: SMSC refused our request as malformed: %s", self.name, reason
@@ -375,62 +359,17 @@ class SMSCProvider(Provider[SMSCConfig]):
         Raises:
             CallbackError: the push has neither shape, or its signature does not match.
         """
-        params = request.params
         answer = CallbackResponse(self.callback_answer)
-        # providers.md 3.6: SMSC pushes both to one handler URL; inbound carries mes and to.
-        if "mes" in params and "to" in params:
-            return CallbackResult(answer, inbound=(self._inbound(params),))
-        if not all(params.get(key) for key in ("id", "phone", "status")):
-            raise CallbackError(
-                f"{kind} push without id, phone and status: {sorted(params)}", provider=self.name
-            )
-        self._verify(params)
-        phone, message_id = params["phone"], _int(params["id"])
-        status, raw, error_code, description = _normalise(params["status"], params.get("err"))
-        report = DeliveryReport(
-            provider=self.name,
-            status=status,
-            raw_status=raw,
-            provider_message_id=params["id"].strip() if message_id is None else str(message_id),
-            recipient=to_e164(phone, self.context.default_region),
-            error_code=error_code,
-            description=description,
-            at=_float(params.get("ts")),
+        push = read_push(
+            self.name,
+            kind,
+            request.params,
+            region=self.context.default_region,
+            secret=self.config.callback_secret,
         )
-        return CallbackResult(answer, reports=(report,))
-
-    def _inbound(self, params: Mapping[str, str]) -> InboundMessage:
-        # providers.md 3.6: no signature scheme is known for inbound pushes; the daemon's
-        # secret callback path is what guards them.
-        region = self.context.default_region
-        sender, to = params.get("phone", ""), params.get("to", "")
-        if not sender.strip():
-            raise CallbackError("inbound push without the sender's phone", provider=self.name)
-        return InboundMessage(
-            provider=self.name,
-            sender=to_e164(sender, region) or sender,
-            recipient=to_e164(to, region) or to,
-            text=params.get("mes", ""),
-            provider_message_id=params.get("id") or None,
-            at=_float(params.get("ts")),
-        )
-
-    def _verify(self, params: Mapping[str, str]) -> None:
-        secret = self.config.callback_secret
-        if secret is None:
-            return
-        # providers.md 3.6: md5 and/or sha1 of "<id>:<phone>:<status>:<secret>".
-        basis = f"{params['id']}:{params['phone']}:{params['status']}:{secret.reveal()}".encode()
-        given = [
-            (hashlib.new(algorithm, basis, usedforsecurity=False).hexdigest(), params[algorithm])
-            for algorithm in ("md5", "sha1")
-            if params.get(algorithm)
-        ]
-        if not given:
-            raise CallbackError("status push is not signed", provider=self.name)
-        for expected, signature in given:
-            if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
-                raise CallbackError("status push signature does not match", provider=self.name)
+        if isinstance(push, InboundMessage):
+            return CallbackResult(answer, inbound=(push,))
+        return CallbackResult(answer, reports=(push,))
 
     # -- wire details ---------------------------------------------------------------------
 
@@ -445,19 +384,14 @@ class SMSCProvider(Provider[SMSCConfig]):
         return {"login": config.login, "psw": config.psw.reveal()}
 
     @property
-    def _secrets(self) -> tuple[Secret, ...]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The password and the API key, whichever are configured."""
         return tuple(s for s in (self.config.psw, self.config.apikey) if s is not None)
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
-
-    def _snippet(self, text: str) -> str:
-        return self._redact(text[:200])
 
 
 def _query_id(query: StatusQuery) -> int:
     """SMSC's id of a queried send: the one it was given, else rebuilt from our reference."""
-    known = _int(query.provider_message_id)
+    known = read_int(query.provider_message_id)
     if known is not None:
         return known
     return smsc_id(message_of_ref(query.ref) or query.ref)

@@ -18,7 +18,7 @@ from router import DeliveryStatus, ErrorKind, Outcome
 TEST_MODE_ERR = 200
 """The ``err`` of a virtual send in test mode: nothing reached a handset (providers.md 3.4)."""
 
-_SEND_ERRORS: Mapping[int, tuple[Outcome, ErrorKind | None]] = {
+SEND_ERRORS: Mapping[int, tuple[Outcome, ErrorKind | None]] = {
     1: (Outcome.PROVIDER_ERROR, ErrorKind.INVALID_REQUEST),
     2: (Outcome.PROVIDER_ERROR, ErrorKind.AUTH),
     3: (Outcome.PROVIDER_ERROR, ErrorKind.CREDIT),
@@ -78,7 +78,8 @@ _ERR_TEXT: Mapping[int, str] = {
 """Delivery error detail ``err`` (providers.md 3.4), for people reading reports."""
 
 
-def _json(text: str) -> Any:
+def read_json(text: str) -> Any:
+    """A JSON answer with its numbers as Decimal, or None when it is not JSON."""
     try:
         # Money as Decimal from the start: "4.48" and 4.48 read alike.
         return json.loads(text, parse_float=Decimal)
@@ -86,7 +87,7 @@ def _json(text: str) -> Any:
         return None
 
 
-def _int(value: object) -> int | None:
+def read_int(value: object) -> int | None:
     """An integer from a JSON number or a numeric string (providers.md 3.1: either comes)."""
     if isinstance(value, bool):
         return None
@@ -105,7 +106,8 @@ def _int(value: object) -> int | None:
     return None
 
 
-def _decimal(value: object) -> Decimal | None:
+def read_decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a JSON number or a numeric string, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         return None
     try:
@@ -115,20 +117,22 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _float(value: object) -> float | None:
-    number = _decimal(value)
+def read_float(value: object) -> float | None:
+    """A float (a Unix timestamp, say) from a JSON number or a numeric string, else None."""
+    number = read_decimal(value)
     return None if number is None else float(number)
 
 
-def _has_error(value: object) -> bool:
+def has_error(value: object) -> bool:
     """Whether a per-number ``error`` says the number failed: anything but empty or 0."""
     if value is None:
         return False
-    code = _int(value)
+    code = read_int(value)
     return code != 0 if code is not None else bool(str(value).strip())
 
 
-def _currency(value: object) -> str | None:
+def read_currency(value: object) -> str | None:
+    """An ISO currency code from a balance answer's ``currency``, else None."""
     if not isinstance(value, str) or not value.strip():
         return None
     code = value.strip().upper()
@@ -136,9 +140,9 @@ def _currency(value: object) -> str | None:
     return "RUB" if code == "RUR" else code
 
 
-def _normalise(status: object, err: object) -> tuple[DeliveryStatus, str, str | None, str]:
+def normalise_status(status: object, err: object) -> tuple[DeliveryStatus, str, str | None, str]:
     """(status, raw status, error code, description) of an SMSC status and its ``err``."""
-    code, err_code = _int(status), _int(err)
+    code, err_code = read_int(status), read_int(err)
     normalised = (
         DeliveryStatus.UNKNOWN if code is None else _STATUSES.get(code, DeliveryStatus.UNKNOWN)
     )

@@ -3,36 +3,36 @@
 A send answers a bare ``0`` on success and ``<code> <text>`` on error, and returns no
 message id: our per-recipient reference (``REFERENCE``) is the key for status queries and
 delivery reports, so it stands in as the provider's message id. Balance and status answers
-are small XML documents. Delivery reports are pushed once per SMS part; this adapter keeps
-the parts of each message and reports one combined status (providers.md 4.2 to 4.6).
+are small XML documents. Delivery reports are pushed once per SMS part; the adapter keeps
+the parts of each message and reports one combined status (providers.md 4.2 to 4.6). The
+pushes are read in :mod:`plugins.smscentral.pushes`.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 import attrs
 
 from plugins.smscentral.codes import (
-    _CODED,
-    _RANK,
-    _RECIPIENT,
+    CODED_ANSWER,
     PUSH_STATUSES,
     QUERY_STATUSES,
-    _all,
-    _recipient_refused,
+    RECIPIENT_WORDS,
+    STATUS_RANK,
     error_kind,
+    recipient_refused,
+    same_outcome,
 )
 from plugins.smscentral.parts import PartTracker, parse_udh
+from plugins.smscentral.pushes import read_push
 from router import (
     Balance,
     Batch,
-    CallbackError,
     CallbackKind,
     CallbackRequest,
     CallbackResponse,
@@ -55,7 +55,6 @@ from router import (
     SenderKind,
     StatusQuery,
     call,
-    redact,
     to_e164,
 )
 
@@ -143,7 +142,9 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
         recipients = batch.recipients
         if len(recipients) > MAX_MESSAGES:
             reason = f"{len(recipients)} recipients in one call; SMS Central takes {MAX_MESSAGES}"
-            return _all(recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.INVALID_REQUEST)
+            return same_outcome(
+                recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.INVALID_REQUEST
+            )
         form = self._form("send")
         originator = self._originator(batch)
         if originator is not None:
@@ -160,15 +161,10 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form["RECIPIENTMESSAGES"] = json.dumps(messages, ensure_ascii=False)
         try:
             answer = await call(
-                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+                self.context, "POST", self.config.base_url, data=form, secrets=self.secrets
             )
         except ProviderError as exc:
-            return [
-                RecipientOutcome(
-                    r.e164, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-                )
-                for r in recipients
-            ]
+            return [exc.outcome_for(r.e164) for r in recipients]
         return self._send_outcomes(recipients, answer.text)
 
     def _originator(self, batch: Batch) -> str | None:
@@ -181,12 +177,12 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
 
     def _send_outcomes(self, recipients: Sequence[Recipient], body: str) -> list[RecipientOutcome]:
         text = body.strip()
-        coded = _CODED.match(text)
+        coded = CODED_ANSWER.match(text)
         if coded is None:
             # providers.md 4.2: HTML or an empty body may follow a send that was taken.
             reason = f"unrecognised answer: {self._excerpt(text)!r}"
             self.context.logger.warning("%s: send: %s", self.name, reason)
-            return _all(recipients, Outcome.AMBIGUOUS, reason)
+            return same_outcome(recipients, Outcome.AMBIGUOUS, reason)
         code, words = coded.group(1), (coded.group(2) or "").strip()
         if int(code) == 0:
             # providers.md 4.2: code 0 is success; any words after it are not an error.
@@ -196,9 +192,9 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             ]
         reason = self._excerpt(f"{code} {words}".strip())
         kind = error_kind(words)
-        if kind is None and _RECIPIENT.search(words):
-            return _recipient_refused(recipients, words, reason)
-        return _all(recipients, Outcome.PROVIDER_ERROR, reason, kind or ErrorKind.OTHER)
+        if kind is None and RECIPIENT_WORDS.search(words):
+            return recipient_refused(recipients, words, reason)
+        return same_outcome(recipients, Outcome.PROVIDER_ERROR, reason, kind or ErrorKind.OTHER)
 
     # -- balance and status ---------------------------------------------------------------
 
@@ -209,7 +205,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             "POST",
             self.config.base_url,
             data=self._form("balance"),
-            secrets=self._secrets,
+            secrets=self.secrets,
         )
         root = self._document(answer.text, "balance")
         found = root.find(".//balance")
@@ -234,12 +230,12 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form = self._form(self.config.status_action)
             form["REFERENCE"] = ",".join(refs[start : start + MAX_STATUS_REFERENCES])
             answer = await call(
-                self.context, "POST", self.config.base_url, data=form, secrets=self._secrets
+                self.context, "POST", self.config.base_url, data=form, secrets=self.secrets
             )
             for report in self._status_reports(answer.text):
                 ref = report.ref or ""
                 best = found.get(ref)
-                if best is None or _RANK[report.status] > _RANK[best.status]:
+                if best is None or STATUS_RANK[report.status] > STATUS_RANK[best.status]:
                     found[ref] = report
         reports = []
         for query in queries:
@@ -291,7 +287,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
     def _document(self, body: str, operation: str) -> ET.Element:
         """The XML answer wrapped in one root, or the error the answer is."""
         text = body.strip()
-        coded = _CODED.match(text)
+        coded = CODED_ANSWER.match(text)
         if coded is not None:
             raise self._rejected(operation, coded.group(1), coded.group(2) or "")
         if text and not text.startswith("<"):
@@ -322,82 +318,24 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
 
     def parse_callback(self, kind: CallbackKind, request: CallbackRequest) -> CallbackResult:
         """A delivery report (one per SMS part) or an inbound message; both answer ``0``."""
-        params = request.params
-        self._check_credentials(params)
+        push = read_push(
+            self.name,
+            kind,
+            request.params,
+            parts=self.parts,
+            username=self.config.callback_username,
+            password=self.config.callback_password,
+        )
         answer = CallbackResponse(self.callback_answer)
-        if kind is CallbackKind.INBOUND:
-            return CallbackResult(answer, inbound=(self._inbound(params),))
-        return CallbackResult(answer, reports=(self._report(params),))
-
-    def _check_credentials(self, params: Mapping[str, str]) -> None:
-        # providers.md 4.5: USER_NAME/PASSWORD are a push's only authentication.
-        expected = (
-            ("USER_NAME", self.config.callback_username),
-            (
-                "PASSWORD",
-                None
-                if self.config.callback_password is None
-                else self.config.callback_password.reveal(),
-            ),
-        )
-        good = True
-        for key, value in expected:
-            if value is not None:
-                given = params.get(key, "").encode()
-                good = hmac.compare_digest(given, value.encode()) and good
-        if not good:
-            raise CallbackError(
-                "push credentials (USER_NAME, PASSWORD) do not match", provider=self.name
-            )
-
-    def _report(self, params: Mapping[str, str]) -> DeliveryReport:
-        raw = params.get("STATUS", "").strip()
-        reference = params.get("REFERENCE", "").strip() or None
-        number = params.get("RECIPIENT", "").strip()
-        if not raw or not (reference or params.get("ID")):
-            raise CallbackError(
-                "a delivery report needs STATUS and REFERENCE or ID", provider=self.name
-            )
-        status = PUSH_STATUSES.get(raw.upper(), DeliveryStatus.UNKNOWN)
-        part = None
-        udh = parse_udh(params.get("UDH", ""))
-        if udh is not None and udh[1] > 1:
-            concat, total, number_of_part = udh
-            # providers.md 4.5: one report per part; the message's status combines them.
-            key = (reference or f"recipient:{number}", concat, total)
-            status = self.parts.record(key, number_of_part, total, status)
-            part = (number_of_part, total)
-        result = params.get("RESULT", "").strip()
-        return DeliveryReport(
-            provider=self.name,
-            status=status,
-            raw_status=raw,
-            provider_message_id=reference or params.get("ID"),
-            ref=reference,
-            recipient=to_e164(number) if number else None,
-            error_code=result if result not in ("", "0") else None,
-            description=params.get("STATUSDESCRIPTION", "").strip(),
-            part=part,
-        )
-
-    def _inbound(self, params: Mapping[str, str]) -> InboundMessage:
-        # providers.md 4.6: field names from one public client; REFERENCE is the outbound one.
-        sender = params.get("ORIGINATOR", "").strip()
-        ours = params.get("RECIPIENT", "").strip()
-        if not sender:
-            raise CallbackError("an inbound message needs ORIGINATOR", provider=self.name)
-        return InboundMessage(
-            provider=self.name,
-            sender=to_e164(sender) or sender,
-            recipient=(to_e164(ours) or ours) if ours else "",
-            text=params.get("MESSAGE_TEXT", ""),
-            in_reply_to=params.get("REFERENCE", "").strip() or None,
-        )
+        if isinstance(push, InboundMessage):
+            return CallbackResult(answer, inbound=(push,))
+        return CallbackResult(answer, reports=(push,))
 
     # -- helpers --------------------------------------------------------------------------
 
     @property
-    def _secrets(self) -> tuple[Secret, ...]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The account password, which the form of every call carries."""
         return (self.config.password,)
 
     def _form(self, action: str | None) -> dict[str, str]:
@@ -406,9 +344,9 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
             form["ACTION"] = action
         return form
 
-    def _excerpt(self, text: str, limit: int = 200) -> str:
-        text = redact(text, self._secrets)
-        return text if len(text) <= limit else text[:limit] + "..."
+    def _excerpt(self, text: str) -> str:
+        text = self.redact(text)  # then cut to 200 characters, marking the cut
+        return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _text(element: ET.Element, path: str) -> str:

@@ -34,13 +34,13 @@ PUSH_STATUSES: Mapping[str, DeliveryStatus] = {
 }
 
 # providers.md 4.2: errors are "<numeric code> <text>" (a newline may stand for the space).
-_CODED = re.compile(r"^(\d+)(?:[\s:.\-]+(.*))?$", re.DOTALL)
+CODED_ANSWER = re.compile(r"^(\d+)(?:[\s:.\-]+(.*))?$", re.DOTALL)
 # The code list is unknown (providers.md 6), so the kind is read from the text.
 _AUTH = re.compile(r"user\s*_?name|password|log\s*in|auth|credential", re.IGNORECASE)
 _CREDIT = re.compile(r"credit|balance|fund", re.IGNORECASE)
 _THROTTLED = re.compile(r"too many|rate limit|throttl", re.IGNORECASE)
 _SENDER = re.compile(r"originator|sender", re.IGNORECASE)
-_RECIPIENT = re.compile(r"recipient|number|mobile|destination|msisdn", re.IGNORECASE)
+RECIPIENT_WORDS = re.compile(r"recipient|number|mobile|destination|msisdn", re.IGNORECASE)
 _MALFORMED = re.compile(r"missing|required|parameter|action|json", re.IGNORECASE)
 _NUMBERS = re.compile(r"\+?\d{6,}")
 
@@ -55,7 +55,7 @@ def error_kind(text: str) -> ErrorKind | None:
         return ErrorKind.THROTTLED
     if _SENDER.search(text):
         return ErrorKind.OTHER
-    if _RECIPIENT.search(text):
+    if RECIPIENT_WORDS.search(text):
         return None
     if _MALFORMED.search(text):
         return ErrorKind.INVALID_REQUEST
@@ -63,7 +63,7 @@ def error_kind(text: str) -> ErrorKind | None:
 
 
 # Which of several messages with one REFERENCE speaks for it: the most taken.
-_RANK: Mapping[DeliveryStatus, int] = {
+STATUS_RANK: Mapping[DeliveryStatus, int] = {
     DeliveryStatus.UNKNOWN: 0,
     DeliveryStatus.FAILED: 1,
     DeliveryStatus.EXPIRED: 1,
@@ -74,7 +74,7 @@ _RANK: Mapping[DeliveryStatus, int] = {
 }
 
 
-def _recipient_refused(
+def recipient_refused(
     recipients: Sequence[Recipient], words: str, reason: str
 ) -> list[RecipientOutcome]:
     """Outcomes for an error about a number: rejected for the number it quotes.
@@ -87,7 +87,7 @@ def _recipient_refused(
     if not named and len(recipients) == 1:
         named = {recipients[0].e164}
     if not named:
-        return _all(recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.OTHER)
+        return same_outcome(recipients, Outcome.PROVIDER_ERROR, reason, ErrorKind.OTHER)
     others = f"refused with another recipient: {reason}"
     return [
         RecipientOutcome(r.e164, Outcome.REJECTED_RECIPIENT, reason=reason)
@@ -97,7 +97,8 @@ def _recipient_refused(
     ]
 
 
-def _all(
+def same_outcome(
     recipients: Sequence[Recipient], outcome: Outcome, reason: str, kind: ErrorKind | None = None
 ) -> list[RecipientOutcome]:
+    """One *outcome* for every recipient: the request failed or succeeded as a whole."""
     return [RecipientOutcome(r.e164, outcome, reason=reason, kind=kind) for r in recipients]

@@ -41,7 +41,6 @@ from router import (
     SenderKind,
     call,
     international_digits,
-    redact,
     to_e164,
 )
 
@@ -161,7 +160,8 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         self._one_connection = asyncio.Lock()
 
     @property
-    def _secrets(self) -> tuple[Secret]:
+    def secrets(self) -> tuple[Secret, ...]:
+        """The password, which every call carries in its query string (providers.md 2.1)."""
         return (self.config.password,)
 
     def _url(self, script: str) -> str:
@@ -175,7 +175,7 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         }
         async with self._one_connection:
             return await call(
-                self.context, "GET", self._url(script), params=query, secrets=self._secrets
+                self.context, "GET", self._url(script), params=query, secrets=self.secrets
             )
 
     # -- send -----------------------------------------------------------------------------
@@ -214,14 +214,12 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         try:
             answer = await self._get("sendsms.asp", params)
         except ProviderError as exc:
-            return RecipientOutcome(
-                number, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-            )
+            return exc.outcome_for(number)
         return self._outcome(recipient, answer.text)
 
     def _outcome(self, recipient: Recipient, text: str) -> RecipientOutcome:
         number, body = recipient.e164, text.strip()
-        reason = self._redact(body[:200])
+        reason = self.redact(body, 200)
         message_id = _success_id(body)
         if message_id is not None:
             if not message_id:
@@ -250,7 +248,7 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         detail = _error_detail(body)
         if detail is not None:
             _, kind = error_outcome(detail)
-            reason = self._redact(f"balance: {body[:200]}")
+            reason = self.redact(f"balance: {body[:200]}")
             raise ProviderRejectedError(reason, provider=self.name, kind=kind)
         # providers.md 2.3: a bare float with 2 decimals; the spec heads it "Success:", so
         # that prefix is taken too.
@@ -261,7 +259,7 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         except InvalidOperation:
             amount = Decimal("NaN")
         if not amount.is_finite():
-            excerpt = self._redact(body[:60])
+            excerpt = self.redact(body, 60)
             raise ProviderAmbiguousError(
                 f"balance: unexpected answer {excerpt!r}", provider=self.name
             )
@@ -305,11 +303,8 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
-
     def _warn(self, what: str, body: str) -> None:
-        self.context.logger.warning("%s: %s: %r", self.name, what, self._redact(body[:120]))
+        self.context.logger.warning("%s: %s: %r", self.name, what, self.redact(body, 120))
 
 
 def _ends_batch(outcome: RecipientOutcome) -> bool:

@@ -78,7 +78,7 @@ class ProviderCalls:
         try:
             answered = await self.call(state, Operation.SEND, state.provider.send, batch)
         except ProviderError as exc:
-            answered = outcomes_of(exc, numbers)
+            answered = [exc.outcome_for(n) for n in numbers]
         except Exception as exc:  # an adapter bug: it may have sent, so never resend blindly
             log.exception("provider %r failed in send", state.name)
             reason = f"adapter failed: {type(exc).__name__}"
@@ -106,13 +106,3 @@ class ProviderCalls:
     async def balance(self, state: ProviderState) -> Balance:
         """The provider's balance now; raises what the adapter raised."""
         return await self.call(state, Operation.BALANCE, state.provider.balance)
-
-
-def outcomes_of(exc: ProviderError, numbers: list[str]) -> list[RecipientOutcome]:
-    """What a ProviderError raised for a whole batch means for each of its *numbers*."""
-    return [
-        RecipientOutcome(
-            number, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-        )
-        for number in numbers
-    ]
