@@ -81,9 +81,10 @@ def _sample_problems(
     return problems
 
 
-def _callback_problems(
+def callback_problems(
     provider: Provider[Any], samples: Mapping[CallbackKind, Sequence[CallbackRequest]]
 ) -> list[str]:
+    """What is wrong with how *provider* parses the sample pushes: each problem a line."""
     caps, problems = provider.capabilities, []
     for kind, declared in (
         (CallbackKind.DLR, caps.push_dlr),

@@ -13,15 +13,15 @@ import attrs
 
 from router.model import CallbackKind, CallbackRequest
 from router.provider import Provider
-from router.testing.callbacks import _callback_problems
-from router.testing.declarations import _type_problems
+from router.testing.callbacks import callback_problems
+from router.testing.declarations import type_problems
 from router.testing.faults import (
     ProviderFactory,
-    _checks,
-    _leak_problems,
-    _mapping_problems,
-    _run_all,
-    _secret_forms,
+    checks_of,
+    leak_problems,
+    mapping_problems,
+    run_all,
+    secret_forms,
 )
 
 DEFAULT_NUMBERS = ("+61412345678", "+61412345679")
@@ -62,7 +62,7 @@ def check_provider_type(cls: object) -> None:
     Raises:
         ConformanceError: listing every problem.
     """
-    _raise_if(getattr(cls, "__name__", repr(cls)), _type_problems(cls))
+    _raise_if(getattr(cls, "__name__", repr(cls)), type_problems(cls))
 
 
 async def check_outcome_mapping(
@@ -91,9 +91,9 @@ async def check_outcome_mapping(
     Raises:
         ConformanceError: listing every problem.
     """
-    probe, runs = await _run_all(make_provider, numbers, timeout)
-    _raise_if(type(probe).__name__, _mapping_problems(probe, runs, numbers))
-    return ConformanceReport(probe.type_name, tuple(_checks(runs)))
+    probe, runs = await run_all(make_provider, numbers, timeout)
+    _raise_if(type(probe).__name__, mapping_problems(probe, runs, numbers))
+    return ConformanceReport(probe.type_name, tuple(checks_of(runs)))
 
 
 async def check_no_secret_leaks(
@@ -112,8 +112,8 @@ async def check_no_secret_leaks(
     Raises:
         ConformanceError: listing every place the password showed.
     """
-    probe, runs = await _run_all(make_provider, numbers, timeout)
-    _raise_if(type(probe).__name__, _leak_problems(runs, password))
+    probe, runs = await run_all(make_provider, numbers, timeout)
+    _raise_if(type(probe).__name__, leak_problems(runs, password))
     return ConformanceReport(probe.type_name, ("secrets",))
 
 
@@ -134,7 +134,7 @@ def check_callbacks(
     Raises:
         ConformanceError: listing every problem.
     """
-    _raise_if(type(provider).__name__, _callback_problems(provider, samples))
+    _raise_if(type(provider).__name__, callback_problems(provider, samples))
 
 
 async def check_provider(
@@ -159,14 +159,14 @@ async def check_provider(
     Raises:
         ConformanceError: listing every problem found.
     """
-    _secret_forms(password)  # refuse a short password before doing anything
-    probe, runs = await _run_all(make_provider, numbers, timeout)
-    problems = _type_problems(type(probe))
-    problems.extend(_mapping_problems(probe, runs, numbers))
-    problems.extend(_leak_problems(runs, password))
-    problems.extend(_callback_problems(probe, callbacks or {}))
+    secret_forms(password)  # refuse a short password before doing anything
+    probe, runs = await run_all(make_provider, numbers, timeout)
+    problems = type_problems(type(probe))
+    problems.extend(mapping_problems(probe, runs, numbers))
+    problems.extend(leak_problems(runs, password))
+    problems.extend(callback_problems(probe, callbacks or {}))
     _raise_if(type(probe).__name__, problems)
     return ConformanceReport(
         probe.type_name,
-        ("type", *_checks(runs), "secrets", "callbacks"),
+        ("type", *checks_of(runs), "secrets", "callbacks"),
     )

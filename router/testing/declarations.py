@@ -44,7 +44,8 @@ def _mentions_secret(tp: Any) -> bool:
     return tp is Secret or any(_mentions_secret(a) for a in typing.get_args(tp))
 
 
-def _type_problems(cls: object) -> list[str]:
+def type_problems(cls: object) -> list[str]:
+    """What is wrong with provider type *cls*'s declarations: each problem a line."""
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         return [f"{cls!r} is not a subclass of router.Provider"]
     problems: list[str] = []

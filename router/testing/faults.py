@@ -132,7 +132,7 @@ def _capture_logs(*loggers: logging.Logger) -> Iterator[list[logging.LogRecord]]
 
 
 @attrs.define
-class _Run:
+class FaultRun:
     """One operation under one scenario, and everything it left behind."""
 
     scenario: _Scenario
@@ -190,8 +190,8 @@ async def _run_one(
     operation: str,
     numbers: Sequence[str],
     timeout: float,
-) -> _Run:
-    run = _Run(scenario, operation)
+) -> FaultRun:
+    run = FaultRun(scenario, operation)
     server.mode, server.requests = scenario.mode, []
     seconds = timeout if scenario.mode == "hang" else 5.0
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
@@ -220,7 +220,7 @@ async def _run_one(
 
 
 async def _operate(
-    provider: Provider[Any], run: _Run, numbers: Sequence[str], limit: float
+    provider: Provider[Any], run: FaultRun, numbers: Sequence[str], limit: float
 ) -> None:
     """Call the run's operation, keeping its answer or its error in *run*."""
     batch = _batch(provider, numbers)
@@ -249,9 +249,10 @@ async def _operate(
             run.error = TypeError(f"send answered {answer!r}, not a list of outcomes")
 
 
-async def _run_all(
+async def run_all(
     make_provider: ProviderFactory, numbers: Sequence[str], timeout: float
-) -> tuple[Provider[Any], list[_Run]]:
+) -> tuple[Provider[Any], list[FaultRun]]:
+    """Every operation of a provider against every fault of a loopback server, once."""
     server = _FaultServer()
     await server.start()
     try:
@@ -281,7 +282,7 @@ def _reached(number: str, requests: Sequence[tuple[str, str, bytes]]) -> bool:
     )
 
 
-def _send_problems(run: _Run, batch_numbers: Sequence[str]) -> list[str]:
+def _send_problems(run: FaultRun, batch_numbers: Sequence[str]) -> list[str]:
     where, scenario = f"send/{run.scenario.name}", run.scenario
     problems = []
     if scenario.mode == "drop" and len(run.requests) != len(set(run.requests)):
@@ -314,7 +315,7 @@ def _send_problems(run: _Run, batch_numbers: Sequence[str]) -> list[str]:
     return problems
 
 
-def _read_problems(run: _Run) -> list[str]:
+def _read_problems(run: FaultRun) -> list[str]:
     where, scenario, error = f"{run.operation}/{run.scenario.name}", run.scenario, run.error
     if error is None:
         return [f"{where}: answered {run.result!r}; expected {scenario.error.__name__}"]
@@ -327,9 +328,10 @@ def _read_problems(run: _Run) -> list[str]:
     return []
 
 
-def _mapping_problems(
-    probe: Provider[Any], runs: Sequence[_Run], numbers: Sequence[str]
+def mapping_problems(
+    probe: Provider[Any], runs: Sequence[FaultRun], numbers: Sequence[str]
 ) -> list[str]:
+    """Runs whose outcome is not what the fault means in the outcome taxonomy."""
     expected = [
         r.e164 for r in _recipients(numbers[: max(1, probe.capabilities.max_recipients)], "0" * 16)
     ]
@@ -342,14 +344,16 @@ def _mapping_problems(
     return problems
 
 
-def _secret_forms(password: str) -> set[str]:
+def secret_forms(password: str) -> set[str]:
+    """*password* in every form a request may carry it: plain, and percent-encoded."""
     if len(password) < 6:
         raise ValueError("use a password of at least 6 characters, so a match means a leak")
     return {password, quote(password, safe=""), quote_plus(password, safe=""), quote(password)}
 
 
-def _leak_problems(runs: Sequence[_Run], password: str) -> list[str]:
-    forms = _secret_forms(password)
+def leak_problems(runs: Sequence[FaultRun], password: str) -> list[str]:
+    """Runs whose errors, reprs or log lines carry the password in any form."""
+    forms = secret_forms(password)
     problems = []
     for run in runs:
         for text in run.texts:
@@ -361,5 +365,6 @@ def _leak_problems(runs: Sequence[_Run], password: str) -> list[str]:
     return problems
 
 
-def _checks(runs: Sequence[_Run]) -> list[str]:
+def checks_of(runs: Sequence[FaultRun]) -> list[str]:
+    """The names of the checks *runs* made: ``operation/scenario``."""
     return [f"{r.operation}/{r.scenario.name}" for r in runs]
