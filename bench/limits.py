@@ -24,8 +24,8 @@ from router import Message, Router
 from router.cli import emulator_factory
 from router.config import read_toml
 from router.demo import EMULATOR_OPTIONS, ENV, EXAMPLE, demo_config
-from router.emulator import Account, Emulator, Fault
 from router.errors import RouterError
+from router.testing import Account, Emulator, Fault
 
 CONCURRENCY = 64
 BALANCE_BURST = 20

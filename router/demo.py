@@ -24,8 +24,8 @@ from aiohttp import web
 
 from router.cli import emulator_factory, table
 from router.config import read_toml
-from router.emulator import Emulator, Fault
 from router.server import Daemon, make_app, split_listen
+from router.testing import Emulator, Fault
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 TOKEN = "demo-api-token"  # noqa: S105 - the demo's own loopback daemon

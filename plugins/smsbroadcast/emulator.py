@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Handler, Push
+from router.testing import Account, Emulator, Handler, Push
 from router.text import analyse
 
 _PARAMS = web.RequestKey("smsbroadcast_params", dict[str, str])

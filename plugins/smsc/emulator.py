@@ -27,7 +27,7 @@ import attrs
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 from router.text import analyse
 
 MAX_CONCURRENT = 15

@@ -23,7 +23,7 @@ import attrs
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 from router.text import analyse
 
 # Emulator-only codes: SMS Central's own list is not public (providers.md 6).

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Handler
+from router.testing import Account, Emulator, Handler
 from router.text import analyse
 
 LOGIN_FAILED = "Error: Login Failed"

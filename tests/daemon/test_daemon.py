@@ -12,8 +12,8 @@ from typing import Any
 
 import jsonschema
 
-from router.emulator import Fault
 from router.openapi import OPENAPI
+from router.testing import Fault
 from tests.daemon.support import SECRET, DaemonProcess, sent_texts
 
 CONFIG = """

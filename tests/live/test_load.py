@@ -20,12 +20,11 @@ import pytest
 from plugins.smsc.emulator import SMSCEmulator
 from plugins.smsoffice.emulator import SMSOfficeEmulator
 from router import Message
-from router.emulator import Fault
 from router.engine import Router
 from router.errors import ProviderUnavailableError, RouterError
 from router.model import RecipientStatus
 from router.provider import Operation, Rate
-from router.testing import FakeClock
+from router.testing import FakeClock, Fault
 
 
 class NoLock:

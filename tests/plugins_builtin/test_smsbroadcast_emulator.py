@@ -18,7 +18,6 @@ from aiohttp import web
 
 from plugins.smsbroadcast.adapter import SMSBroadcastConfig, SMSBroadcastProvider
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator, make_emulator
-from router.emulator import Account, Fault
 from router.errors import ProviderRejectedError
 from router.model import (
     Batch,
@@ -37,7 +36,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 
 MID = "0123456789abcdef"
 A, B, C = "+61400111222", "+61400333444", "+61400555666"

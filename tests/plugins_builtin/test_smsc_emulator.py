@@ -17,7 +17,6 @@ from aiohttp import web
 
 from plugins.smsc.adapter import SMSCConfig, SMSCProvider, smsc_id
 from plugins.smsc.emulator import SMSCEmulator, make_emulator
-from router.emulator import Account, Fault
 from router.errors import CallbackError, ProviderRejectedError, ProviderUnavailableError
 from router.model import (
     Batch,
@@ -34,7 +33,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock, check_provider
+from router.testing import Account, FakeClock, Fault, check_provider
 
 PASSWORD = "Sup3r-s3cret-pw"
 MID = "fedcba9876543210"

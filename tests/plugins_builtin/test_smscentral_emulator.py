@@ -20,7 +20,6 @@ from aiohttp import web
 
 from plugins.smscentral.adapter import SMSCentralConfig, SMSCentralProvider
 from plugins.smscentral.emulator import SMSCentralEmulator, make_emulator
-from router.emulator import Account, Fault
 from router.errors import ProviderError, ProviderRejectedError, ProviderUnavailableError
 from router.model import (
     Balance,
@@ -40,7 +39,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 
 PASSWORD = "demo-password"
 MID = "0123456789abcdef"

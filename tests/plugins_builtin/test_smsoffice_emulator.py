@@ -14,7 +14,6 @@ from aiohttp import web
 
 from plugins.smsoffice.adapter import SMSOfficeConfig, SMSOfficeProvider
 from plugins.smsoffice.emulator import SMSOfficeEmulator, make_emulator
-from router.emulator import Account, Fault
 from router.errors import ProviderError, ProviderRejectedError
 from router.model import (
     Batch,
@@ -31,7 +30,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 from router.text import analyse
 
 PASSWORD = "Pw-9&x y%z"

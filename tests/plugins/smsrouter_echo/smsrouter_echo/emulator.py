@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 
 MAX_RECIPIENTS = 100
 
