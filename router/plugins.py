@@ -17,7 +17,7 @@ import os
 import types
 from collections.abc import Awaitable, Iterable
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import pluggy
@@ -26,6 +26,9 @@ from router import hookspecs
 from router.errors import PluginError
 from router.policy import Policy
 from router.provider import Provider
+
+if TYPE_CHECKING:
+    from router.testing.emulator import Emulator
 
 ENTRY_POINT_GROUP = "smsrouter"
 AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -106,6 +109,39 @@ class PolicyRegistry(_Registry[Policy]):
     base = Policy
 
 
+class EmulatorRegistry:
+    """Where plugins add provider emulators, by the ``name`` of the provider type each doubles."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Emulator]] = {}
+        self._owners: dict[str, str] = {}
+        self._current = "?"
+
+    def add(self, cls: type[Emulator]) -> None:
+        """Register *cls* under its ``name``; a name registered twice is a PluginError."""
+        given: object = cls  # what a plugin passed, whatever its annotations say
+        if not (isinstance(given, type) and callable(getattr(given, "start", None))):
+            raise PluginError(f"plugin {self._current!r}: {given!r} is not an Emulator")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or name in ("", "emulator"):
+            raise PluginError(f"plugin {self._current!r}: {cls.__name__} has no name")
+        if name in self._classes:
+            raise PluginError(
+                f"emulator {name!r} is registered twice: by plugin {self._owners[name]!r} "
+                f"and by plugin {self._current!r}"
+            )
+        self._classes[name] = cls
+        self._owners[name] = self._current
+
+    def get(self, name: str) -> type[Emulator] | None:
+        """The emulator of provider type *name*, if any."""
+        return self._classes.get(name)
+
+    def names(self) -> list[str]:
+        """Every provider type with an emulator, sorted."""
+        return sorted(self._classes)
+
+
 @attrs.frozen
 class PluginInfo:
     """A loaded plugin and what it registered."""
@@ -128,8 +164,10 @@ class PluginHost:
         self.hook_timeout = hook_timeout
         self.providers = ProviderRegistry()
         self.policies = PolicyRegistry()
+        self.emulators = EmulatorRegistry()
         self._collect("smsrouter_register_providers", self.providers)
         self._collect("smsrouter_register_policies", self.policies)
+        self._collect("smsrouter_register_emulators", self.emulators)
 
     @classmethod
     def load(
@@ -173,7 +211,7 @@ class PluginHost:
         _check_pending(pm)
         return cls(pm, hook_timeout=hook_timeout)
 
-    def _collect(self, hook_name: str, registry: _Registry[Any]) -> None:
+    def _collect(self, hook_name: str, registry: _Registry[Any] | EmulatorRegistry) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             registry._current = impl.plugin_name
             try:

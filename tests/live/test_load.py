@@ -69,7 +69,7 @@ async def routed(
                 "plugin": "smsc",
                 "login": "demo",
                 "psw": "demo-password",
-                "base_url": smsc.base_url,
+                "base_url": smsc.api_url,
                 # Waiting is not a provider limit: a long one lets calls sleep out SMSC's
                 # windows on the fake clock instead of giving up.
                 "limit_wait": "1d",

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smsbroadcast.adapter import SMSBroadcastConfig, SMSBroadcastProvider
-from plugins.smsbroadcast.emulator import SMSBroadcastEmulator, make_emulator
+from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from router.errors import ProviderRejectedError
 from router.model import (
     Batch,
@@ -157,7 +157,7 @@ async def test_send_draws_credits_per_part_per_recipient(
 async def test_a_bare_emulator_serves_the_demo_account_at_its_root(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with make_emulator() as emu:
+    async with SMSBroadcastEmulator() as emu:
         assert isinstance(emu, SMSBroadcastEmulator)
         provider = adapter(session, emu.url)
         assert (await provider.balance()).amount == Decimal(1000)

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smscentral.adapter import SMSCentralConfig, SMSCentralProvider
-from plugins.smscentral.emulator import SMSCentralEmulator, make_emulator
+from plugins.smscentral.emulator import SMSCentralEmulator
 from router.errors import ProviderError, ProviderRejectedError, ProviderUnavailableError
 from router.model import (
     Balance,
@@ -554,10 +554,10 @@ async def test_inbound_needs_a_url() -> None:
 # -- the demo defaults and the password ----------------------------------------------------
 
 
-async def test_make_emulator_serves_the_demo_account_at_its_root(
+async def test_the_default_emulator_serves_the_demo_account_at_its_root(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with make_emulator() as emulator:
+    async with SMSCentralEmulator() as emulator:
         assert isinstance(emulator, SMSCentralEmulator)
         context = ProviderContext(name="demo", session=session, logger=logging.getLogger("t"))
         config = SMSCentralConfig("demo", Secret("demo-password"), base_url=emulator.url)
