@@ -21,11 +21,11 @@ from typing import Any
 
 from bench.common import Bar, Result, drive
 from router import Message, Router
-from router.cli import emulator_factory
 from router.config import read_toml
-from router.demo import EMULATOR_OPTIONS, ENV, EXAMPLE, demo_config
-from router.emulator import Account, Emulator, Fault
+from router.demo import ENV, EXAMPLE, demo_config
 from router.errors import RouterError
+from router.plugins import PluginHost
+from router.testing import Account, Emulator, Fault
 
 CONCURRENCY = 64
 BALANCE_BURST = 20
@@ -46,19 +46,21 @@ async def run(quick: bool = False) -> Result:
     started = time.perf_counter()
     count = 200 if quick else 4_000
     emulators: dict[str, Emulator] = {}
-    urls: dict[str, str] = {}
+    options: dict[str, dict[str, str | None]] = {}
+    registered = PluginHost.load(autoload=False).emulators
     try:
         for plugin in {plugin for plugin, _ in TARGETS.values()}:
             account = Account("demo", "demo-password", Decimal(10**9))
-            emulator = emulator_factory(plugin)(
-                accounts=[account], **EMULATOR_OPTIONS.get(plugin, {})
-            )
+            cls = registered.get(plugin)
+            assert cls is not None, f"no emulator registered for {plugin}"
+            emulator = cls(accounts=[account])
             # In this process an answer without a wait would end before the next request
             # starts: a little latency lets calls overlap as they do on a network.
             emulator.inject(Fault(latency=LATENCY))
-            urls[plugin] = await emulator.start("127.0.0.1", 0)
+            await emulator.start("127.0.0.1", 0)
             emulators[plugin] = emulator
-        config = demo_config(read_toml(EXAMPLE), urls, "memory:")
+            options[plugin] = emulator.provider_options()
+        config = demo_config(read_toml(EXAMPLE), options, "memory:")
         async with Router(config, env=ENV, autoload=False) as router:
             names = list(TARGETS)
             serial = itertools.count()

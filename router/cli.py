@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import sys
@@ -19,7 +18,8 @@ from router.config import parse_config, read_toml
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.model import Message
-from router.plugins import PluginHost
+from router.plugins import EmulatorRegistry, PluginHost
+from router.testing import Emulator
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -199,34 +199,29 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def emulator_factory(type_name: str) -> Callable[..., Any]:
-    """The ``make_emulator`` that ships beside a provider type's adapter."""
-    host = PluginHost.load()
-    cls = host.providers.get(type_name)
+def emulator_class(emulators: EmulatorRegistry, type_name: str) -> type[Emulator]:
+    """The emulator a plugin registered for provider type *type_name*."""
+    cls = emulators.get(type_name)
     if cls is None:
-        known = ", ".join(host.providers.names())
-        raise RouterError(f"no provider type {type_name!r} (known: {known})")
-    package = cls.__module__.rpartition(".")[0] or cls.__module__
-    try:
-        module = importlib.import_module(f"{package}.emulator")
-    except ImportError:
-        raise RouterError(f"provider type {type_name!r} ships no emulator") from None
-    factory: Callable[..., Any] = module.make_emulator
-    return factory
+        known = ", ".join(emulators.names())
+        raise RouterError(f"no emulator for provider type {type_name!r} (known: {known})")
+    return cls
 
 
 async def _emulate(args: argparse.Namespace) -> int:
     from router.daemon import split_listen
 
     host, port = split_listen(args.listen)
-    names = PluginHost.load().providers.names() if args.name == "all" else [args.name]
-    names = [n for n in names if n != "fake"]
+    emulators = PluginHost.load().emulators
+    names = emulators.names() if args.name == "all" else [args.name]
     running = []
     for offset, name in enumerate(names):
-        emulator = emulator_factory(name)(callback_url=args.callback_url)
-        url = await emulator.start(host, port + offset if port else 0)
+        emulator = emulator_class(emulators, name)(callback_url=args.callback_url)
+        await emulator.start(host, port + offset if port else 0)
         running.append(emulator)
-        print(f"{name}: {url} (account demo / demo-password)", flush=True)
+        account = next(iter(emulator.accounts.values()))
+        login = f"account {account.username} / {account.password}"
+        print(f"{name}: {emulator.api_url} ({login})", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -1,10 +1,12 @@
 """``smsrouter demo``: the four emulators and the daemon on loopback, and a mixed batch.
 
 The example config (``config.example.toml``) is pointed at the emulators, the daemon starts
-on ``--listen``, and a batch goes through its HTTP API: Australian numbers (one provider
-answers ``ERROR`` so failover shows), a South African number, a long Cyrillic text to
-Russia, and a message with a bad number. The emulators push delivery reports back to the
-daemon's callback URLs, and an inbound reply arrives. A summary shows what happened; then
+on ``--listen``, and a batch goes through its HTTP API: Australian numbers (the provider
+they are routed to first answers with its own error, so failover shows), a South African
+number, a long Cyrillic text to Russia, and a message with a bad number. The emulators
+push delivery reports back to the daemon's callback URLs, and an inbound reply arrives.
+Every provider-specific part (where an API lives, its account options, its error answer,
+its inbound push) comes from the emulator each plugin registers. A summary shows what happened; then
 the daemon keeps serving (API and ``/metrics``) until Ctrl-C, or with ``--once`` exits 0
 when every step worked.
 """
@@ -22,45 +24,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from router.cli import emulator_factory, table
+from router.cli import table
 from router.config import read_toml
 from router.daemon import Daemon, make_app, split_listen
-from router.emulator import Emulator, Fault
+from router.plugins import PluginHost
+from router.testing import Emulator
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 TOKEN = "demo-api-token"  # noqa: S105 - the demo's own loopback daemon
 SECRET = "demo-callback-secret"  # noqa: S105 - likewise
 
-ENDPOINTS = {
-    "smsbroadcast": "/api-adv.php",
-    "smsoffice": "/sms/api",
-    "smsc": "/sys",
-    "smscentral": "/api/v3.2",
-}
-"""Where each emulator serves its API, as the provider's ``base_url`` names it."""
-
-ENV = {
-    "SMSROUTER_API_TOKEN": TOKEN,
-    "SMSROUTER_CALLBACK_SECRET": SECRET,
-    "SMSBROADCAST_USERNAME": "demo",
-    "SMSBROADCAST_PASSWORD": "demo-password",
-    "SMSOFFICE_USERNAME": "demo",
-    "SMSOFFICE_PASSWORD": "demo-password",
-    "SMSC_LOGIN": "demo",
-    "SMSC_PASSWORD": "demo-password",
-    "SMSCENTRAL_USERNAME": "demo",
-    "SMSCENTRAL_PASSWORD": "demo-password",
-    "SMSCENTRAL_CALLBACK_PASSWORD": "demo-callback-password",
-}
-"""The secrets the example config reads from the environment, for the emulators' accounts."""
-
-EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
-    "smscentral": {
-        "callback_username": "smsrouter",
-        "callback_password": ENV["SMSCENTRAL_CALLBACK_PASSWORD"],
-    },
-}
-"""What each emulator needs beyond its defaults to match the example config."""
+ENV = {"SMSROUTER_API_TOKEN": TOKEN, "SMSROUTER_CALLBACK_SECRET": SECRET}
+"""The daemon's own secrets the example config reads from the environment. A provider's
+account comes from its emulator instead (:meth:`~router.testing.Emulator.provider_options`)."""
 
 BATCH: list[dict[str, Any]] = [
     {
@@ -79,14 +55,25 @@ BATCH: list[dict[str, Any]] = [
 ]
 
 
-def demo_config(base: Mapping[str, Any], urls: Mapping[str, str], store: str) -> dict[str, Any]:
-    """The example config with every provider pointed at its emulator."""
+def demo_config(
+    base: Mapping[str, Any], options: Mapping[str, Mapping[str, str | None]], store: str
+) -> dict[str, Any]:
+    """*base* with each provider pointed at its emulator.
+
+    Args:
+        base: a config, as read from its TOML file.
+        options: by plugin name, the options that point a provider table at that plugin's
+            emulator (``Emulator.provider_options()``); None removes the option.
+        store: the journal's URL.
+    """
     config: dict[str, Any] = json.loads(json.dumps(base))
     config.setdefault("store", {})["url"] = store
     for table_ in config.get("providers", {}).values():
-        plugin = table_["plugin"]
-        if plugin in urls:
-            table_["base_url"] = urls[plugin] + ENDPOINTS[plugin]
+        for key, value in options.get(table_["plugin"], {}).items():
+            if value is None:
+                table_.pop(key, None)
+            else:
+                table_[key] = value
     return config
 
 
@@ -102,6 +89,13 @@ class Demo:
                 self.port = probe.getsockname()[1]
         self.config_path = Path(config) if config else EXAMPLE
         self.emulators: dict[str, Emulator] = {}
+        """The running emulators by plugin name, in the config's order."""
+        self.plugins: dict[str, str] = {}
+        """Each configured provider's plugin, by provider name."""
+        self.inbound_emulators: list[Emulator] = []
+        """The emulators whose providers push inbound texts."""
+        self.first_choice: str | None = None
+        """The provider the batch's first message is routed to first."""
         self.runner: web.AppRunner | None = None
         self.base = ""
         self.steps: list[tuple[str, bool, str]] = []
@@ -116,22 +110,28 @@ class Demo:
 
     async def start(self) -> None:
         """Start the emulators, then the daemon pointed at them."""
+        plugins = PluginHost.load()
         base = read_toml(self.config_path)
-        names = {t["plugin"]: n for n, t in base.get("providers", {}).items()}
+        self.plugins = {n: t["plugin"] for n, t in base.get("providers", {}).items()}
+        names = {plugin: name for name, plugin in self.plugins.items()}
         self.base = f"http://{self.host}:{self.port}"
-        urls = {}
+        options = {}
         for plugin, name in names.items():
-            if plugin not in ENDPOINTS:
+            cls = plugins.emulators.get(plugin)
+            if cls is None:
                 continue
-            emulator = emulator_factory(plugin)(
+            emulator = cls(
                 callback_url=f"{self.base}/callbacks/{name}/dlr/{SECRET}",
                 inbound_url=f"{self.base}/callbacks/{name}/inbound/{SECRET}",
-                **EMULATOR_OPTIONS.get(plugin, {}),
             )
-            urls[plugin] = await emulator.start(self.host, 0)
+            await emulator.start(self.host, 0)
             self.emulators[plugin] = emulator
+            options[plugin] = emulator.provider_options()
+            provider = plugins.providers.get(plugin)
+            if provider is not None and provider.capabilities.push_inbound:
+                self.inbound_emulators.append(emulator)
         store = f"sqlite:///{Path(self._tmp.name) / 'journal.db'}"
-        daemon = Daemon(config_data=demo_config(base, urls, store), env=ENV)
+        daemon = Daemon(config_data=demo_config(base, options, store), env=ENV)
         self.runner = web.AppRunner(make_app(daemon), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()
@@ -154,6 +154,8 @@ class Demo:
             async with http.post(f"{self.base}/v1/route", json=ask, headers=headers) as answer:
                 plan = await answer.json()
             for route in plan["routes"][:1]:
+                if body is BATCH[0] and route["candidates"]:
+                    self.first_choice = route["candidates"][0]["provider"]
                 for rank, c in enumerate(route["candidates"], 1):
                     keys = "; ".join(f"{k}: {v}" for k, v in c["keys"].items())
                     rows.append((route["to"], rank, c["provider"], keys))
@@ -165,11 +167,12 @@ class Demo:
         self.step("routing explained", bool(rows), "POST /v1/route")
 
     async def run_batch(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
-        """Send the batch through the API; one provider fails first so failover shows."""
+        """Send the batch; the first message's first choice answers with its own error once,
+        so failover shows."""
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        broadcast = self.emulators.get("smsbroadcast")
-        if broadcast is not None:
-            broadcast.inject(Fault(operation="send", times=1, body="ERROR: Service unavailable"))
+        failing = self.emulators.get(self.plugins.get(self.first_choice or "", ""))
+        if failing is not None:
+            failing.fail_next("send")
         results = []
         for body in BATCH:
             async with http.post(f"{self.base}/v1/messages", json=body, headers=headers) as answer:
@@ -232,15 +235,13 @@ class Demo:
         self.step("failover on an ERROR answer", failovers >= 1, f"{failovers} recipient(s)")
 
     async def inbound(self, http: aiohttp.ClientSession) -> None:
-        """An inbound reply pushed by SMS Broadcast reaches the daemon."""
-        broadcast = self.emulators.get("smsbroadcast")
-        push_inbound = getattr(broadcast, "push_inbound", None)
-        if broadcast is None or push_inbound is None:
+        """An inbound reply, pushed by the first provider that pushes them, reaches the daemon."""
+        if not self.inbound_emulators:
             return
-        # SMS Broadcast echoes the ref it was sent with: our message id (providers.md 1.5).
+        emulator = self.inbound_emulators[0]
         replied_to = self.results[0]["id"] if self.results else None
-        push = push_inbound("61412345678", "61400000000", "YES", ref=replied_to)
-        await broadcast.settle()
+        push = emulator.push_reply("61412345678", "61400000000", "YES", reference=replied_to)
+        await emulator.settle()
         self.step("inbound reply received", push.answers[-1:] == [200], f"answers {push.answers}")
 
     async def metrics(self, http: aiohttp.ClientSession) -> None:

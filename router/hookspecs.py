@@ -16,7 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
-    from router.plugins import PolicyRegistry, ProviderRegistry
+    from router.plugins import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 
 PROJECT = "smsrouter"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,6 +47,21 @@ def smsrouter_register_policies(registry: PolicyRegistry) -> None:
     Args:
         registry: where policy classes go; a ``name`` two plugins both add, or a class that
             is not a :class:`~router.Policy`, stops the Router with a PluginError.
+    """
+
+
+@hookspec
+def smsrouter_register_emulators(registry: EmulatorRegistry) -> None:
+    """Add provider emulators: ``registry.add(MyEmulator)``.
+
+    Runs once when a plugin host loads, beside the other registration hooks. An emulator
+    is a :class:`~router.testing.Emulator` whose ``name`` is the ``type_name`` of the
+    provider type it doubles for; ``smsrouter emulate`` and ``smsrouter demo`` find it
+    by that name.
+
+    Args:
+        registry: where emulator classes go; a name two plugins both add, or a class that
+            is not an emulator, stops the Router with a PluginError.
     """
 
 

@@ -16,9 +16,10 @@ import inspect
 import logging
 import os
 import types
+import typing
 from collections.abc import Awaitable, Coroutine, Iterable, Iterator
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import pluggy
@@ -28,6 +29,9 @@ from router.errors import PluginError
 from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
 from router.policy import Policy
 from router.provider import Provider
+
+if TYPE_CHECKING:
+    from router.testing.emulator import Emulator  # noqa: F401 (named in a string below)
 
 ENTRY_POINT_GROUP = "smsrouter"
 AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -42,7 +46,7 @@ BUILTIN_PLUGINS = (
 
 log = logging.getLogger("smsrouter.plugins")
 
-T = TypeVar("T", Provider[Any], Policy)
+T = TypeVar("T")
 
 
 class _Registry(Generic[T]):
@@ -50,33 +54,35 @@ class _Registry(Generic[T]):
 
     kind: str
     name_attribute: str
-    base: type[T]
 
     def __init__(self) -> None:
         self._classes: dict[str, type[T]] = {}
         self._owners: dict[str, str] = {}
         self._current = "?"
 
+    def _refusal(self, cls: object) -> str | None:
+        """Why *cls* is not a class of this registry's kind, or None when it is."""
+        raise NotImplementedError
+
     def add(self, cls: object) -> None:
-        """Register *cls* under its name; a name registered twice is a PluginError."""
-        if not (isinstance(cls, type) and issubclass(cls, self.base)):
-            raise PluginError(f"plugin {self._current!r}: {cls!r} is not a {self.base.__name__}")
+        """Register *cls* under its name; a name registered twice is a PluginError.
+
+        Whatever a plugin passes is checked here, at start, whatever its annotations say.
+        """
+        why = self._refusal(cls)
+        if why is not None or not isinstance(cls, type):
+            raise PluginError(f"plugin {self._current!r}: {why}")
         name = getattr(cls, self.name_attribute, None)
         if not isinstance(name, str) or not name:
             raise PluginError(
                 f"plugin {self._current!r}: {cls.__name__} has no {self.name_attribute}"
-            )
-        config = getattr(cls, "Config", None)
-        if not (isinstance(config, type) and attrs.has(config)):
-            raise PluginError(
-                f"plugin {self._current!r}: {cls.__name__}.Config must be an attrs class"
             )
         if name in self._classes:
             raise PluginError(
                 f"{self.kind} {name!r} is registered twice: by plugin {self._owners[name]!r} "
                 f"and by plugin {self._current!r}"
             )
-        self._classes[name] = cls
+        self._classes[name] = typing.cast(type[T], cls)
         self._owners[name] = self._current
 
     @contextlib.contextmanager
@@ -101,12 +107,24 @@ class _Registry(Generic[T]):
         return sorted(n for n, owner in self._owners.items() if owner == plugin)
 
 
+def _configured(cls: object, base: type[Any]) -> str | None:
+    """Why *cls* is not a subclass of *base* with an attrs ``Config``, or None."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"{cls!r} is not a {base.__name__}"
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and attrs.has(config)):
+        return f"{cls.__name__}.Config must be an attrs class"
+    return None
+
+
 class ProviderRegistry(_Registry[Provider[Any]]):
     """Where plugins add provider types, by their ``type_name``."""
 
     kind = "provider type"
     name_attribute = "type_name"
-    base = Provider
+
+    def _refusal(self, cls: object) -> str | None:
+        return _configured(cls, Provider)
 
 
 class PolicyRegistry(_Registry[Policy]):
@@ -114,7 +132,24 @@ class PolicyRegistry(_Registry[Policy]):
 
     kind = "policy"
     name_attribute = "name"
-    base = Policy
+
+    def _refusal(self, cls: object) -> str | None:
+        return _configured(cls, Policy)
+
+
+class EmulatorRegistry(_Registry["Emulator"]):
+    """Where plugins add provider emulators, by the ``name`` of the provider type each doubles."""
+
+    kind = "emulator"
+    name_attribute = "name"
+
+    def _refusal(self, cls: object) -> str | None:
+        # By its shape: the Emulator base lives in the test kit, which imports this module.
+        if not (isinstance(cls, type) and callable(getattr(cls, "start", None))):
+            return f"{cls!r} is not an Emulator"
+        if getattr(cls, "name", None) == "emulator":
+            return f"{cls.__name__} has no name"
+        return None
 
 
 @attrs.frozen
@@ -139,8 +174,10 @@ class PluginHost:
         self.hook_timeout = hook_timeout
         self.providers = ProviderRegistry()
         self.policies = PolicyRegistry()
+        self.emulators = EmulatorRegistry()
         self._collect("smsrouter_register_providers", self.providers)
         self._collect("smsrouter_register_policies", self.policies)
+        self._collect("smsrouter_register_emulators", self.emulators)
         self.events = Events(self)
         """The event hooks, typed: what the core tells the plugins."""
 

@@ -39,6 +39,7 @@ from tests.plugins import price_cap
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = ("smsrouter_register_policies", "smsrouter_register_providers")
+WITH_EMULATOR = ("smsrouter_register_emulators", "smsrouter_register_providers")
 OWN_VERSION = importlib.metadata.version("smsrouter")
 
 FAKE_CONFIG: dict[str, Any] = {"providers": {"f": {"plugin": "fake"}}}
@@ -99,10 +100,10 @@ def test_built_ins_load_as_plugins_like_any_other() -> None:
     host = PluginHost.load(autoload=False)
 
     assert host.describe() == [
-        PluginInfo("plugins.smsbroadcast", OWN_VERSION, HOOKS[1:], ("smsbroadcast",), ()),
-        PluginInfo("plugins.smsc", OWN_VERSION, HOOKS[1:], ("smsc",), ()),
-        PluginInfo("plugins.smscentral", OWN_VERSION, HOOKS[1:], ("smscentral",), ()),
-        PluginInfo("plugins.smsoffice", OWN_VERSION, HOOKS[1:], ("smsoffice",), ()),
+        PluginInfo("plugins.smsbroadcast", OWN_VERSION, WITH_EMULATOR, ("smsbroadcast",), ()),
+        PluginInfo("plugins.smsc", OWN_VERSION, WITH_EMULATOR, ("smsc",), ()),
+        PluginInfo("plugins.smscentral", OWN_VERSION, WITH_EMULATOR, ("smscentral",), ()),
+        PluginInfo("plugins.smsoffice", OWN_VERSION, WITH_EMULATOR, ("smsoffice",), ()),
         PluginInfo(
             "policies", OWN_VERSION, HOOKS[:1], (), ("balance", "cheapest", "prefix", "priority")
         ),
@@ -568,6 +569,7 @@ def test_every_hook_is_documented() -> None:
         "smsrouter_inbound_message",
         "smsrouter_message_routed",
         "smsrouter_provider_state_changed",
+        "smsrouter_register_emulators",
         "smsrouter_register_policies",
         "smsrouter_register_providers",
     ]
@@ -637,7 +639,7 @@ async def test_the_example_plugin_installs_and_routes(installed_echo: Path) -> N
         result = await router_.send(Message(to=["+61412345678", "+61412345679"], text="Hi"))
         listed = [i for i in router_.plugins.describe() if i.name == "echo"]
 
-    assert listed == [PluginInfo("echo", "1.0.0", HOOKS[1:], ("echo",), ())]
+    assert listed == [PluginInfo("echo", "1.0.0", WITH_EMULATOR, ("echo",), ())]
     assert [(r.status, r.provider, r.provider_message_id) for r in result.recipients] == [
         (RecipientStatus.ACCEPTED, "echo", f"sandbox-{result.message_id}-0"),
         (RecipientStatus.ACCEPTED, "echo", f"sandbox-{result.message_id}-1"),

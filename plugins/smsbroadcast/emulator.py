@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Handler, Push
+from router.testing import Account, Emulator, Handler, Push
 from router.text import analyse
 
 _PARAMS = web.RequestKey("smsbroadcast_params", dict[str, str])
@@ -65,6 +65,7 @@ class SMSBroadcastEmulator(Emulator):
     """SMS Broadcast's ``api-adv.php`` (send and balance) with pushed status reports."""
 
     name = "smsbroadcast"
+    base_path = "/api-adv.php"
     # providers.md 1.4: the provider's retry policy is unknown; this modest one (after 1,
     # 5 and 15 minutes) is inferred, and pushes that are not answered 200 are retried.
     push_schedule = (60.0, 300.0, 900.0)
@@ -96,11 +97,6 @@ class SMSBroadcastEmulator(Emulator):
         """Recipients one request may carry (providers.md 1.2: a client's cap, 1000)."""
         self._smsrefs = itertools.count(first_smsref)
         self._handling: set[asyncio.Task[Any]] = set()
-
-    @property
-    def api_url(self) -> str:
-        """The URL of the emulated ``api-adv.php``: an adapter's ``base_url``."""
-        return f"{self.url}/api-adv.php"
 
     # -- serving --------------------------------------------------------------------------
 
@@ -237,6 +233,16 @@ class SMSBroadcastEmulator(Emulator):
         params["status"] = self.dlr_statuses.get(to, self.dlr_status)
         self.push(self.callback_url, params)
 
+    def provider_error(self, request: web.Request) -> web.Response:
+        """``ERROR:`` with the reason, for the whole request (providers.md 1.2)."""
+        return _text("ERROR: Service unavailable")
+
+    def push_reply(
+        self, sender: str, recipient: str, text: str, reference: str | None = None
+    ) -> Push:
+        """An inbound text with the ``ref`` the adapter sends: our message id (providers.md 1.5)."""
+        return self.push_inbound(sender, recipient, text, ref=reference)
+
     def push_inbound(self, from_: str, to: str, message: str, ref: str | None = None) -> Push:
         """Push an inbound text to ``inbound_url`` by GET (providers.md 1.5)."""
         if self.inbound_url is None:
@@ -250,8 +256,3 @@ class SMSBroadcastEmulator(Emulator):
 def _text(body: str) -> web.Response:
     # providers.md 1.2: every answer, errors included, is text/plain with HTTP 200.
     return web.Response(text=body)
-
-
-def make_emulator(**kwargs: Any) -> SMSBroadcastEmulator:
-    """An SMS Broadcast emulator; keyword arguments go to :class:`SMSBroadcastEmulator`."""
-    return SMSBroadcastEmulator(**kwargs)

@@ -27,7 +27,7 @@ import attrs
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 from router.text import analyse
 
 MAX_CONCURRENT = 15
@@ -48,6 +48,7 @@ _ERRORS = {
     1: "parameters error",
     2: "authorise error",
     3: "no money",
+    4: "IP address is temporarily blocked",
     6: "message is denied",
     7: "invalid number",
     8: "can't deliver to this number",
@@ -84,6 +85,8 @@ class SMSCEmulator(Emulator):
     """
 
     name = "smsc"
+    base_path = "/sys"
+    credential_options = ("login", "psw")
     # providers.md 3.6: SMSC's retry policy for pushes is unknown; a modest one is assumed.
     push_schedule = (60.0, 300.0, 1800.0)
 
@@ -128,11 +131,6 @@ class SMSCEmulator(Emulator):
         self._auto_ids = itertools.count(1)
         self._inbound_ids = itertools.count(1)
 
-    @property
-    def base_url(self) -> str:
-        """The adapter's ``base_url`` for this emulator."""
-        return f"{self.url}/sys"
-
     def routes(self, app: web.Application) -> None:
         """``/sys/send.php``, ``/sys/status.php`` and ``/sys/balance.php``, GET or POST."""
         app.router.add_route("*", "/sys/send.php", self._send)
@@ -159,13 +157,20 @@ class SMSCEmulator(Emulator):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def push_inbound(self, phone: str, mes: str, to: str) -> Push:
-        """Push a text from *phone* to our number *to*, as SMSC's inbound form POST."""
+    def push_reply(
+        self, sender: str, recipient: str, text: str, reference: str | None = None
+    ) -> Push:
+        """SMSC's inbound form POST (no reference) to ``inbound_url``, else ``callback_url``."""
         url = self.inbound_url or self.callback_url
         if url is None:
             raise RuntimeError("no inbound_url or callback_url to push to")
-        params = {"id": str(next(self._inbound_ids)), "phone": phone, "mes": mes, "to": to}
-        return self.push(url, params, method="POST")
+        params = {"id": str(next(self._inbound_ids)), "phone": sender, "mes": text}
+        return self.push(url, {**params, "to": recipient}, method="POST")
+
+    def provider_error(self, request: web.Request) -> web.Response:
+        """Error 4 (IP blocked for a while) in the format asked for (providers.md 3.2)."""
+        fields = self.fields(request)
+        return self._error(fields.get("fmt", "0"), 4, fields.get("id"))
 
     # -- the protocol ---------------------------------------------------------------------
 
@@ -361,11 +366,6 @@ class SMSCEmulator(Emulator):
             payload["id"] = _int(given_id) or given_id
             text += f", ID - {given_id}"
         return self._answer(fmt, payload, text)
-
-
-def make_emulator(**kwargs: Any) -> SMSCEmulator:
-    """An SMSC emulator; *kwargs* are :class:`SMSCEmulator`'s."""
-    return SMSCEmulator(**kwargs)
 
 
 def _digits(phone: str) -> str:

@@ -23,7 +23,7 @@ import attrs
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 from router.text import analyse
 
 # Emulator-only codes: SMS Central's own list is not public (providers.md 6).
@@ -33,6 +33,7 @@ BAD_RECIPIENT = "513 Invalid recipient number"
 BAD_REQUEST = "514 Missing or invalid parameter"
 TOO_MANY = "515 Too many messages in one request"
 TOO_LONG = "516 Message too long"
+UNAVAILABLE = "517 Service temporarily unavailable"
 
 MAX_MESSAGES = 100
 MAX_STATUS_REFERENCES = 100
@@ -69,6 +70,7 @@ class SMSCentralEmulator(Emulator):
     """
 
     name = "smscentral"
+    base_path = "/api/v3.2"
     # providers.md 4.5: up to 10 tries, the gaps growing by 5 minutes up to 45.
     push_schedule = tuple(300.0 * n for n in range(1, 10))
 
@@ -264,6 +266,10 @@ class SMSCentralEmulator(Emulator):
                 ET.SubElement(element, tag).text = value
         return _xml(root)
 
+    def provider_error(self, request: web.Request) -> web.Response:
+        """A coded error line with HTTP 200 (providers.md 4.2)."""
+        return web.Response(text=UNAVAILABLE)
+
     def set_status(self, reference: str, status: str, description: str = "") -> None:
         """What status queries say of every message sent with *reference*."""
         matching = [m for m in self.messages if m.reference == reference]
@@ -316,6 +322,20 @@ class SMSCentralEmulator(Emulator):
             params["REFERENCE"] = reference
         return self._push(self.inbound_url, params)
 
+    def push_reply(
+        self, sender: str, recipient: str, text: str, reference: str | None = None
+    ) -> Push:
+        """An inbound reply, with the push credentials and the ``REFERENCE`` (4.5)."""
+        return self.push_inbound(sender, recipient, text, reference)
+
+    def provider_options(self) -> dict[str, str | None]:
+        """The account, and the credentials this emulator sends with its pushes."""
+        return {
+            **super().provider_options(),
+            "callback_username": self.callback_username,
+            "callback_password": self.callback_password,
+        }
+
     def _credentials(self) -> dict[str, str]:
         credentials = {}
         if self.callback_username is not None:
@@ -338,8 +358,3 @@ class SMSCentralEmulator(Emulator):
 
 def _xml(element: ET.Element) -> web.Response:
     return web.Response(text=ET.tostring(element, encoding="unicode"), content_type="text/xml")
-
-
-def make_emulator(**kwargs: Any) -> SMSCentralEmulator:
-    """An SMS Central emulator; see :class:`SMSCentralEmulator` for the arguments."""
-    return SMSCentralEmulator(**kwargs)

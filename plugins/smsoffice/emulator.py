@@ -18,12 +18,11 @@ import asyncio
 import itertools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Handler
+from router.testing import Account, Emulator, Handler
 from router.text import analyse
 
 LOGIN_FAILED = "Error: Login Failed"
@@ -60,6 +59,7 @@ class SMSOfficeEmulator(Emulator):
     """SMS Office's HTTP API (send and balance) with pushed delivery reports."""
 
     name = "smsoffice"
+    base_path = "/sms/api"
     # providers.md 2.4: resent after 60 minutes, then 3 hours later, then 12 hours later.
     push_schedule = (3600.0, 10800.0, 43200.0)
 
@@ -91,11 +91,6 @@ class SMSOfficeEmulator(Emulator):
         router has recorded the send before the report comes (the real one takes longer)."""
         self._ids = itertools.count(first_id)
         self._answering: list[web.Request] = []
-
-    @property
-    def api_url(self) -> str:
-        """The URL of the emulated API folder: an adapter's ``base_url``."""
-        return f"{self.url}/sms/api"
 
     # -- serving --------------------------------------------------------------------------
 
@@ -183,6 +178,10 @@ class SMSOfficeEmulator(Emulator):
         self._report(message_id, to, params["from"])
         return _text(f"Success:{message_id}")
 
+    def provider_error(self, request: web.Request) -> web.Response:
+        """An ``Error:`` text with HTTP 200, like every refusal (providers.md 2.2)."""
+        return _text("Error: Service unavailable")
+
     # -- pushes ---------------------------------------------------------------------------
 
     def _report(self, message_id: str, to: str, sender: str) -> None:
@@ -217,8 +216,3 @@ def _waiting(request: web.Request) -> bool:
 def _text(body: str) -> web.Response:
     # providers.md 2.2: every answer, errors included, comes with HTTP 200.
     return web.Response(text=body)
-
-
-def make_emulator(**kwargs: Any) -> SMSOfficeEmulator:
-    """An SMS Office emulator; keyword arguments go to :class:`SMSOfficeEmulator`."""
-    return SMSOfficeEmulator(**kwargs)

@@ -1,4 +1,4 @@
-"""For tests, yours and ours: a fake provider, a fake clock, and the conformance kit.
+"""For tests, yours and ours: a fake provider, a fake clock, the conformance kit, emulators.
 
 Register the fake provider type by passing this module as a plugin::
 
@@ -18,6 +18,10 @@ outcomes against a misbehaving loopback server (:func:`check_outcome_mapping`), 
 password shows nowhere (:func:`check_no_secret_leaks`) and how pushes are parsed
 (:func:`check_callbacks`). Every problem found is reported together in one
 :class:`ConformanceError`.
+
+A provider's emulator, the double its own tests, the demo and users' integration tests run
+against, subclasses :class:`Emulator`: a loopback aiohttp server with accounts, counters,
+fault injection (:class:`Fault`) and pushed callbacks (:class:`Push`).
 """
 
 from __future__ import annotations
@@ -34,17 +38,24 @@ from router.testing.conformance import (
     check_provider,
     check_provider_type,
 )
+from router.testing.emulator import Account, Counters, Emulator, Fault, Handler, Push
 from router.testing.fakes import FakeClock, FakeConfig, FakeProvider
 from router.testing.faults import ProviderFactory
 
 __all__ = [
     "DEFAULT_NUMBERS",
+    "Account",
     "ConformanceError",
     "ConformanceReport",
+    "Counters",
+    "Emulator",
     "FakeClock",
     "FakeConfig",
     "FakeProvider",
+    "Fault",
+    "Handler",
     "ProviderFactory",
+    "Push",
     "check_callbacks",
     "check_no_secret_leaks",
     "check_outcome_mapping",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.emulator import Fault
+from router.testing import Fault
 from tests.bulk.support import BulkRun, config_text, write_csv
 from tests.daemon.support import TOKEN, sent_texts
 

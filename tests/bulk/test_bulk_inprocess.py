@@ -14,11 +14,10 @@ import router.testing
 from router.bulk import InProcessSender, Row, derived_reference, send_row, send_rows
 from router.bulk_report import Progress, RowResult, RowStatus, Summary
 from router.cli import main
-from router.emulator import Fault
 from router.engine import Router
 from router.model import Message, Outcome
 from router.store import MemoryStore, MessageState
-from router.testing import FakeProvider
+from router.testing import FakeProvider, Fault
 from tests.bulk.support import BulkRun, config_text, write_csv
 from tests.daemon.support import sent_texts
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from router.emulator import Emulator
+from router.testing import Emulator
 
 TOKEN = "test-token"
 SECRET = "test-callback-secret"

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 
 from router.daemon.openapi import OPENAPI
-from router.emulator import Fault
+from router.testing import Fault
 from tests.daemon.support import SECRET, DaemonProcess, sent_texts
 
 CONFIG = """

@@ -20,12 +20,11 @@ import pytest
 from plugins.smsc.emulator import SMSCEmulator
 from plugins.smsoffice.emulator import SMSOfficeEmulator
 from router import Message
-from router.emulator import Fault
 from router.engine import Router
 from router.errors import ProviderUnavailableError, RouterError
 from router.model import RecipientStatus
 from router.provider import Operation, Rate
-from router.testing import FakeClock
+from router.testing import FakeClock, Fault
 
 
 class NoLock:
@@ -70,7 +69,7 @@ async def routed(
                 "plugin": "smsc",
                 "login": "demo",
                 "psw": "demo-password",
-                "base_url": smsc.base_url,
+                "base_url": smsc.api_url,
                 # Waiting is not a provider limit: a long one lets calls sleep out SMSC's
                 # windows on the fake clock instead of giving up.
                 "limit_wait": "1d",

@@ -17,8 +17,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smsbroadcast.adapter import SMSBroadcastConfig, SMSBroadcastProvider
-from plugins.smsbroadcast.emulator import SMSBroadcastEmulator, make_emulator
-from router.emulator import Account, Fault
+from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from router.errors import ProviderRejectedError
 from router.model import (
     Batch,
@@ -37,7 +36,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 
 MID = "0123456789abcdef"
 A, B, C = "+61400111222", "+61400333444", "+61400555666"
@@ -158,7 +157,7 @@ async def test_send_draws_credits_per_part_per_recipient(
 async def test_a_bare_emulator_serves_the_demo_account_at_its_root(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with make_emulator() as emu:
+    async with SMSBroadcastEmulator() as emu:
         assert isinstance(emu, SMSBroadcastEmulator)
         provider = adapter(session, emu.url)
         assert (await provider.balance()).amount == Decimal(1000)

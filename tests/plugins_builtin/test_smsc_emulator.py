@@ -16,8 +16,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smsc.adapter import SMSCConfig, SMSCProvider, smsc_id
-from plugins.smsc.emulator import SMSCEmulator, make_emulator
-from router.emulator import Account, Fault
+from plugins.smsc.emulator import SMSCEmulator
 from router.errors import CallbackError, ProviderRejectedError, ProviderUnavailableError
 from router.model import (
     Batch,
@@ -34,7 +33,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock, check_provider
+from router.testing import Account, FakeClock, Fault, check_provider
 
 PASSWORD = "Sup3r-s3cret-pw"
 MID = "fedcba9876543210"
@@ -141,7 +140,7 @@ async def test_conforms() -> None:
 async def test_send_balance_and_status(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     outcomes = await adapter.send(batch(A, B))
     assert [(o.recipient, o.outcome) for o in outcomes] == [
         (A, Outcome.ACCEPTED),
@@ -170,7 +169,7 @@ async def test_string_values_parse_alike(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     emulator.string_values = True
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     [outcome] = await adapter.send(batch(A))
     assert outcome.outcome is Outcome.ACCEPTED
     assert (outcome.cost, outcome.balance) == (Decimal("1.50"), Decimal("98.50"))
@@ -183,7 +182,7 @@ async def test_balance_is_drawn_by_cost_per_part(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     # 100 Cyrillic characters are two UCS-2 parts of 67.
-    [outcome] = await provider(emulator.base_url, session).send(batch(A, text="Ж" * 100))
+    [outcome] = await provider(emulator.api_url, session).send(batch(A, text="Ж" * 100))
     assert outcome.cost == Decimal("3.00")
     assert emulator.accounts["acme"].balance == Decimal(97)
     assert emulator.counters.sent[0]["parts"] == "2"
@@ -193,7 +192,7 @@ async def test_statuses_set_by_the_test(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     emulator.delivery_status = None
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     await adapter.send(batch(A))
     query = [StatusQuery(str(SID), f"{MID}-0", A)]
     assert (await adapter.query_status(query))[0].status is DeliveryStatus.ACCEPTED
@@ -207,24 +206,24 @@ async def test_statuses_set_by_the_test(
 
 
 async def test_credentials(emulator: SMSCEmulator, session: aiohttp.ClientSession) -> None:
-    wrong = provider(emulator.base_url, session, psw=Secret("nope"))
+    wrong = provider(emulator.api_url, session, psw=Secret("nope"))
     [outcome] = await wrong.send(batch(A))
     assert (outcome.outcome, outcome.kind) == (Outcome.PROVIDER_ERROR, ErrorKind.AUTH)
     with pytest.raises(ProviderRejectedError) as caught:
         await wrong.balance()
     assert caught.value.kind is ErrorKind.AUTH
     emulator.api_keys["key-1"] = "acme"
-    by_key = provider(emulator.base_url, session, login="", psw=None, apikey=Secret("key-1"))
+    by_key = provider(emulator.api_url, session, login="", psw=None, apikey=Secret("key-1"))
     assert (await by_key.balance()).amount == Decimal(100)
     md5 = hashlib.md5(PASSWORD.encode(), usedforsecurity=False).hexdigest()
-    assert (await provider(emulator.base_url, session, psw=Secret(md5)).balance()).amount == 100
+    assert (await provider(emulator.api_url, session, psw=Secret(md5)).balance()).amount == 100
     assert not emulator.counters.sent
 
 
 async def test_no_credit(clock: FakeClock, session: aiohttp.ClientSession) -> None:
     async with SMSCEmulator([Account("acme", PASSWORD, Decimal("2.00"))], clock=clock) as emu:
         assert isinstance(emu, SMSCEmulator)
-        outcomes = await provider(emu.base_url, session).send(batch(A, B))
+        outcomes = await provider(emu.api_url, session).send(batch(A, B))
         assert {(o.outcome, o.kind) for o in outcomes} == {
             (Outcome.PROVIDER_ERROR, ErrorKind.CREDIT)
         }
@@ -236,7 +235,7 @@ async def test_undeliverable_numbers(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     emulator.undeliverable = {B[1:]}
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     outcomes = await adapter.send(batch(A, B))
     assert [o.outcome for o in outcomes] == [Outcome.ACCEPTED, Outcome.REJECTED_RECIPIENT]
     assert [s["phone"] for s in emulator.counters.sent] == [A[1:]]
@@ -252,7 +251,7 @@ async def test_undeliverable_numbers(
 async def test_identical_send_within_a_minute_is_error_9_and_status_resolves_it(
     emulator: SMSCEmulator, session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     await adapter.send(batch(A))
     clock.advance(59)
     [again] = await adapter.send(batch(A))
@@ -271,7 +270,7 @@ async def test_identical_send_within_a_minute_is_error_9_and_status_resolves_it(
 async def test_eleventh_balance_call_in_a_minute_is_error_9(
     emulator: SMSCEmulator, session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     for _ in range(10):
         await adapter.balance()
         clock.advance(5)
@@ -286,7 +285,7 @@ async def test_eleventh_balance_call_in_a_minute_is_error_9(
 async def test_fifteen_requests_at_once_draw_error_9(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     emulator.hold = hold = asyncio.Event()
     query = [StatusQuery(str(SID), f"{MID}-0", A)]
     held = [asyncio.ensure_future(adapter.query_status(query)) for _ in range(14)]
@@ -311,7 +310,7 @@ async def test_identical_cost_quotes(
     form = {"login": "acme", "psw": PASSWORD, "phones": A, "mes": "Hi", "cost": "1", "fmt": "3"}
     answers = []
     for _ in range(6):
-        async with session.post(f"{emulator.base_url}/send.php", data=form) as response:
+        async with session.post(f"{emulator.api_url}/send.php", data=form) as response:
             answers.append(await response.json())
     assert answers[0] == {"cost": 1.5, "cnt": 1}
     assert answers[5] == {"error": "duplicate request, wait a minute", "error_code": 9}
@@ -323,7 +322,7 @@ async def test_text_answers_without_fmt(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     # providers.md 3.2: fmt 0 (the default) answers in text; errors still come with HTTP 200.
-    base = emulator.base_url
+    base = emulator.api_url
     params = {"login": "acme", "psw": PASSWORD, "phones": A, "mes": "Hi", "id": "5", "cost": "3"}
     async with session.get(f"{base}/send.php", params=params) as response:
         assert await response.text() == "OK - 1 SMS, ID - 5, COST - 1.50, BALANCE - 98.50"
@@ -339,14 +338,14 @@ async def test_text_answers_without_fmt(
 
 async def test_a_5xx_is_unavailable(emulator: SMSCEmulator, session: aiohttp.ClientSession) -> None:
     emulator.inject(Fault(operation="send", status=503, retry_after="7"))
-    [outcome] = await provider(emulator.base_url, session).send(batch(A))
+    [outcome] = await provider(emulator.api_url, session).send(batch(A))
     assert (outcome.outcome, outcome.retry_after) == (Outcome.UNAVAILABLE, 7.0)
     assert not emulator.counters.sent
 
 
 async def test_a_hang_is_ambiguous(emulator: SMSCEmulator, session: aiohttp.ClientSession) -> None:
     emulator.inject(Fault(operation="send", hang=True, times=1))
-    adapter = provider(emulator.base_url, session, timeout=0.05)
+    adapter = provider(emulator.api_url, session, timeout=0.05)
     [outcome] = await adapter.send(batch(A))
     assert (outcome.outcome, outcome.provider_message_id) == (Outcome.AMBIGUOUS, str(SID))
 
@@ -355,7 +354,7 @@ async def test_a_drop_after_the_send_took_effect_is_ambiguous_and_counts_once(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
     emulator.inject(Fault(operation="send", drop=True, after_effect=True, times=1))
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     [outcome] = await adapter.send(batch(A))
     assert outcome.outcome is Outcome.AMBIGUOUS
     assert emulator.counters.requests["send"] == 1
@@ -370,7 +369,7 @@ async def test_a_drop_after_the_send_took_effect_is_ambiguous_and_counts_once(
 async def test_status_push_round_trip(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
-    adapter = provider(emulator.base_url, session, callback_secret=Secret("cb-secret"))
+    adapter = provider(emulator.api_url, session, callback_secret=Secret("cb-secret"))
     async with receiving(adapter) as receiver:
         emulator.callback_url = f"{receiver.url}/dlr"
         emulator.callback_secret = "cb-secret"
@@ -390,7 +389,7 @@ async def test_status_push_round_trip(
 async def test_a_push_with_the_wrong_secret_is_refused_and_retried(
     emulator: SMSCEmulator, session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    adapter = provider(emulator.base_url, session, callback_secret=Secret("right"))
+    adapter = provider(emulator.api_url, session, callback_secret=Secret("right"))
     async with receiving(adapter) as receiver:
         emulator.callback_url = f"{receiver.url}/dlr"
         emulator.callback_secret = "wrong"
@@ -406,9 +405,9 @@ async def test_a_push_with_the_wrong_secret_is_refused_and_retried(
 async def test_a_push_is_retried_until_answered(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    emulator = make_emulator(clock=clock, push_scale=0.001)
+    emulator = SMSCEmulator(clock=clock, push_scale=0.001)
     async with emulator:
-        adapter = provider(emulator.base_url, session, login="demo", psw=Secret("demo-password"))
+        adapter = provider(emulator.api_url, session, login="demo", psw=Secret("demo-password"))
         async with receiving(adapter) as receiver:
             receiver.fail_first = 2
             emulator.callback_url = f"{receiver.url}/dlr"
@@ -422,10 +421,10 @@ async def test_a_push_is_retried_until_answered(
 async def test_inbound_push_round_trip(
     emulator: SMSCEmulator, session: aiohttp.ClientSession
 ) -> None:
-    adapter = provider(emulator.base_url, session)
+    adapter = provider(emulator.api_url, session)
     async with receiving(adapter) as receiver:
         emulator.inbound_url = f"{receiver.url}/inbound"
-        push = emulator.push_inbound("79991234567", "Да, приду", "79990000000")
+        push = emulator.push_reply("79991234567", "79990000000", "Да, приду")
         await emulator.settle()
     assert push.params == {
         "id": "1",
@@ -458,7 +457,7 @@ async def test_the_password_appears_nowhere(
     credential: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    base = f"http://127.0.0.1:{closed_port()}/sys" if where == "closed port" else emulator.base_url
+    base = f"http://127.0.0.1:{closed_port()}/sys" if where == "closed port" else emulator.api_url
     emulator.inject(Fault(status=500))
     options: dict[str, Any] = (
         {"login": "", "psw": None, "apikey": Secret(PASSWORD)} if credential == "apikey" else {}

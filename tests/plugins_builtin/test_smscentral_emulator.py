@@ -19,8 +19,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smscentral.adapter import SMSCentralConfig, SMSCentralProvider
-from plugins.smscentral.emulator import SMSCentralEmulator, make_emulator
-from router.emulator import Account, Fault
+from plugins.smscentral.emulator import SMSCentralEmulator
 from router.errors import ProviderError, ProviderRejectedError, ProviderUnavailableError
 from router.model import (
     Balance,
@@ -40,7 +39,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 
 PASSWORD = "demo-password"
 MID = "0123456789abcdef"
@@ -555,10 +554,10 @@ async def test_inbound_needs_a_url() -> None:
 # -- the demo defaults and the password ----------------------------------------------------
 
 
-async def test_make_emulator_serves_the_demo_account_at_its_root(
+async def test_the_default_emulator_serves_the_demo_account_at_its_root(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with make_emulator() as emulator:
+    async with SMSCentralEmulator() as emulator:
         assert isinstance(emulator, SMSCentralEmulator)
         context = ProviderContext(name="demo", session=session, logger=logging.getLogger("t"))
         config = SMSCentralConfig("demo", Secret("demo-password"), base_url=emulator.url)

@@ -13,8 +13,7 @@ import pytest
 from aiohttp import web
 
 from plugins.smsoffice.adapter import SMSOfficeConfig, SMSOfficeProvider
-from plugins.smsoffice.emulator import SMSOfficeEmulator, make_emulator
-from router.emulator import Account, Fault
+from plugins.smsoffice.emulator import SMSOfficeEmulator
 from router.errors import ProviderError, ProviderRejectedError
 from router.model import (
     Batch,
@@ -31,7 +30,7 @@ from router.model import (
 )
 from router.provider import ProviderContext
 from router.redact import Secret
-from router.testing import FakeClock
+from router.testing import Account, FakeClock, Fault
 from router.text import analyse
 
 PASSWORD = "Pw-9&x y%z"
@@ -185,7 +184,7 @@ class CallbackServer:
 async def test_a_default_emulator_serves_the_demo_account(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with make_emulator() as office:
+    async with SMSOfficeEmulator() as office:
         assert isinstance(office, SMSOfficeEmulator)
         provider = adapter(
             session, office.url + "/sms/api", username="demo", password="demo-password"

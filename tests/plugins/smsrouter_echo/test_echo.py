@@ -23,8 +23,7 @@ from router import (
     Secret,
     SenderKind,
 )
-from router.emulator import Account, Fault
-from router.testing import check_provider
+from router.testing import Account, Fault, check_provider
 
 # In the plugin's own repository these read ``from smsrouter_echo import ...``; inside
 # smsrouter's tree the tests import the package by its path.

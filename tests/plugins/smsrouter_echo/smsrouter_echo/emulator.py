@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
 from aiohttp import web
 
 from router.clock import Clock
-from router.emulator import Account, Emulator, Push
+from router.testing import Account, Emulator, Push
 
 MAX_RECIPIENTS = 100
 
 
 class EchoEmulator(Emulator):
-    """Echo SMS on loopback: point ``base_url`` at ``emulator.url + "/v1"``."""
+    """Echo SMS on loopback: point ``base_url`` at ``emulator.api_url``."""
 
     name = "echo"
+    base_path = "/v1"
     push_schedule = (10.0, 60.0, 300.0)
 
     def __init__(
@@ -105,14 +105,19 @@ class EchoEmulator(Emulator):
             return web.Response(text="ERROR login failed")
         return web.Response(text=f"BALANCE {account.balance}")
 
+    def provider_error(self, request: web.Request) -> web.Response:
+        """Echo's error line, for the whole request."""
+        return web.Response(text="ERROR service unavailable")
+
+    def push_reply(
+        self, sender: str, recipient: str, text: str, reference: str | None = None
+    ) -> Push:
+        """An inbound text; Echo carries no reference with it."""
+        return self.push_inbound(sender, text, to=recipient)
+
     def push_inbound(self, sender: str, text: str, *, to: str = "61400000000") -> Push:
         """Push a text from *sender* (international digits) to ``inbound_url``."""
         if self.inbound_url is None:
             raise RuntimeError("the emulator has no inbound_url to push to")
         params = {"id": f"in-{next(self._ids)}", "from": sender, "to": to, "text": text}
         return self.push(self.inbound_url, params)
-
-
-def make_emulator(**kwargs: Any) -> EchoEmulator:
-    """An Echo emulator; the keyword arguments are :class:`EchoEmulator`'s."""
-    return EchoEmulator(**kwargs)

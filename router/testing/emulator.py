@@ -1,7 +1,12 @@
 """The common part of every provider emulator: a loopback aiohttp server with faults.
 
 A provider's emulator subclasses :class:`Emulator`, adds its routes in :meth:`routes`, names
-the operation of each request in :meth:`operation_of`, and speaks its protocol. This base
+the operation of each request in :meth:`operation_of`, and speaks its protocol. For the
+command line and the demo it also says where its API lives (:attr:`~Emulator.base_path`),
+how a provider table points an adapter at it (:meth:`~Emulator.provider_options`), its own
+answer when the fault is on the provider's side (:meth:`~Emulator.provider_error`), and how
+it pushes an inbound reply (:meth:`~Emulator.push_reply`). A plugin registers it with the
+``smsrouter_register_emulators`` hook. This base
 serves it on loopback, counts requests per operation and the most seen at once, injects
 faults (an error answer, an HTTP status, latency, a hang, a dropped connection), and pushes
 callbacks to a URL with the provider's retry schedule. Tests, the demo and users' own
@@ -42,8 +47,9 @@ class Fault:
     Exactly one of the effects is used, checked in this order: ``drop`` closes the
     connection after reading the request (and after the request took effect when
     ``after_effect``), ``hang`` never answers, ``status`` answers that HTTP status,
-    ``body`` answers that body with HTTP 200 (a provider's error text). ``latency`` adds to
-    any of them, or alone slows the real answer.
+    ``body`` answers that body with HTTP 200 (a provider's error text), ``answer`` answers
+    what it returns for the request (an error in the format the request asked for).
+    ``latency`` adds to any of them, or alone slows the real answer.
     """
 
     operation: str | None = None
@@ -55,6 +61,7 @@ class Fault:
     hang: bool = False
     drop: bool = False
     after_effect: bool = False
+    answer: Callable[[web.Request], web.StreamResponse] | None = None
 
 
 @attrs.define
@@ -92,6 +99,11 @@ class Emulator:
     """A provider's double on loopback. Subclass it; see the module docstring."""
 
     name: ClassVar[str] = "emulator"
+    """The provider type this emulator doubles for: its adapter's ``type_name``."""
+    base_path: ClassVar[str] = ""
+    """Where the provider's API lives under :attr:`url`, as an adapter's ``base_url`` ends."""
+    credential_options: ClassVar[tuple[str, str]] = ("username", "password")
+    """The provider table's options that hold an account's name and password."""
     push_schedule: ClassVar[Sequence[float]] = ()
     """Seconds to wait before each retry of a push that failed (the provider's policy)."""
 
@@ -131,6 +143,33 @@ class Emulator:
         """The operation a request is (``send``, ``balance``, ``status``)."""
         return request.path
 
+    def provider_error(self, request: web.Request) -> web.StreamResponse:
+        """The provider's own answer to *request* when the fault is on its side (out of
+        service, no route): the kind of error answer a router fails over on."""
+        raise NotImplementedError
+
+    def push_reply(
+        self, sender: str, recipient: str, text: str, reference: str | None = None
+    ) -> Push:
+        """Push an inbound text from *sender* to our *recipient* number to ``inbound_url``.
+
+        *reference* is our id of the message it replies to, for a provider that echoes the
+        reference a message was sent with. A provider that pushes no inbound texts (its
+        adapter's ``Capabilities.push_inbound`` is false) keeps this base's error.
+        """
+        raise NotImplementedError(f"{self.name} pushes no inbound texts")
+
+    def provider_options(self) -> dict[str, str | None]:
+        """The options of a provider table that point its adapter at this emulator.
+
+        Its ``base_url`` and the first account's credentials (named by
+        :attr:`credential_options`); an emulator that signs or authenticates its pushes
+        adds what the adapter checks them with. None: leave that option unset.
+        """
+        account = next(iter(self.accounts.values()))
+        user, password = self.credential_options
+        return {"base_url": self.api_url, user: account.username, password: account.password}
+
     @staticmethod
     def fields(request: web.Request) -> dict[str, str]:
         """A request's query and form fields together (form fields win)."""
@@ -154,6 +193,11 @@ class Emulator:
         bound_port = self._runner.addresses[0][1]
         self.url = f"http://{host}:{bound_port}"
         return self.url
+
+    @property
+    def api_url(self) -> str:
+        """The URL of the emulated API once started: an adapter's ``base_url``."""
+        return f"{self.url}{self.base_path}"
 
     async def stop(self) -> None:
         """Stop serving, release hung requests and cancel pushes still retrying."""
@@ -179,6 +223,10 @@ class Emulator:
         """Apply *fault* to the matching requests from now on."""
         self.faults.append(fault)
         return fault
+
+    def fail_next(self, operation: str = "send", times: int = 1) -> Fault:
+        """Answer the next *times* requests of *operation* with :meth:`provider_error`."""
+        return self.inject(Fault(operation=operation, times=times, answer=self.provider_error))
 
     def clear_faults(self) -> None:
         """Answer normally again."""
@@ -225,6 +273,8 @@ class Emulator:
                 return web.Response(status=fault.status, text="emulated failure", headers=headers)
             if fault.body is not None:
                 return web.Response(text=fault.body)
+            if fault.answer is not None:
+                return fault.answer(request)
             return await handler(request)
         finally:
             counters.in_flight -= 1
