@@ -46,7 +46,8 @@ def run_quick(out: Path) -> dict[str, dict[str, Any]]:
     return results
 
 
-@pytest.fixture(scope="module")
+# Per session, not per module: pytest sets a module fixture up again after other modules' tests.
+@pytest.fixture(scope="session")
 def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every benchmark's quick result, from one ``python -m bench --quick`` run."""
     return run_quick(tmp_path_factory.mktemp("bench") / "figures.json")
@@ -73,7 +74,6 @@ def check_well_formed(result: dict[str, Any]) -> None:
     assert result["seconds"] > 0
 
 
-@pytest.mark.xdist_group("bench")  # one worker runs the benchmarks, once
 @pytest.mark.parametrize("name", NAMES)
 def test_quick_mode_runs_and_writes_well_formed_figures(
     name: str, quick_results: dict[str, dict[str, Any]]
