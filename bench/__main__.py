@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--only NAME ...] [--json FILE]``: run the benchmarks.
 
 Prints the machine, then each benchmark's table and bars as Markdown (the form
-``bench/README.md`` records them in). ``--quick`` runs a few hundred messages per
+``bench/README.md`` records them in). ``--quick`` runs a few dozen messages per
 benchmark: a check that the scripts work, not a measurement.
 """
 
@@ -44,7 +44,7 @@ async def run_all(names: Sequence[str], quick: bool) -> list[Result]:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few hundred messages each")
+    parser.add_argument("--quick", action="store_true", help="a few dozen messages each")
     parser.add_argument(
         "--only", action="append", choices=list(BENCHMARKS), help="run only these (repeatable)"
     )

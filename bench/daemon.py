@@ -204,15 +204,15 @@ async def run(quick: bool = False) -> Result:
     started = time.perf_counter()
     rounds = 1 if quick else 3
     duration = None if quick else 4.0
-    count = 100 if quick else 10**9
-    queued_count = 100 if quick else 8_000
+    count = 20 if quick else 10**9
+    queued_count = 20 if quick else 8_000
     raw_rates, waiting_rates, accept_rates, queued_rates = [], [], [], []
     with SinkProcess() as sink:
         async with DaemonProcess(sink.url()) as daemon, aiohttp.ClientSession() as http:
             generator = LoadGenerator(http, daemon.url)
-            await generator.run(20 if quick else 500, None, wait=True)
+            await generator.run(5 if quick else 500, None, wait=True)
             for _ in range(rounds):
-                raw = await raw_arm(sink.url(), CONCURRENCY, count, duration, 20)
+                raw = await raw_arm(sink.url(), CONCURRENCY, count, duration, 5 if quick else 20)
                 waiting = await generator.run(count, duration, wait=True)
                 accepted, queued = await queued_run(generator, sink, queued_count, 300)
                 for load in (raw, waiting, accepted):

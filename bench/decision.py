@@ -83,8 +83,8 @@ def _destination(index: int) -> str:
 async def run(quick: bool = False) -> Result:
     """Time Router.route() and the policy chain alone."""
     started = time.perf_counter()
-    calls = 300 if quick else 30_000
-    warm = 50 if quick else 1_000
+    calls = 100 if quick else 30_000
+    warm = 10 if quick else 1_000
     router = Router(decision_config(), autoload=False)
     await router.start(track_balances=False)
     try:

@@ -29,6 +29,8 @@ from router.testing import Account, Emulator, Fault
 
 CONCURRENCY = 64
 BALANCE_BURST = 20
+QUICK = 40
+"""Messages in the quick mode: every provider gets some, in batches too."""
 LATENCY = 0.005
 """Seconds each emulator takes to answer."""
 
@@ -44,7 +46,7 @@ TARGETS: dict[str, tuple[str, str]] = {
 async def run(quick: bool = False) -> Result:
     """Load the four emulators through one Router and read their violation counts."""
     started = time.perf_counter()
-    count = 200 if quick else 4_000
+    count = QUICK if quick else 4_000
     emulators: dict[str, Emulator] = {}
     options: dict[str, dict[str, str | None]] = {}
     registered = PluginHost.load(autoload=False).emulators

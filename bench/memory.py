@@ -18,7 +18,7 @@ from bench.sink import SinkProcess
 
 FULL = (5_000, 50_000, 100_000, 150_000, 200_000)
 """Checkpoints: the first is the warm-up; the bar compares the second with the last."""
-QUICK = (100, 200, 300)
+QUICK = (20, 40, 60)
 BAR = 0.10
 
 

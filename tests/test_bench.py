@@ -1,9 +1,10 @@
 """The benchmarks' quick mode runs, so the scripts never rot; no assertion is on speed.
 
-Each benchmark runs as ``make bench`` runs it (``python -m bench``, here with ``--quick
---only NAME``) in a process of its own, since it starts processes of its own (the sink,
-the daemon). The figures it writes must be well formed: every row as wide as the table,
-every number finite, every ratio the quotient it claims to be.
+The benchmarks run once, as ``make bench`` runs them (``python -m bench``, here with
+``--quick``), in a process of their own, since they start processes of their own (the
+sink, the daemon); each test then reads one benchmark's result. The figures must be well
+formed: every row as wide as the table, every number finite, every ratio the quotient it
+claims to be.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from typing import Any
 
 import pytest
 
+import bench.limits
+import bench.memory
 from bench.common import Bar, Result, markdown, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("library", "daemon", "decision", "memory", "limits")
 
 
-def run_quick(name: str, tmp_path: Path) -> dict[str, Any]:
-    """Run one benchmark's quick mode; its one result, from the JSON it wrote."""
-    out = tmp_path / f"{name}.json"
+def run_quick(out: Path) -> dict[str, dict[str, Any]]:
+    """Run every benchmark's quick mode in one process; each result, by name."""
     done = subprocess.run(  # noqa: S603 - our own module, by our own interpreter
-        [sys.executable, "-m", "bench", "--quick", "--only", name, "--json", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -35,13 +37,20 @@ def run_quick(name: str, tmp_path: Path) -> dict[str, Any]:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "### " in done.stdout
+    assert done.stdout.count("### ") == len(NAMES)
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["quick"] is True
     assert {"cores", "cpu", "python", "aiohttp"} <= set(report["machine"])
-    (result,) = report["results"]
-    assert result["name"] == name
-    return dict(result)
+    results = {result["name"]: dict(result) for result in report["results"]}
+    assert list(results) == list(NAMES)
+    return results
+
+
+# Per session, not per module: pytest sets a module fixture up again after other modules' tests.
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every benchmark's quick result, from one ``python -m bench --quick`` run."""
+    return run_quick(tmp_path_factory.mktemp("bench") / "figures.json")
 
 
 def check_well_formed(result: dict[str, Any]) -> None:
@@ -66,8 +75,10 @@ def check_well_formed(result: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_quick_mode_runs_and_writes_well_formed_figures(name: str, tmp_path: Path) -> None:
-    result = run_quick(name, tmp_path)
+def test_quick_mode_runs_and_writes_well_formed_figures(
+    name: str, quick_results: dict[str, dict[str, Any]]
+) -> None:
+    result = quick_results[name]
     check_well_formed(result)
     figures = result["figures"]
     if name == "library":
@@ -86,15 +97,15 @@ def test_quick_mode_runs_and_writes_well_formed_figures(name: str, tmp_path: Pat
         assert 0 < figures["route_median_us"] <= figures["route_p99_us"]
         assert 0 < figures["chain_median_us"] <= figures["chain_p99_us"]
     elif name == "memory":
-        assert figures["messages"] == 300
+        assert figures["messages"] == bench.memory.QUICK[-1]
         assert figures["rss_end_kib"] > 0
         assert figures["rss_warm_kib"] > 0
-        assert [row[1] for row in result["rows"]] == [0, 100, 200, 300]
+        assert [row[1] for row in result["rows"]] == [0, *bench.memory.QUICK]
     else:
         # Not a speed: the budget must keep every provider's rules, under load too.
         assert figures["violations"] == 0
-        assert figures["messages"] == 200
-        assert figures["accepted"] == 200
+        assert figures["messages"] == bench.limits.QUICK
+        assert figures["accepted"] == bench.limits.QUICK
         assert figures["balance_reads"] + figures["balance_refused"] == 20
 
 

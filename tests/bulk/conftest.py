@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.bulk.support import BulkRun
-from tests.daemon.conftest import daemon_env, daemon_factory, emulators
+from tests.daemon.conftest import daemon_env, daemon_factory, emulators, served_factory
 
-__all__ = ["bulk", "daemon_env", "daemon_factory", "emulators"]
+__all__ = ["bulk", "daemon_env", "daemon_factory", "emulators", "served_factory"]
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""``smsrouter send --csv`` through a daemon, both real processes, against the emulators."""
+"""``smsrouter send --csv`` through a daemon, against the emulators.
+
+The command is a real process (it is interrupted with SIGINT); the daemon it talks to over
+loopback HTTP is the daemon's app served in the test's process.
+"""
 
 from __future__ import annotations
 
@@ -43,9 +47,9 @@ def provider_table(output: str) -> dict[str, list[str]]:
 
 
 async def test_a_thousand_rows_interrupted_and_resumed_send_each_once(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any, bulk: Bulk
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any, bulk: Bulk
 ) -> None:
-    daemon = daemon_factory(config_text(tmp_path, emulators))
+    daemon = served_factory(config_text(tmp_path, emulators))
     await daemon.start()
     texts = [f"bulk row {n}" for n in range(1000)]
     rows = [(numbers(n), text) for n, text in enumerate(texts)]
@@ -106,9 +110,9 @@ async def test_a_thousand_rows_interrupted_and_resumed_send_each_once(
 
 
 async def test_bad_rows_are_reported_by_line_and_the_rest_are_sent(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any, bulk: Bulk
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any, bulk: Bulk
 ) -> None:
-    daemon = daemon_factory(config_text(tmp_path, emulators))
+    daemon = served_factory(config_text(tmp_path, emulators))
     await daemon.start()
     csv_file = tmp_path / "mixed.csv"
     csv_file.write_text(
@@ -151,9 +155,9 @@ async def test_bad_rows_are_reported_by_line_and_the_rest_are_sent(
 
 
 async def test_a_wrong_token_or_no_daemon_stops_before_sending(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any, bulk: Bulk
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any, bulk: Bulk
 ) -> None:
-    daemon = daemon_factory(config_text(tmp_path, emulators))
+    daemon = served_factory(config_text(tmp_path, emulators))
     await daemon.start()
     csv_file = write_csv(tmp_path / "one.csv", [("+61412345678", "hello")])
     run = bulk(["--csv", str(csv_file), "--server", daemon.url, "--token", "wrong"])

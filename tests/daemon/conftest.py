@@ -1,4 +1,4 @@
-"""Fixtures for the daemon tests: emulators in this process, daemons in subprocesses."""
+"""Fixtures for the daemon tests: emulators in this process, daemons in either."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import pytest
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from plugins.smsoffice.emulator import SMSOfficeEmulator
-from tests.daemon.support import SECRET, TOKEN, DaemonProcess, free_port, write_config
+from tests.daemon.support import (
+    SECRET,
+    TOKEN,
+    DaemonProcess,
+    InProcessDaemon,
+    free_port,
+    write_config,
+)
 
 __all__ = ["SECRET", "TOKEN"]
 
@@ -52,6 +59,32 @@ async def daemon_factory(tmp_path: Path, daemon_env: dict[str, str]) -> AsyncIte
     def make(config_text: str, port: int | None = None) -> DaemonProcess:
         config = write_config(tmp_path / f"config{len(made)}.toml", config_text)
         daemon = DaemonProcess(config, port or free_port(), daemon_env, tmp_path / "daemon.log")
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        await daemon.stop()
+        if daemon.http is not None:
+            await daemon.http.close()
+
+
+@pytest.fixture
+async def served_factory(
+    tmp_path: Path, daemon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """Make in-process daemons for a config text; every one is stopped at the end of the test.
+
+    The ``event_recorder`` plugin loads by name from this folder and writes where the
+    subprocess daemons' one does.
+    """
+    monkeypatch.setenv("SMSROUTER_TEST_EVENTS", daemon_env["SMSROUTER_TEST_EVENTS"])
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    made: list[InProcessDaemon] = []
+
+    def make(config_text: str) -> InProcessDaemon:
+        config = write_config(tmp_path / f"config{len(made)}.toml", config_text)
+        daemon = InProcessDaemon(config, daemon_env)
         made.append(daemon)
         return daemon
 

@@ -1,4 +1,10 @@
-"""Running the daemon as a real process, and reading the emulators, for the daemon tests."""
+"""The daemon as a real process or in this process, and reading the emulators, for its tests.
+
+A test runs the daemon as ``python -m router serve`` (:class:`DaemonProcess`) when the
+process is the point: signals, a kill, the command line. Everything else drives the same app
+(``make_app(Daemon(...))``) in the test's own process on a loopback port
+(:class:`InProcessDaemon`): the same HTTP, without a process to start.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestServer
 
+from router.daemon import Daemon, make_app
 from router.testing import Emulator
 
 TOKEN = "test-token"
@@ -26,7 +34,24 @@ def free_port() -> int:
         return port
 
 
-class DaemonProcess:
+class DaemonClient:
+    """A client for a daemon's API at ``url``."""
+
+    url: str
+    http: aiohttp.ClientSession | None
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, token: str | None = TOKEN
+    ) -> tuple[int, Any]:
+        """Call the API; (status, parsed JSON body)."""
+        assert self.http is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.url + path, json=json, headers=headers) as answer:
+            body = await answer.json(content_type=None)
+            return answer.status, body
+
+
+class DaemonProcess(DaemonClient):
     """``smsrouter serve`` in a subprocess, and a client for its API."""
 
     def __init__(self, config: Path, port: int, env: dict[str, str], log: Path) -> None:
@@ -95,15 +120,40 @@ class DaemonProcess:
                 self.process.kill()
                 await self.wait(5)
 
-    async def request(
-        self, method: str, path: str, *, json: Any = None, token: str | None = TOKEN
-    ) -> tuple[int, Any]:
-        """Call the API; (status, parsed JSON body)."""
-        assert self.http is not None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.http.request(method, self.url + path, json=json, headers=headers) as answer:
-            body = await answer.json(content_type=None)
-            return answer.status, body
+
+class InProcessDaemon(DaemonClient):
+    """The daemon's app in this process, on a loopback port of its own, and a client for it.
+
+    Started as ``smsrouter serve`` starts it (the config file, its ``${NAME}`` secrets from
+    *env*, the journal opened and the workers running before the first request), stopped as
+    SIGTERM stops it (in-flight sends finish, then the journal closes).
+    """
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.config = config
+        self.env = env
+        self.daemon: Daemon | None = None
+        self.server: TestServer | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:  # type: ignore[override]
+        """Where the app listens (known once it started)."""
+        assert self.server is not None, "start the daemon first"
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def start(self) -> None:
+        """Build the daemon from its config and serve its app on 127.0.0.1, port from 0."""
+        self.daemon = Daemon(self.config, env=self.env)
+        self.server = TestServer(make_app(self.daemon), host="127.0.0.1")
+        await self.server.start_server()
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        """Shut the app down: the daemon drains, then stops."""
+        if self.server is not None:
+            await self.server.close()
 
 
 def write_config(path: Path, text: str) -> Path:

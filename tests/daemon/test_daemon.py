@@ -1,4 +1,8 @@
-"""The daemon as a real process against the SMS Broadcast and SMS Office emulators."""
+"""The daemon against the SMS Broadcast and SMS Office emulators, over loopback HTTP.
+
+Signals and a kill need the real process (``python -m router serve``); the rest drive the
+same app in this process.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import jsonschema
 
 from router.daemon.openapi import OPENAPI
 from router.testing import Fault
-from tests.daemon.support import SECRET, DaemonProcess, sent_texts
+from tests.daemon.support import SECRET, DaemonClient, sent_texts
 
 CONFIG = """
 [router]
@@ -68,7 +72,7 @@ def config(
     )
 
 
-def point_callbacks(emulators: dict[str, Any], daemon: DaemonProcess) -> None:
+def point_callbacks(emulators: dict[str, Any], daemon: DaemonClient) -> None:
     """Make each emulator push to the daemon's callback URLs."""
     for name, emulator in emulators.items():
         emulator.callback_url = f"{daemon.url}/callbacks/{name}/dlr/{SECRET}"
@@ -99,11 +103,11 @@ def schema(name: str) -> dict[str, Any]:
 
 
 async def test_send_fails_over_and_reports_come_back(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
-    point_callbacks(emulators, daemon)
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
+    point_callbacks(emulators, daemon)
     emulators["broadcast"].inject(
         Fault(operation="send", times=1, body="ERROR: Service temporarily unavailable")
     )
@@ -144,9 +148,9 @@ async def test_send_fails_over_and_reports_come_back(
 
 
 async def test_same_reference_sends_once(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     body = {"to": "+61412345678", "text": "only once", "reference": "order-17"}
     first = await daemon.request("POST", "/v1/messages", json=body)
@@ -161,9 +165,9 @@ async def test_same_reference_sends_once(
 
 
 async def test_bad_requests_name_the_field(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     cases = [
         ({"to": "+61412345678"}, "text"),
@@ -195,9 +199,9 @@ async def test_bad_requests_name_the_field(
 
 
 async def test_tokens_are_required(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     body = {"to": "+61412345678", "text": "hi"}
     for token in (None, "wrong-token", ""):
@@ -212,9 +216,9 @@ async def test_tokens_are_required(
 
 
 async def test_callback_with_a_wrong_secret_records_nothing(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     _, result = await daemon.request(
         "POST", "/v1/messages", json={"to": "+61412345678", "text": "report me"}
@@ -335,9 +339,9 @@ async def test_sighup_reloads_and_keeps_the_old_config_when_bad(
 
 
 async def test_queued_messages_are_sent_by_the_workers(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     status, queued = await daemon.request(
         "POST",
@@ -360,9 +364,9 @@ async def test_queued_messages_are_sent_by_the_workers(
 
 
 async def test_a_body_over_the_limit_is_refused(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
 ) -> None:
-    daemon = daemon_factory(config(tmp_path, emulators))
+    daemon = served_factory(config(tmp_path, emulators))
     await daemon.start()
     body = json.dumps({"to": "+61412345678", "text": "x" * 2_000_000}).encode()
     assert daemon.http is not None

@@ -22,26 +22,6 @@ AU, AU2, AU3 = "+61412345678", "+61412345679", "+61412345670"
 T0 = FakeClock().now
 
 
-class ParkedClock(FakeClock):
-    """A fake clock whose sleepers wait until the test moves the time past their end."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        done = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self.now + seconds, done))
-        await done
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for due, done in list(self._sleepers):
-            if due <= self.now and not done.done():
-                done.set_result(None)
-
-
 class Fixed(random.Random):
     """A random source whose jitter is always *value*."""
 
@@ -225,7 +205,7 @@ async def test_jitter_spreads_polls(started: Factory) -> None:
 async def test_whatever_a_provider_raises_its_loop_goes_on(
     started: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = ParkedClock()
+    clock = FakeClock(autojump=False)
     answers: list[Any] = [
         RuntimeError("adapter bug"),
         ProviderRejectedError("Login Failed", provider="a", kind=ErrorKind.AUTH),
@@ -257,7 +237,7 @@ async def test_whatever_a_provider_raises_its_loop_goes_on(
 
 
 async def test_start_is_idempotent_and_stop_ends_every_loop(started: Factory) -> None:
-    clock = ParkedClock()
+    clock = FakeClock(autojump=False)
     r = await started({"a": fake(balance=1), "b": fake(balance=2)}, track=True, on=clock)
     r.balances.start()
     await until(lambda: len(clock.slept) == 2)
@@ -270,7 +250,7 @@ async def test_start_is_idempotent_and_stop_ends_every_loop(started: Factory) ->
 async def test_no_credit_wakes_an_early_poll_that_waits_its_turn_in_the_budget(
     started: Factory,
 ) -> None:
-    clock = ParkedClock()
+    clock = FakeClock(autojump=False)
     r = await started(
         {
             "a": fake(balance=100, kind="credit", rates={"balance": "1/1m"}),

@@ -280,29 +280,8 @@ async def test_rates_are_per_operation(clock: FakeClock) -> None:
     assert await call(budget, BALANCE, clock) == t0 + 60
 
 
-class ParkedClock(FakeClock):
-    """A fake clock whose sleepers wait until the test moves the time past their end."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        done = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self.now + seconds, done))
-        await done
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for due, done in list(self._sleepers):
-            if due <= self.now and not done.done():
-                done.set_result(None)
-                self._sleepers.remove((due, done))
-
-
 async def test_a_call_waiting_for_its_rate_holds_no_concurrency_slot() -> None:
-    clock = ParkedClock()
+    clock = FakeClock(autojump=False)
     limits = Limits(concurrency=1, rates={BALANCE: Rate(1, 60)}, wait=100)
     budget = Budget("smsc", limits, clock)
     log: list[str] = []

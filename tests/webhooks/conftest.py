@@ -1,4 +1,4 @@
-"""Fixtures for the webhook tests: receivers on loopback, emulators, daemons in subprocesses."""
+"""Fixtures for the webhook tests: receivers on loopback, emulators, daemons in either."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.webhooks.support import (
     TOKEN,
     WEBHOOK_SECRET,
     DaemonProcess,
+    InProcessDaemon,
     Receiver,
     free_port,
 )
@@ -86,6 +87,27 @@ async def daemon_factory(
         config = tmp_path / f"config{len(made)}.toml"
         config.write_text(config_text, encoding="utf-8")
         daemon = DaemonProcess(config, port, daemon_env, tmp_path / "daemon.log")
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        await daemon.stop()
+        if daemon.http is not None:
+            await daemon.http.close()
+
+
+@pytest.fixture
+async def served_factory(
+    tmp_path: Path, daemon_env: dict[str, str]
+) -> AsyncIterator[Callable[[str], InProcessDaemon]]:
+    """Make in-process daemons for a config text; every one is stopped after the test."""
+    made: list[InProcessDaemon] = []
+
+    def make(config_text: str) -> InProcessDaemon:
+        config = tmp_path / f"config{len(made)}.toml"
+        config.write_text(config_text, encoding="utf-8")
+        daemon = InProcessDaemon(config, daemon_env)
         made.append(daemon)
         return daemon
 

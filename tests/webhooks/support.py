@@ -1,4 +1,4 @@
-"""A webhook receiver on loopback, and the daemon as a real process, for the webhook tests."""
+"""A webhook receiver on loopback, and the daemon (a process or in-process), for their tests."""
 
 from __future__ import annotations
 
@@ -104,15 +104,8 @@ class Receiver:
         return {p.event["id"]: p.event for p in self.posts if 200 <= p.answered < 300}
 
 
-class DaemonProcess(daemon_support.DaemonProcess):
-    """``smsrouter serve`` in a subprocess, with a crash and the webhook metric."""
-
-    async def kill(self) -> None:
-        """SIGKILL: no shutdown at all, as a crash or a power cut."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        process = self.process
-        await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
+class WebhookMetric(daemon_support.DaemonClient):
+    """A daemon client that reads the webhook metric."""
 
     async def metric(self, outcome: str) -> float:
         """The value of ``smsrouter_webhook_events_total{outcome=...}``."""
@@ -123,6 +116,21 @@ class DaemonProcess(daemon_support.DaemonProcess):
         values = [float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line)]
         assert len(values) == 1, text
         return values[0]
+
+
+class DaemonProcess(WebhookMetric, daemon_support.DaemonProcess):
+    """``smsrouter serve`` in a subprocess, with a crash and the webhook metric."""
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as a crash or a power cut."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        process = self.process
+        await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
+
+
+class InProcessDaemon(WebhookMetric, daemon_support.InProcessDaemon):
+    """The daemon's app in this process, with the webhook metric."""
 
 
 async def wait_until(check: Callable[[], Any], seconds: float = 15.0) -> Any:

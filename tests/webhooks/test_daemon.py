@@ -1,4 +1,8 @@
-"""Webhooks end to end: the daemon as a real process, an emulator, a receiver on loopback."""
+"""Webhooks end to end: the daemon, an emulator, a receiver on loopback.
+
+A kill needs the real process (``python -m router serve``); the rest drive the same app in
+this process.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,14 @@ import jsonschema
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from router.daemon.openapi import OPENAPI
-from tests.webhooks.support import CALLBACK_SECRET, DaemonProcess, Receiver, wait_until
+from tests.webhooks.support import (
+    CALLBACK_SECRET,
+    DaemonProcess,
+    InProcessDaemon,
+    Receiver,
+    WebhookMetric,
+    wait_until,
+)
 
 CONFIG = """
 [router]
@@ -45,6 +56,7 @@ max_age = "{max_age}"
 """
 
 Factory = Callable[[str], DaemonProcess]
+Served = Callable[[str], InProcessDaemon]
 
 
 def config(
@@ -66,7 +78,7 @@ def config(
     )
 
 
-def point_callbacks(broadcast: SMSBroadcastEmulator, daemon: DaemonProcess) -> None:
+def point_callbacks(broadcast: SMSBroadcastEmulator, daemon: WebhookMetric) -> None:
     """Make the emulator push to the daemon."""
     broadcast.callback_url = f"{daemon.url}/callbacks/broadcast/dlr/{CALLBACK_SECRET}"
     broadcast.inbound_url = f"{daemon.url}/callbacks/broadcast/inbound/{CALLBACK_SECRET}"
@@ -77,7 +89,7 @@ def schema(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}", "components": OPENAPI["components"]}
 
 
-async def events(daemon: DaemonProcess, query: str = "") -> list[dict[str, Any]]:
+async def events(daemon: WebhookMetric, query: str = "") -> list[dict[str, Any]]:
     """``GET /v1/events``, checked against the OpenAPI document."""
     status, page = await daemon.request("GET", f"/v1/events{query}")
     assert status == 200, page
@@ -90,12 +102,12 @@ async def test_a_report_and_an_inbound_text_reach_the_receiver_signed(
     tmp_path: Path,
     broadcast: SMSBroadcastEmulator,
     live_receiver: Receiver,
-    daemon_factory: Factory,
+    served_factory: Served,
 ) -> None:
     await live_receiver.start()
-    daemon = daemon_factory(config(tmp_path, broadcast, live_receiver))
-    point_callbacks(broadcast, daemon)
+    daemon = served_factory(config(tmp_path, broadcast, live_receiver))
     await daemon.start()
+    point_callbacks(broadcast, daemon)
     body = {"to": "0412 345 678", "text": "Hello", "reference": "order-17"}
     status, sent = await daemon.request("POST", "/v1/messages", json=body)
     assert status == 200, sent
@@ -163,16 +175,16 @@ async def test_a_failing_receiver_gets_retries_then_a_dead_letter_that_is_requeu
     tmp_path: Path,
     broadcast: SMSBroadcastEmulator,
     live_receiver: Receiver,
-    daemon_factory: Factory,
+    served_factory: Served,
 ) -> None:
     live_receiver.status = 500
     await live_receiver.start()
     text = config(
         tmp_path, broadcast, live_receiver, '["inbound_message"]', max_backoff="200ms", max_age="1s"
     )
-    daemon = daemon_factory(text)
-    point_callbacks(broadcast, daemon)
+    daemon = served_factory(text)
     await daemon.start()
+    point_callbacks(broadcast, daemon)
     broadcast.push_inbound("61400111222", "61400000000", "STOP")
 
     (dead,) = await wait_until(lambda: events(daemon, "?state=dead"))
