@@ -57,7 +57,7 @@ from router.model import (
     recipient_ref,
 )
 from router.numbers import international_digits, national, to_e164
-from router.plugins import PolicyRegistry, ProviderRegistry
+from router.plugins import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 from router.policy import Candidate, Exclusion, Policy, ProviderView, Route, RoutingContext
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
 from router.redact import Secret, redact
@@ -86,6 +86,7 @@ __all__ = [
     "DeliveryReport",
     "DeliveryStatus",
     "Duration",
+    "EmulatorRegistry",
     "Encoding",
     "ErrorKind",
     "Exclusion",

@@ -5,6 +5,7 @@ import __future__
 
 import importlib.metadata
 import inspect
+import re
 import tomllib
 import types
 from pathlib import Path
@@ -17,6 +18,7 @@ from router.plugins import PluginHost, ProviderRegistry
 from router.testing import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent
+IMPORT = re.compile(r"^\s*(?:from|import)\s+(router(?:\.\w+)*)", re.MULTILINE)
 
 
 def public_names() -> list[str]:
@@ -43,6 +45,23 @@ def test_every_name_in_all_is_there_and_documented() -> None:
         if inspect.isclass(value) or inspect.isfunction(value):
             assert inspect.getdoc(value), f"router.{name} has no docstring"
     assert router.Router is importlib.import_module("router.engine").Router
+
+
+def test_the_built_in_plugins_and_the_guide_import_only_the_public_api() -> None:
+    # A plugin author can write what the built-ins and the guide do with `router` and
+    # `router.testing` alone; everything else may move between releases.
+    allowed = {"router", "router.testing"}
+    sources = {p: p.read_text() for p in (ROOT / "plugins").rglob("*.py")}
+    sources |= {p: p.read_text() for p in (ROOT / "policies").rglob("*.py")}
+    sources |= {p: p.read_text() for p in (ROOT / "tests" / "plugins").rglob("*.py")}
+    sources[ROOT / "docs" / "plugins.md"] = (ROOT / "docs" / "plugins.md").read_text()
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group(0).strip()}"
+        for path, source in sources.items()
+        for match in IMPORT.finditer(source)
+        if match.group(1) not in allowed
+    ]
+    assert found == []
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from plugins.smsbroadcast.adapter import SMSBroadcastProvider
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
-from router import hookimpl
-from router.plugins import EmulatorRegistry, ProviderRegistry
+from router import EmulatorRegistry, ProviderRegistry, hookimpl
 
 __all__ = ["SMSBroadcastEmulator", "SMSBroadcastProvider"]
 

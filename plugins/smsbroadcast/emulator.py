@@ -22,9 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from router.clock import Clock
+from router import Clock, analyse
 from router.testing import Account, Emulator, Handler, Push
-from router.text import analyse
 
 _PARAMS = web.RequestKey("smsbroadcast_params", dict[str, str])
 

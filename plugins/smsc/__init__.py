@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from plugins.smsc.adapter import SMSCProvider
 from plugins.smsc.emulator import SMSCEmulator
-from router import hookimpl
-from router.plugins import EmulatorRegistry, ProviderRegistry
+from router import EmulatorRegistry, ProviderRegistry, hookimpl
 
 __all__ = ["SMSCEmulator", "SMSCProvider"]
 

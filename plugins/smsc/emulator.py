@@ -26,9 +26,8 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from router.clock import Clock
+from router import Clock, analyse
 from router.testing import Account, Emulator, Push
-from router.text import analyse
 
 MAX_CONCURRENT = 15
 """Requests at once under one login that draw error 9 (providers.md 3.3)."""

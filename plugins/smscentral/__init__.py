@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from plugins.smscentral.adapter import SMSCentralConfig, SMSCentralProvider
 from plugins.smscentral.emulator import SMSCentralEmulator
-from router import hookimpl
-from router.plugins import EmulatorRegistry, ProviderRegistry
+from router import EmulatorRegistry, ProviderRegistry, hookimpl
 
 __all__ = ["SMSCentralConfig", "SMSCentralEmulator", "SMSCentralProvider"]
 

@@ -22,9 +22,8 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from router.clock import Clock
+from router import Clock, analyse
 from router.testing import Account, Emulator, Push
-from router.text import analyse
 
 # Emulator-only codes: SMS Central's own list is not public (providers.md 6).
 BAD_LOGIN = "511 Username or Password incorrect"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from plugins.smsoffice.adapter import SMSOfficeProvider
 from plugins.smsoffice.emulator import SMSOfficeEmulator
-from router import hookimpl
-from router.plugins import EmulatorRegistry, ProviderRegistry
+from router import EmulatorRegistry, ProviderRegistry, hookimpl
 
 __all__ = ["SMSOfficeEmulator", "SMSOfficeProvider"]
 

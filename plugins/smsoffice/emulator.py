@@ -21,9 +21,8 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from router.clock import Clock
+from router import Clock, analyse
 from router.testing import Account, Emulator, Handler
-from router.text import analyse
 
 LOGIN_FAILED = "Error: Login Failed"
 NO_CREDITS = "Error: Not enough credits"

@@ -12,8 +12,7 @@ from decimal import Decimal
 
 import attrs
 
-from router import Policy, ProviderView, RoutingContext, hookimpl
-from router.plugins import PolicyRegistry
+from router import Policy, PolicyRegistry, ProviderView, RoutingContext, hookimpl
 
 
 @attrs.frozen

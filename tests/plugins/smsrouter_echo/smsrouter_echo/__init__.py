@@ -8,8 +8,7 @@ once per Router; a provider table with ``plugin = "echo"`` then builds an
 
 from __future__ import annotations
 
-from router import hookimpl
-from router.plugins import EmulatorRegistry, ProviderRegistry
+from router import EmulatorRegistry, ProviderRegistry, hookimpl
 
 from .adapter import EchoConfig, EchoProvider
 from .emulator import EchoEmulator

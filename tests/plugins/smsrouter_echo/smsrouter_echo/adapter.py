@@ -38,10 +38,9 @@ from router import (
     Rate,
     RecipientOutcome,
     Secret,
+    call,
+    to_e164,
 )
-from router.http import call
-from router.numbers import to_e164
-from router.redact import redact
 
 
 @attrs.frozen
@@ -87,13 +86,6 @@ def _error_kind(reason: str) -> ErrorKind:
     )
 
 
-def _failed(number: str, exc: ProviderError) -> RecipientOutcome:
-    """The outcome of a recipient whose request failed as a whole."""
-    return RecipientOutcome(
-        number, exc.outcome, reason=str(exc), kind=exc.kind, retry_after=exc.retry_after
-    )
-
-
 class EchoProvider(Provider[EchoConfig]):
     """The Echo SMS API: batches of up to 100 recipients, balance in credits, pushes."""
 
@@ -120,7 +112,11 @@ class EchoProvider(Provider[EchoConfig]):
         if config.sandbox:
             # The sandbox has no account, so nothing should poll its balance.
             self.capabilities = attrs.evolve(self.capabilities, balance=False)
-        self._secrets = (config.password,)
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """The password: masked in every error text and log line (see :meth:`redact`)."""
+        return (self.config.password,)
 
     def _form(self) -> dict[str, str]:
         return {"user": self.config.username, "password": self.config.password.reveal()}
@@ -145,11 +141,11 @@ class EchoProvider(Provider[EchoConfig]):
                 "POST",
                 f"{self.config.base_url}/send",
                 data=form,
-                secrets=self._secrets,
+                secrets=self.secrets,
             )
         except ProviderError as exc:
-            return [_failed(r.e164, exc) for r in batch.recipients]
-        return self._read_send(batch, redact(answer.text, self._secrets))
+            return [exc.outcome_for(r.e164) for r in batch.recipients]
+        return self._read_send(batch, self.redact(answer.text))
 
     def _read_send(self, batch: Batch, text: str) -> list[RecipientOutcome]:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -183,8 +179,8 @@ class EchoProvider(Provider[EchoConfig]):
     async def balance(self) -> Balance:
         """The account's credits."""
         url = f"{self.config.base_url}/balance"
-        answer = await call(self.context, "POST", url, data=self._form(), secrets=self._secrets)
-        line = redact(answer.text.strip(), self._secrets)
+        answer = await call(self.context, "POST", url, data=self._form(), secrets=self.secrets)
+        line = self.redact(answer.text.strip())
         if line.startswith("BALANCE "):
             try:
                 return Balance(Decimal(line.removeprefix("BALANCE ")), "credits")

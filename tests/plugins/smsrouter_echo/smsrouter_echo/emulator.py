@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from router.clock import Clock
+from router import Clock
 from router.testing import Account, Emulator, Push
 
 MAX_RECIPIENTS = 100
