@@ -173,6 +173,18 @@ class SMSCEmulator(Emulator):
 
     # -- the protocol ---------------------------------------------------------------------
 
+    def _sent(
+        self, message_id: int, phone: str, text: str, sender: str, account: Account, parts: int
+    ) -> None:
+        now = self.clock.time()
+        message = SentMessage(message_id, _digits(phone), text, changed=now)
+        self.messages[(message_id, message.phone)] = message
+        sent = {"id": str(message_id), "phone": message.phone, "mes": text, "sender": sender}
+        self.counters.sent.append({**sent, "login": account.username, "parts": str(parts)})
+        if self.delivery_status is not None:
+            # A report pushed at once could reach the router before our answer does.
+            self.set_status(message_id, phone, self.delivery_status, delay=self.dlr_delay)
+
     async def _send(self, request: web.Request) -> web.Response:
         params = self.fields(request)
         fmt, given = params.get("fmt", "0"), params.get("id")
@@ -208,23 +220,8 @@ class SMSCEmulator(Emulator):
             return self._error(fmt, 3, given)
         account.balance -= total
         self._last_send[key] = now
-        sender = params.get("sender", "")
         for phone in good:
-            message = SentMessage(message_id, _digits(phone), text, changed=now)
-            self.messages[(message_id, message.phone)] = message
-            self.counters.sent.append(
-                {
-                    "id": str(message_id),
-                    "phone": message.phone,
-                    "mes": text,
-                    "sender": sender,
-                    "login": account.username,
-                    "parts": str(parts),
-                }
-            )
-            if self.delivery_status is not None:
-                # A report pushed at once could reach the router before our answer does.
-                self.set_status(message_id, phone, self.delivery_status, delay=self.dlr_delay)
+            self._sent(message_id, phone, text, params.get("sender", ""), account, parts)
         each = self.price_per_part * parts
         payload: dict[str, Any] = {"id": message_id, "cnt": parts * len(good)}
         if params.get("cost") in ("2", "3"):
