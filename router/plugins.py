@@ -282,7 +282,8 @@ class PluginHost:
 
     async def _guard(self, plugin: str, hook_name: str, awaitable: Awaitable[Any]) -> None:
         try:
-            await asyncio.wait_for(awaitable, self.hook_timeout)
+            async with asyncio.timeout(self.hook_timeout):  # keeps a cancel, unlike wait_for
+                await awaitable
         except TimeoutError:
             log.warning(
                 "plugin %r took over %ss in %s; abandoned", plugin, self.hook_timeout, hook_name

@@ -140,7 +140,8 @@ class Daemon:
         """Let in-flight sends finish, then stop workers, the Router and the journal."""
         self.stopping = True
         try:
-            await asyncio.wait_for(self._idle.wait(), self.config.server.shutdown_timeout)
+            async with asyncio.timeout(self.config.server.shutdown_timeout):
+                await self._idle.wait()
         except TimeoutError:
             log.warning("%d sends still under way at shutdown; the journal resumes them", self.busy)
         for worker in self.workers:

@@ -215,8 +215,11 @@ class Budget:
 
     async def _wait_for_change(self, timeout: float) -> bool:
         """Wait until some call ends (or a waiter leaves); False when *timeout* ran out."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns when the change
+        # and a cancellation of this task come in one turn of the loop, losing the cancel.
         try:
-            await asyncio.wait_for(self._changed.wait(), max(timeout, 0.0))
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await self._changed.wait()
         except TimeoutError:
             return False
         return True

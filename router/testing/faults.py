@@ -234,7 +234,8 @@ async def _operate(
         query = StatusQuery("conformance-1", ref=first.ref, recipient=first.e164)
         call = provider.query_status([query])
     try:
-        answer: Any = await asyncio.wait_for(call, limit)
+        async with asyncio.timeout(limit):
+            answer: Any = await call
     except TimeoutError:
         run.error = TimeoutError(f"no answer in {limit:g}s: does it heed context.timeout?")
         return

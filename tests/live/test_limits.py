@@ -104,6 +104,25 @@ async def test_waiters_get_the_slot_in_the_order_they_came(clock: FakeClock) -> 
     assert (budget.waits, budget.timeouts, budget.in_flight) == (5, 0, 0)
 
 
+async def test_a_waiter_cancelled_as_its_slot_frees_is_cancelled(clock: FakeClock) -> None:
+    # The slot frees and the waiter is cancelled in one turn of the loop (a Router closing
+    # while its balance poll waits for a send to end): the cancellation must not be lost,
+    # or the poll goes on and its loop never ends.
+    budget = Budget("office", Limits(concurrency=1, wait=30), clock)
+    log: list[str] = []
+    holder = Held(budget, SEND, log, "a")
+    await holder.entered.wait()
+    waiter = Held(budget, Operation.BALANCE, log, "b")
+    await asyncio.sleep(0)
+    assert budget.waiting == 1
+    holder.release.set()
+    await holder.task
+    waiter.task.cancel()
+    await settle()
+    assert waiter.task.cancelled(), "the cancellation was lost"
+    assert (budget.in_flight, budget.waiting) == (0, 0)
+
+
 async def test_no_slot_within_the_bound_is_unavailable(clock: FakeClock) -> None:
     budget = Budget("office", Limits(concurrency=1, wait=0), clock)
     log: list[str] = []
