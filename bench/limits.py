@@ -21,8 +21,8 @@ from typing import Any
 
 from bench.common import Bar, Result, drive
 from router import Message, Router
+from router.cli.demo import ENV, EXAMPLE, demo_config
 from router.config import read_toml
-from router.demo import ENV, EXAMPLE, demo_config
 from router.errors import RouterError
 from router.plugins import PluginHost
 from router.testing import Account, Emulator, Fault

@@ -24,13 +24,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from router.cli import table
+from router.cli.bulk_report import table
 from router.config import read_toml
 from router.daemon import Daemon, make_app, split_listen
 from router.plugins import PluginHost
 from router.testing import Emulator
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 TOKEN = "demo-api-token"  # noqa: S105 - the demo's own loopback daemon
 SECRET = "demo-callback-secret"  # noqa: S105 - likewise
 
