@@ -21,8 +21,7 @@ from typing import Any
 
 from bench.common import Bar, Result, drive
 from router import Message, Router
-from router.config import read_toml
-from router.demo import ENV, EXAMPLE, demo_config
+from router.cli.demo import ENV, demo_config, read_example
 from router.errors import RouterError
 from router.plugins import PluginHost
 from router.testing import Account, Emulator, Fault
@@ -62,7 +61,7 @@ async def run(quick: bool = False) -> Result:
             await emulator.start("127.0.0.1", 0)
             emulators[plugin] = emulator
             options[plugin] = emulator.provider_options()
-        config = demo_config(read_toml(EXAMPLE), options, "memory:")
+        config = demo_config(read_example(), options, "memory:")
         async with Router(config, env=ENV, autoload=False) as router:
             names = list(TARGETS)
             serial = itertools.count()

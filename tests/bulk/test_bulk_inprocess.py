@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import router.testing
-from router.bulk import InProcessSender, Row, derived_reference, send_row, send_rows
-from router.bulk_report import Progress, RowResult, RowStatus, Summary
 from router.cli import main
+from router.cli.bulk import InProcessSender, send_row, send_rows
+from router.cli.bulk_report import Progress, RowResult, RowStatus, Summary
+from router.cli.bulk_rows import Row, derived_reference
 from router.engine import Router
 from router.model import Message, Outcome
 from router.store import MemoryStore, MessageState

@@ -13,9 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from router.bulk import BulkAborted, DaemonSender, Row, derived_reference, read_rows, send_row
-from router.bulk_report import Progress, RowResult, RowStatus, Summary
 from router.cli import build_parser, main
+from router.cli.bulk import BulkAborted, DaemonSender, send_row
+from router.cli.bulk_report import Progress, RowResult, RowStatus, Summary
+from router.cli.bulk_rows import Row, derived_reference, read_rows
 from router.errors import RouterError
 from tests.daemon.support import free_port
 

@@ -14,23 +14,17 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from router.cli.bulk import DaemonSender, InProcessSender, send_rows
+from router.cli.bulk_report import Progress, Summary, describe, table
+from router.cli.bulk_rows import read_rows
+from router.cli.demo import run_demo
 from router.config import parse_config, read_toml
+from router.daemon import DEFAULT_STORE, serve, split_listen
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.model import Message
 from router.plugins import EmulatorRegistry, PluginHost
 from router.testing import Emulator
-
-
-def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    """Rows as an aligned plain-text table."""
-    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _message(args: argparse.Namespace) -> Message:
@@ -91,35 +85,31 @@ def _send(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
 
 
 async def _send_csv(args: argparse.Namespace) -> int:
-    from router import bulk, bulk_report
-
-    rows, bad = bulk.read_rows(args.csv, campaign=args.campaign or "", sender=args.sender)
-    summary = bulk_report.Summary(total=len(rows) + len(bad))
-    progress = bulk_report.Progress(sys.stderr)
+    rows, bad = read_rows(args.csv, campaign=args.campaign or "", sender=args.sender)
+    summary = Summary(total=len(rows) + len(bad))
+    progress = Progress(sys.stderr)
     for result in bad:
         summary.add(result)
-        progress.note(bulk_report.describe(result))
-    sender: bulk.DaemonSender | bulk.InProcessSender
+        progress.note(describe(result))
+    sender: DaemonSender | InProcessSender
     if args.server is not None:
-        sender = bulk.DaemonSender(args.server, args.token or os.environ["SMSROUTER_API_TOKEN"])
+        sender = DaemonSender(args.server, args.token or os.environ["SMSROUTER_API_TOKEN"])
         currency = ""
     else:
         data = read_toml(args.config)
         store = data.get("store", {})
         if isinstance(store, dict) and "url" not in store:
-            from router.daemon import DEFAULT_STORE
-
             # A rerun must find the references of this one: the daemon's journal, not memory.
             data["store"] = {**store, "url": DEFAULT_STORE}
         router = Router(data)
         if router.config.store.url == "memory:":
             progress.note("note: the journal is in memory, so a rerun cannot tell what was sent")
-        sender = bulk.InProcessSender(router)
+        sender = InProcessSender(router)
         currency = f" ({router.config.router.base_currency})"
     async with sender:
-        if isinstance(sender, bulk.DaemonSender):
+        if isinstance(sender, DaemonSender):
             await sender.check()
-        await bulk.send_rows(rows, sender, summary, progress, concurrency=args.concurrency)
+        await send_rows(rows, sender, summary, progress, concurrency=args.concurrency)
     print(f"{args.csv}: {summary.headline()}")
     headers = ["provider", "sent", "sent earlier", "segments", f"cost{currency}"]
     print(table(summary.provider_rows(), headers))
@@ -209,8 +199,6 @@ def emulator_class(emulators: EmulatorRegistry, type_name: str) -> type[Emulator
 
 
 async def _emulate(args: argparse.Namespace) -> int:
-    from router.daemon import split_listen
-
     host, port = split_listen(args.listen)
     emulators = PluginHost.load().emulators
     names = emulators.names() if args.name == "all" else [args.name]
@@ -231,15 +219,11 @@ async def _emulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from router.daemon import serve
-
     serve(args.config, args.listen)
     return 0
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from router.demo import run_demo
-
     return await run_demo(listen=args.listen, once=args.once, config=args.config)
 
 
@@ -265,30 +249,8 @@ bulk sending with --csv FILE:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line."""
-    parser = argparse.ArgumentParser(prog="smsrouter", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(
-        name: str, help_text: str, handler: Callable[[argparse.Namespace], Any]
-    ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    def with_message(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--config", "-c", required=True, help="the TOML config file")
-        sub.add_argument("--to", required=True, action="append", help="a recipient (repeatable)")
-        sub.add_argument("--text", required=True, help="the message text")
-        sub.add_argument("--sender", help="the sender ID")
-        sub.add_argument("--reference", help="your reference (sent once per reference)")
-
-    serve = command("serve", "run the routing daemon", _serve)
-    serve.add_argument("--config", "-c", required=True, help="the TOML config file")
-    serve.add_argument("--listen", help="HOST:PORT (default: server.listen)")
-    send = command("send", "send one message, or one per row of a CSV file", _send)
+def _send_arguments(send: argparse.ArgumentParser) -> None:
+    """The options of ``send``: one message, or a CSV file, in this process or a daemon."""
     send.formatter_class = argparse.RawDescriptionHelpFormatter
     send.epilog = SEND_CSV_HELP
     send.set_defaults(parser=send)
@@ -315,6 +277,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="mixed into the references derived for rows without one: a new name sends "
         "the same file again",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="smsrouter", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def with_message(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", "-c", required=True, help="the TOML config file")
+        sub.add_argument("--to", required=True, action="append", help="a recipient (repeatable)")
+        sub.add_argument("--text", required=True, help="the message text")
+        sub.add_argument("--sender", help="the sender ID")
+        sub.add_argument("--reference", help="your reference (sent once per reference)")
+
+    server = command("serve", "run the routing daemon", _serve)
+    server.add_argument("--config", "-c", required=True, help="the TOML config file")
+    server.add_argument("--listen", help="HOST:PORT (default: server.listen)")
+    _send_arguments(command("send", "send one message, or one per row of a CSV file", _send))
     with_message(command("route", "explain where a message would go, without sending", _route))
     balance = command("balance", "read providers' balances now", _balance)
     balance.add_argument("--config", "-c", required=True, help="the TOML config file")

@@ -1,14 +1,14 @@
 """``smsrouter demo``: the four emulators and the daemon on loopback, and a mixed batch.
 
-The example config (``config.example.toml``) is pointed at the emulators, the daemon starts
-on ``--listen``, and a batch goes through its HTTP API: Australian numbers (the provider
-they are routed to first answers with its own error, so failover shows), a South African
-number, a long Cyrillic text to Russia, and a message with a bad number. The emulators
-push delivery reports back to the daemon's callback URLs, and an inbound reply arrives.
-Every provider-specific part (where an API lives, its account options, its error answer,
-its inbound push) comes from the emulator each plugin registers. A summary shows what happened; then
-the daemon keeps serving (API and ``/metrics``) until Ctrl-C, or with ``--once`` exits 0
-when every step worked.
+The example config (``config.example.toml``, shipped in this package) is pointed at the
+emulators, the daemon starts on ``--listen``, and a batch goes through its HTTP API:
+Australian numbers (the provider they are routed to first answers with its own error, so
+failover shows), a South African number, a long Cyrillic text to Russia, and a message with
+a bad number. The emulators push delivery reports back to the daemon's callback URLs, and
+an inbound reply arrives. Every provider-specific part (where an API lives, its account
+options, its error answer, its inbound push) comes from the emulator each plugin
+registers. A summary shows what happened; then the daemon keeps serving (API and
+``/metrics``) until Ctrl-C, or with ``--once`` exits 0 when every step worked.
 """
 
 from __future__ import annotations
@@ -18,19 +18,21 @@ import json
 import socket
 import tempfile
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from router.cli import table
+from router.cli.bulk_report import table
 from router.config import read_toml
 from router.daemon import Daemon, make_app, split_listen
 from router.plugins import PluginHost
 from router.testing import Emulator
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = resources.files("router.cli") / "config.example.toml"
+"""The project's ``config.example.toml``, as package data: it is in every install."""
 TOKEN = "demo-api-token"  # noqa: S105 - the demo's own loopback daemon
 SECRET = "demo-callback-secret"  # noqa: S105 - likewise
 
@@ -53,6 +55,12 @@ BATCH: list[dict[str, Any]] = [
     },
     {"to": "+61 4", "text": "This one has a bad number.", "reference": "demo-bad-1"},
 ]
+
+
+def read_example() -> dict[str, Any]:
+    """The example config, read from the package."""
+    with resources.as_file(EXAMPLE) as path:
+        return read_toml(path)
 
 
 def demo_config(
@@ -87,7 +95,8 @@ class Demo:
             with socket.socket() as probe:
                 probe.bind((self.host, 0))
                 self.port = probe.getsockname()[1]
-        self.config_path = Path(config) if config else EXAMPLE
+        self.config_path = Path(config) if config else None
+        """The config to start from; None for the example config."""
         self.emulators: dict[str, Emulator] = {}
         """The running emulators by plugin name, in the config's order."""
         self.plugins: dict[str, str] = {}
@@ -111,7 +120,7 @@ class Demo:
     async def start(self) -> None:
         """Start the emulators, then the daemon pointed at them."""
         plugins = PluginHost.load()
-        base = read_toml(self.config_path)
+        base = read_toml(self.config_path) if self.config_path else read_example()
         self.plugins = {n: t["plugin"] for n, t in base.get("providers", {}).items()}
         names = {plugin: name for name, plugin in self.plugins.items()}
         self.base = f"http://{self.host}:{self.port}"

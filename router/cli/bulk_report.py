@@ -1,5 +1,6 @@
-"""What a bulk run reports: each row's result, the running summary, and a progress line.
+"""What the command line reports: plain-text tables, and a bulk run's rows and progress.
 
+:func:`table` lays out what every command prints (and the demo). For a bulk run,
 :class:`Summary` counts rows by :class:`RowStatus` and what each provider took;
 :class:`Progress` shows it on stderr, as one redrawn bar on a terminal and as a plain line
 at each tenth of the rows otherwise (a log gets no line per row).
@@ -11,11 +12,22 @@ import enum
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TextIO
 
 import attrs
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    """Rows as an aligned plain-text table."""
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 class RowStatus(enum.StrEnum):

@@ -1,163 +1,41 @@
 """Bulk sending: every row of a CSV file, each sent once, with progress and a summary.
 
-The file's first row names its columns: ``to`` and ``text``, and optionally ``sender`` and
-``reference``. Each further row is one message to one number. A row that cannot be sent as
-written (a column missing or too many, an empty text, a bad number) is reported with its
-line number and the other rows go on.
-
-Every row is sent with a reference, and the router answers a reference it has seen with
-the first result instead of sending again. A row without one gets a reference derived from
-its ``to`` and ``text`` and how many rows before it had the same (:func:`derived_reference`),
-so running the same file again, after an interruption or after fixing its bad rows, sends
-only what was not sent. A row an earlier run failed without any provider taking it (an
-outage) is sent again, under a reference of its own (:func:`send_row`).
+Every row is sent with a reference (:mod:`router.cli.bulk_rows` reads the file and gives
+each row one), and the router answers a reference it has seen with the first result
+instead of sending again. So running the same file again, after an interruption or after
+fixing its bad rows, sends only what was not sent. A row an earlier run failed without any
+provider taking it (an outage) is sent again, under a reference of its own
+(:func:`send_row`).
 
 A :class:`DaemonSender` sends through a daemon's ``POST /v1/messages``; an
 :class:`InProcessSender` through a Router of this process. The provider budgets apply
 either way (the daemon's or the Router's own); :func:`send_rows` keeps at most
 *concurrency* rows under way, and on Ctrl-C takes no new row and lets those under way end.
-:mod:`router.bulk_report` counts the results and shows the progress.
+:mod:`router.cli.bulk_report` counts the results and shows the progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import hashlib
 import signal
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
 
-from router.bulk_report import Progress, RowResult, RowStatus, Summary, describe
+from router.cli.bulk_report import Progress, RowResult, RowStatus, Summary, describe
+from router.cli.bulk_rows import Row
 from router.engine import Router
 from router.errors import NoRouteError, RouterError, ValidationError
 from router.model import Message, SendResult
 from router.store import MessageState
 
-COLUMNS = ("to", "text", "sender", "reference")
-"""The columns a bulk file may have; ``to`` and ``text`` are required."""
-
 
 class BulkAborted(RouterError):
     """The run cannot go on: the daemon is unreachable or refuses the token."""
-
-
-@attrs.frozen
-class Row:
-    """One row of a bulk file, ready to send."""
-
-    line: int
-    """The line of the file the row starts on (the header is line 1)."""
-    to: str
-    text: str
-    sender: str | None
-    reference: str
-
-
-def derived_reference(to: str, text: str, occurrence: int, campaign: str = "") -> str:
-    """The reference of a row that has none: the same row of the same file gets the same one.
-
-    *occurrence* counts the earlier rows with the same *to* and *text* (without a
-    reference), so repeating a row in a file sends it again, and only a changed *to*,
-    *text* or *campaign* makes a row new.
-    """
-    key = "\x1f".join((campaign, to, text, str(occurrence)))
-    return "csv-" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def read_rows(
-    path: str | Path, *, campaign: str = "", sender: str | None = None
-) -> tuple[list[Row], list[RowResult]]:
-    """The rows of a bulk file to send, and the bad ones with their line numbers.
-
-    *sender* is the sender of rows whose ``sender`` cell is empty or missing.
-
-    Raises:
-        RouterError: the file cannot be read, is not UTF-8, or its header is wrong.
-    """
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
-            return _parse(stream, str(path), campaign, sender)
-    except OSError as exc:
-        raise RouterError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise RouterError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
-def _header(cells: list[str], name: str) -> list[str]:
-    columns = [c.strip().lower() for c in cells]
-    problems = [f"unknown column {c!r}" for c in columns if c not in COLUMNS]
-    problems += [f"column {c!r} twice" for c, n in Counter(columns).items() if n > 1]
-    problems += [f"no {c!r} column" for c in ("to", "text") if c not in columns]
-    if problems:
-        known = ", ".join(COLUMNS)
-        raise RouterError(f"{name}: line 1: {'; '.join(problems)} (columns: {known})")
-    return columns
-
-
-def _parse(
-    stream: TextIO, name: str, campaign: str, default_sender: str | None
-) -> tuple[list[Row], list[RowResult]]:
-    reader = csv.reader(stream)
-    columns: list[str] | None = None
-    rows: list[Row] = []
-    bad: list[RowResult] = []
-    seen: Counter[tuple[str, str]] = Counter()
-    references: dict[str, int] = {}
-    start = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            bad.append(RowResult(start, RowStatus.BAD, reason=f"not valid CSV: {exc}"))
-            start = reader.line_num + 1
-            continue
-        line, start = start, reader.line_num + 1
-        if not any(c.strip() for c in cells):
-            continue  # a blank line, or a spreadsheet's empty row: nothing to send
-        if columns is None:
-            columns = _header(cells, name)
-            continue
-        if len(cells) != len(columns):
-            missing = ", ".join(columns[len(cells) :])
-            why = f"no {missing}" if missing else "too many columns"
-            reason = f"expected {len(columns)} columns ({', '.join(columns)}), got {len(cells)}"
-            bad.append(RowResult(line, RowStatus.BAD, reason=f"{reason}: {why}"))
-            continue
-        row = dict(zip(columns, cells, strict=True))
-        to, text = row["to"].strip(), row["text"]
-        reference = row.get("reference", "").strip()
-        problem = (
-            "to: is empty"
-            if not to
-            else "text: is empty"
-            if not text.strip()
-            else f"reference: {reference!r} is also line {references[reference]}'s"
-            if reference in references
-            else None
-        )
-        if problem is not None:
-            bad.append(RowResult(line, RowStatus.BAD, reason=problem))
-            continue
-        if reference:
-            references[reference] = line
-        else:
-            reference = derived_reference(to, text, seen[to, text], campaign)
-            seen[to, text] += 1
-        sender = row.get("sender", "").strip() or default_sender
-        rows.append(Row(line, to, text, sender, reference))
-    if columns is None:
-        raise RouterError(f"{name}: no header row (expected: {', '.join(COLUMNS)})")
-    return rows, bad
 
 
 def _result(
