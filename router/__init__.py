@@ -57,10 +57,10 @@ from router.model import (
     recipient_ref,
 )
 from router.numbers import international_digits, national, to_e164
-from router.plugins import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 from router.policy import Candidate, Exclusion, Policy, ProviderView, Route, RoutingContext
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
 from router.redact import Secret, redact
+from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 from router.store import MessageRecord, MessageStore, open_store
 from router.text import TextInfo, analyse
 

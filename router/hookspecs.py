@@ -16,7 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
-    from router.plugins import EmulatorRegistry, PolicyRegistry, ProviderRegistry
+    from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 
 PROJECT = "smsrouter"
 hookspec = pluggy.HookspecMarker(PROJECT)

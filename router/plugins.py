@@ -9,17 +9,15 @@ in config, then the installed distributions' entry points (group ``smsrouter``),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import importlib
 import inspect
 import logging
 import os
 import types
-import typing
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Coroutine, Iterable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any
 
 import attrs
 import pluggy
@@ -27,11 +25,7 @@ import pluggy
 import router.hookspecs as hookspecs
 from router.errors import PluginError
 from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
-from router.policy import Policy
-from router.provider import Provider
-
-if TYPE_CHECKING:
-    from router.testing.emulator import Emulator  # noqa: F401 (named in a string below)
+from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry, Registry
 
 ENTRY_POINT_GROUP = "smsrouter"
 AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -45,111 +39,6 @@ BUILTIN_PLUGINS = (
 """The built-ins, loaded by module name exactly as a third-party plugin is loaded."""
 
 log = logging.getLogger("smsrouter.plugins")
-
-T = TypeVar("T")
-
-
-class _Registry(Generic[T]):
-    """Names to classes, remembering which plugin registered each."""
-
-    kind: str
-    name_attribute: str
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[T]] = {}
-        self._owners: dict[str, str] = {}
-        self._current = "?"
-
-    def _refusal(self, cls: object) -> str | None:
-        """Why *cls* is not a class of this registry's kind, or None when it is."""
-        raise NotImplementedError
-
-    def add(self, cls: object) -> None:
-        """Register *cls* under its name; a name registered twice is a PluginError.
-
-        Whatever a plugin passes is checked here, at start, whatever its annotations say.
-        """
-        why = self._refusal(cls)
-        if why is not None or not isinstance(cls, type):
-            raise PluginError(f"plugin {self._current!r}: {why}")
-        name = getattr(cls, self.name_attribute, None)
-        if not isinstance(name, str) or not name:
-            raise PluginError(
-                f"plugin {self._current!r}: {cls.__name__} has no {self.name_attribute}"
-            )
-        if name in self._classes:
-            raise PluginError(
-                f"{self.kind} {name!r} is registered twice: by plugin {self._owners[name]!r} "
-                f"and by plugin {self._current!r}"
-            )
-        self._classes[name] = typing.cast(type[T], cls)
-        self._owners[name] = self._current
-
-    @contextlib.contextmanager
-    def adding_for(self, plugin: str) -> Iterator[None]:
-        """Name *plugin* as the one adding classes until the block ends (for errors)."""
-        self._current = plugin
-        try:
-            yield
-        finally:
-            self._current = "?"
-
-    def get(self, name: str) -> type[T] | None:
-        """The class registered as *name*, if any."""
-        return self._classes.get(name)
-
-    def names(self) -> list[str]:
-        """Every registered name, sorted."""
-        return sorted(self._classes)
-
-    def by_plugin(self, plugin: str) -> list[str]:
-        """The names *plugin* registered."""
-        return sorted(n for n, owner in self._owners.items() if owner == plugin)
-
-
-def _configured(cls: object, base: type[Any]) -> str | None:
-    """Why *cls* is not a subclass of *base* with an attrs ``Config``, or None."""
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        return f"{cls!r} is not a {base.__name__}"
-    config = getattr(cls, "Config", None)
-    if not (isinstance(config, type) and attrs.has(config)):
-        return f"{cls.__name__}.Config must be an attrs class"
-    return None
-
-
-class ProviderRegistry(_Registry[Provider[Any]]):
-    """Where plugins add provider types, by their ``type_name``."""
-
-    kind = "provider type"
-    name_attribute = "type_name"
-
-    def _refusal(self, cls: object) -> str | None:
-        return _configured(cls, Provider)
-
-
-class PolicyRegistry(_Registry[Policy]):
-    """Where plugins add routing policy types, by their ``name``."""
-
-    kind = "policy"
-    name_attribute = "name"
-
-    def _refusal(self, cls: object) -> str | None:
-        return _configured(cls, Policy)
-
-
-class EmulatorRegistry(_Registry["Emulator"]):
-    """Where plugins add provider emulators, by the ``name`` of the provider type each doubles."""
-
-    kind = "emulator"
-    name_attribute = "name"
-
-    def _refusal(self, cls: object) -> str | None:
-        # By its shape: the Emulator base lives in the test kit, which imports this module.
-        if not (isinstance(cls, type) and callable(getattr(cls, "start", None))):
-            return f"{cls!r} is not an Emulator"
-        if getattr(cls, "name", None) == "emulator":
-            return f"{cls.__name__} has no name"
-        return None
 
 
 @attrs.frozen
@@ -223,7 +112,7 @@ class PluginHost:
         _check_pending(pm)
         return cls(pm, hook_timeout=hook_timeout)
 
-    def _collect(self, hook_name: str, registry: _Registry[Any]) -> None:
+    def _collect(self, hook_name: str, registry: Registry[Any]) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             with registry.adding_for(impl.plugin_name):
                 try:

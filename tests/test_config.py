@@ -27,10 +27,11 @@ from router.config import (
 from router.engine import Router
 from router.errors import ConfigError, PluginError
 from router.model import Batch, ErrorKind, Outcome, RecipientOutcome
-from router.plugins import PluginHost, ProviderRegistry
+from router.plugins import PluginHost
 from router.policy import NoOptions
 from router.provider import Limits, Operation, Provider, Rate
 from router.redact import Secret
+from router.registries import ProviderRegistry
 from router.testing import FakeConfig
 
 D = Decimal

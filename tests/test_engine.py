@@ -24,7 +24,7 @@ from router.model import (
     SenderKind,
     SendResult,
 )
-from router.plugins import ProviderRegistry
+from router.registries import ProviderRegistry
 from router.testing import FakeClock, FakeProvider
 
 AU = "+61412345678"

@@ -26,14 +26,8 @@ import router.testing
 from router import Message, Policy, RecipientStatus, Router, hookimpl
 from router.errors import ConfigError, NoRouteError, PluginError
 from router.model import CallbackKind, CallbackRequest, DeliveryReport, SendResult
-from router.plugins import (
-    BUILTIN_PLUGINS,
-    Events,
-    PluginHost,
-    PluginInfo,
-    PolicyRegistry,
-    ProviderRegistry,
-)
+from router.plugins import BUILTIN_PLUGINS, Events, PluginHost, PluginInfo
+from router.registries import PolicyRegistry, ProviderRegistry
 from router.testing import FakeProvider
 from tests.plugins import price_cap
 

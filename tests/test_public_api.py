@@ -14,7 +14,8 @@ import pluggy
 import pytest
 
 import router
-from router.plugins import PluginHost, ProviderRegistry
+from router.plugins import PluginHost
+from router.registries import ProviderRegistry
 from router.testing import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,8 @@ from router.daemon import DEFAULT_STORE, serve, split_listen
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.model import Message
-from router.plugins import EmulatorRegistry, PluginHost
+from router.plugins import PluginHost
+from router.registries import EmulatorRegistry
 from router.testing import Emulator
 
 

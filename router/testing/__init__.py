@@ -27,7 +27,7 @@ fault injection (:class:`Fault`) and pushed callbacks (:class:`Push`).
 from __future__ import annotations
 
 from router.hookspecs import hookimpl
-from router.plugins import ProviderRegistry
+from router.registries import ProviderRegistry
 from router.testing.conformance import (
     DEFAULT_NUMBERS,
     ConformanceError,

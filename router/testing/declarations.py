@@ -14,9 +14,9 @@ import attrs
 
 from router.config import Duration
 from router.errors import PluginError
-from router.plugins import ProviderRegistry
 from router.provider import Capabilities, Limits, Operation, Provider
 from router.redact import Secret
+from router.registries import ProviderRegistry
 
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CREDENTIAL = re.compile(r"pass(word|wd)?|secret|token|api_?key|psw|pwd", re.IGNORECASE)

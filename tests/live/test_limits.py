@@ -14,8 +14,9 @@ from router import hookimpl
 from router.config import parse_config
 from router.errors import ConfigError, ProviderUnavailableError
 from router.model import Batch, RecipientOutcome
-from router.plugins import PluginHost, ProviderRegistry
+from router.plugins import PluginHost
 from router.provider import Limits, Operation, Provider, Rate
+from router.registries import ProviderRegistry
 from router.state import MAX_DEFER, Budget
 from router.testing import FakeClock
 

@@ -24,9 +24,9 @@ from router.model import (
     RecipientOutcome,
     RecipientStatus,
 )
-from router.plugins import ProviderRegistry
 from router.provider import Capabilities, Operation, Provider
 from router.redact import Secret
+from router.registries import ProviderRegistry
 from router.state import Breaker, BreakerSettings, BreakerState
 from router.testing import FakeClock
 
