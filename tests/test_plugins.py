@@ -29,7 +29,7 @@ from router.model import CallbackKind, CallbackRequest, DeliveryReport, SendResu
 from router.plugins import BUILTIN_PLUGINS, Events, PluginHost, PluginInfo
 from router.registries import PolicyRegistry, ProviderRegistry
 from router.testing import FakeProvider
-from tests.plugins import price_cap
+from tests.example_plugins import price_cap
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = ("smsrouter_register_policies", "smsrouter_register_providers")
@@ -587,7 +587,7 @@ def installed_echo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     # Built from a copy, so setuptools' build files never land in the source tree.
     source = tmp_path / "smsrouter_echo"
     shutil.copytree(
-        ROOT / "tests" / "plugins" / "smsrouter_echo",
+        ROOT / "tests" / "example_plugins" / "smsrouter_echo",
         source,
         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"),
     )

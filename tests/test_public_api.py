@@ -54,7 +54,7 @@ def test_the_built_in_plugins_and_the_guide_import_only_the_public_api() -> None
     allowed = {"router", "router.testing"}
     sources = {p: p.read_text() for p in (ROOT / "plugins").rglob("*.py")}
     sources |= {p: p.read_text() for p in (ROOT / "policies").rglob("*.py")}
-    sources |= {p: p.read_text() for p in (ROOT / "tests" / "plugins").rglob("*.py")}
+    sources |= {p: p.read_text() for p in (ROOT / "tests" / "example_plugins").rglob("*.py")}
     sources[ROOT / "docs" / "plugins.md"] = (ROOT / "docs" / "plugins.md").read_text()
     found = [
         f"{path.relative_to(ROOT)}: {match.group(0).strip()}"

@@ -19,7 +19,7 @@ from router.engine import Router
 from router.model import Message, Outcome
 from router.store import MemoryStore, MessageState
 from router.testing import FakeProvider, Fault
-from tests.bulk.support import BulkRun, config_text, write_csv
+from tests.cli.support import BulkRun, config_text, write_csv
 from tests.daemon.support import sent_texts
 
 Bulk = Callable[[Sequence[str]], BulkRun]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bulk.support import BulkRun
+from tests.cli.support import BulkRun
 from tests.daemon.conftest import daemon_env, daemon_factory, emulators, served_factory
 
 __all__ = ["bulk", "daemon_env", "daemon_factory", "emulators", "served_factory"]

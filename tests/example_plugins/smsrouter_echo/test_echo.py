@@ -27,8 +27,8 @@ from router.testing import Account, Fault, check_provider
 
 # In the plugin's own repository these read ``from smsrouter_echo import ...``; inside
 # smsrouter's tree the tests import the package by its path.
-from tests.plugins.smsrouter_echo.smsrouter_echo import EchoConfig, EchoProvider
-from tests.plugins.smsrouter_echo.smsrouter_echo.emulator import EchoEmulator
+from tests.example_plugins.smsrouter_echo.smsrouter_echo import EchoConfig, EchoProvider
+from tests.example_plugins.smsrouter_echo.smsrouter_echo.emulator import EchoEmulator
 
 PASSWORD = "s3cret/pa ss+word"
 """Spaces, a slash and a plus: the URL-encoded forms differ, so the leak check sees them."""

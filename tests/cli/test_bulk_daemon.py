@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from router.testing import Fault
-from tests.bulk.support import BulkRun, config_text, write_csv
+from tests.cli.support import BulkRun, config_text, write_csv
 from tests.daemon.support import TOKEN, sent_texts
 
 Bulk = Callable[[Sequence[str]], BulkRun]
