@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def type_checking_only(tree: ast.Module) -> set[int]:
     return skip
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     """Which module imports which, among ours; a module's own packages do not count."""
     mods = modules()
