@@ -184,6 +184,7 @@ class Router:
             logger=logging.getLogger(f"smsrouter.provider.{name}"),
             default_region=self.config.router.default_region,
             timeout=settings.common.timeout,
+            connect_timeout=settings.common.connect_timeout,
         )
         try:
             provider = cls(settings.options, context)
