@@ -5,6 +5,9 @@ of them:
 
 * a failure before the request was written is ``unavailable`` (fail over at once), one
   after it may have been written is ``ambiguous`` (the provider may have sent the SMS);
+  a call that found no connection in time (a free one in the pool, or a new one
+  connected) is our own congestion: ``unavailable`` of kind ``budget``, which the
+  provider's breaker does not count (see :func:`timeouts`);
 * a request is never sent twice behind the engine's back: aiohttp re-sends an idempotent
   request (GET) once when a reused keep-alive connection drops, which for a GET send would
   be a second SMS nobody sees, so a per-request middleware refuses the second try;
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 
@@ -81,6 +85,35 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def timeouts(connect: float, request: float) -> aiohttp.ClientTimeout:
+    """aiohttp's bounds for one call: *connect* to get a connection, then *request*.
+
+    aiohttp's ``total`` runs from the start of the call, through the wait for a free
+    connection in the pool (aiohttp issue 10313), and its expiry is a bare TimeoutError
+    whatever the phase: alone it cannot tell a send that never left the process from one
+    the provider may have taken. So the phases get their own bounds (aiohttp 3.14,
+    ``client.py`` and ``connector.py``):
+
+    * ``connect`` covers the pool wait and the new connection (DNS, TCP, TLS);
+      ``sock_connect`` only the socket's connect. Either expiring raises
+      ``ConnectionTimeoutError``, and nothing was written yet.
+    * ``sock_read`` starts once the request was sent: silence from the provider for that
+      long raises ``SocketTimeoutError``.
+    * ``total`` is *connect* plus *request*, so it can expire only after the connection was
+      had, never in the pool wait; the request then has at least *request* seconds.
+
+    Deadlines are exact (no ``ceil_threshold`` rounding up to the next second), or a
+    rounded ``connect`` deadline could fall after ``total``'s.
+    """
+    return aiohttp.ClientTimeout(
+        total=connect + request,
+        connect=connect,
+        sock_connect=connect,
+        sock_read=request,
+        ceil_threshold=math.inf,
+    )
+
+
 async def call(
     context: ProviderContext,
     method: str,
@@ -93,9 +126,12 @@ async def call(
 ) -> Answer:
     """Make one HTTP call for a provider and return its 2xx answer.
 
+    *timeout* (default ``context.timeout``) bounds the request after connecting: :func:`timeouts`.
+
     Raises:
-        ProviderUnavailableError: nothing was sent (refused, DNS, connect timeout, 5xx, 429,
-            other 4xx), with ``retry_after`` when the provider gave one.
+        ProviderUnavailableError: nothing was sent (refused, DNS, 5xx, 429, other 4xx),
+            with ``retry_after`` when the provider gave one; kind ``budget`` when no
+            connection was had in time (our congestion: the breaker does not count it).
         ProviderRejectedError: HTTP 401 or 403 (kind ``auth``).
         ProviderAmbiguousError: the request may have been sent (read timeout, connection
             lost after writing, a second send refused).
@@ -113,20 +149,19 @@ async def call(
             url,
             params=params,
             data=data,
-            timeout=aiohttp.ClientTimeout(total=timeout or context.timeout),
+            timeout=timeouts(context.connect_timeout, timeout or context.timeout),
             middlewares=(_single_shot(),) if method.upper() in _REPEATED_METHODS else (),
             allow_redirects=False,
         ) as response:
             text = await response.text(errors="replace")
             status, headers = response.status, dict(response.headers)
-    except (
-        aiohttp.ClientConnectorError,
-        aiohttp.ConnectionTimeoutError,
-        aiohttp.InvalidURL,
-    ) as exc:
+    except aiohttp.ConnectionTimeoutError:  # before its base TimeoutError: nothing was written
+        reason = f"{where()}: no connection within {context.connect_timeout:g}s; not sent"
+        raise ProviderUnavailableError(reason, provider=name, kind=ErrorKind.BUDGET) from None
+    except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as exc:
         reason = redact(f"{where()}: could not connect ({type(exc).__name__})", hidden)
         raise ProviderUnavailableError(reason, provider=name) from None
-    except (TimeoutError, aiohttp.SocketTimeoutError):
+    except TimeoutError:  # sock_read or total: after the connection was had (timeouts())
         raise ProviderAmbiguousError(f"{where()}: timed out waiting", provider=name) from None
     except _RepeatRefused:
         reason = f"{where()}: connection dropped after the request was written; not repeated"

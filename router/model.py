@@ -55,8 +55,8 @@ class ErrorKind(enum.StrEnum):
     INVALID_REQUEST = "invalid_request"
     """Our request was malformed: a bug worth logging loudly."""
     BUDGET = "budget"
-    """Our own budget for the provider had no slot in time: nothing was sent, and the
-    provider is not to blame (its breaker does not count it)."""
+    """Our own capacity had no room in time (a slot in the provider's budget, a connection
+    from the HTTP pool): nothing was sent, the provider is not to blame (no breaker count)."""
     OTHER = "other"
 
 

@@ -97,7 +97,10 @@ class ProviderContext:
     logger: logging.Logger
     default_region: str | None = None
     timeout: float = 30.0
-    """Seconds one HTTP call to this provider may take."""
+    """Seconds one HTTP call to this provider may take once it has its connection."""
+    connect_timeout: float = 10.0
+    """Seconds one HTTP call may wait for a connection (a free one in the Router's pool, or
+    a new one connected) before it is unavailable, with nothing sent."""
 
 
 class Provider(abc.ABC, Generic[ConfigT]):

@@ -103,6 +103,9 @@ class ProviderCommon:
     priority: int | None = None
     balance_interval: Duration = Duration(300.0)
     timeout: Duration = attrs.field(default=Duration(30.0), validator=_positive)
+    """How long one HTTP call may take once it has its connection."""
+    connect_timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive)
+    """How long one HTTP call may wait for a connection (pool slot, then connect)."""
     concurrency: int | None = None
     rates: dict[Operation, str] = attrs.field(factory=dict)
     limit_wait: Duration | None = None

@@ -38,7 +38,7 @@ MIN_BACKOFF = 5.0
 JITTER = 0.1
 """A successful poll's next one comes after the interval times 1 +- this, at random."""
 GRACE = 5.0
-"""Seconds a poll may outlast its budget wait and its provider's timeout before it is cut."""
+"""Seconds a poll may outlast its budget wait and its provider's two timeouts before it is cut."""
 
 
 class BalanceTracker:
@@ -112,7 +112,8 @@ class BalanceTracker:
         A ``Retry-After`` on a failed read defers the provider's budget, as for a send.
         """
         state = self.providers[name]
-        limit = state.settings.limits.wait + state.settings.common.timeout + GRACE
+        common = state.settings.common
+        limit = state.settings.limits.wait + common.connect_timeout + common.timeout + GRACE
         try:
             # A balance() that never returns must not hold the budget's slot for ever.
             async with asyncio.timeout(limit):

@@ -34,6 +34,7 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.decide import Decider, RoutePlan
 from router.engine.metrics import Metrics
+from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
 from router.engine.providers import ProviderState
 from router.engine.send import SendLoop
@@ -70,7 +71,8 @@ class Router:
             the Router neither opens nor closes it. Unset, the Router opens and closes one
             at ``[store] url`` (in memory by default).
         state: where budgets, breakers and recent pushes live; this process by default.
-        session: an aiohttp session to use instead of the Router's own.
+        session: an aiohttp session to use, as it is, instead of the Router's own (whose
+            pool is sized for the providers: :func:`~router.engine.pool.pool_limit`).
         env: environment for ``${NAME}`` secrets; the process environment by default.
         autoload: load installed plugins' entry points (default: unless the environment
             says ``SMSROUTER_DISABLE_PLUGIN_AUTOLOAD``).
@@ -162,7 +164,7 @@ class Router:
         if self._started:
             return
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = own_session(self.config)  # a session handed in is used as it is
         if self.owns_store:
             await self.store.open()
         for index, (name, settings) in enumerate(self.config.providers.items()):
@@ -184,6 +186,7 @@ class Router:
             logger=logging.getLogger(f"smsrouter.provider.{name}"),
             default_region=self.config.router.default_region,
             timeout=settings.common.timeout,
+            connect_timeout=settings.common.connect_timeout,
         )
         try:
             provider = cls(settings.options, context)
