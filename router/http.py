@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 
 import aiohttp
 import attrs
@@ -114,6 +115,38 @@ def timeouts(connect: float, request: float) -> aiohttp.ClientTimeout:
     )
 
 
+class _Phase:
+    """How far one call got in finding a connection, as the session's trace tells it."""
+
+    def __init__(self) -> None:
+        self.queued = False
+        self.connecting = False
+
+
+async def _queued(_: object, trace: SimpleNamespace, __: object) -> None:
+    if isinstance(phase := trace.trace_request_ctx, _Phase):
+        phase.queued = True
+
+
+async def _connecting(_: object, trace: SimpleNamespace, __: object) -> None:
+    if isinstance(phase := trace.trace_request_ctx, _Phase):
+        phase.connecting = True
+
+
+def connection_trace() -> aiohttp.TraceConfig:
+    """A trace that tells :func:`call` whether a call waited in the pool or was connecting.
+
+    With it on the session (the Router's own session has it), a connect that did not
+    complete in time without any wait in the pool is the provider's fault (a host that
+    never answers), counted by its breaker; without it, or after a wait in the pool, no
+    connection in time is our own congestion.
+    """
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(_queued)
+    trace.on_connection_create_start.append(_connecting)
+    return trace
+
+
 async def call(
     context: ProviderContext,
     method: str,
@@ -138,6 +171,7 @@ async def call(
     """
     hidden = tuple(secrets)
     name = context.name
+    phase = _Phase()
 
     def where() -> str:
         # Built only for an error text or a debug line: most calls need neither.
@@ -152,12 +186,12 @@ async def call(
             timeout=timeouts(context.connect_timeout, timeout or context.timeout),
             middlewares=(_single_shot(),) if method.upper() in _REPEATED_METHODS else (),
             allow_redirects=False,
+            trace_request_ctx=phase,
         ) as response:
             text = await response.text(errors="replace")
             status, headers = response.status, dict(response.headers)
     except aiohttp.ConnectionTimeoutError:  # before its base TimeoutError: nothing was written
-        reason = f"{where()}: no connection within {context.connect_timeout:g}s; not sent"
-        raise ProviderUnavailableError(reason, provider=name, kind=ErrorKind.BUDGET) from None
+        raise _no_connection(where(), context, phase) from None
     except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as exc:
         reason = redact(f"{where()}: could not connect ({type(exc).__name__})", hidden)
         raise ProviderUnavailableError(reason, provider=name) from None
@@ -174,6 +208,17 @@ async def call(
     if 200 <= status < 300:
         return Answer(status, text, headers)
     raise _refused(status, headers, redact(f"{where()}: HTTP {status}", hidden), name)
+
+
+def _no_connection(where: str, context: ProviderContext, phase: _Phase) -> ProviderError:
+    """No connection within the connect bound: the provider's fault only when it was a
+    connect of its own that did not complete, with no wait in our pool before it."""
+    bound = f"{context.connect_timeout:g}s"
+    if phase.connecting and not phase.queued:
+        reason = f"{where}: could not connect within {bound}; not sent"
+        return ProviderUnavailableError(reason, provider=context.name)
+    reason = f"{where}: no connection within {bound}; not sent"
+    return ProviderUnavailableError(reason, provider=context.name, kind=ErrorKind.BUDGET)
 
 
 def _refused(status: int, headers: Mapping[str, str], summary: str, name: str) -> ProviderError:

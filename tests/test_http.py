@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from router.errors import ProviderAmbiguousError, ProviderUnavailableError
-from router.http import call, timeouts
+from router.http import call, connection_trace, timeouts
 from router.model import ErrorKind, Outcome
 from router.provider import ProviderContext
 
@@ -140,18 +140,44 @@ async def test_a_wait_for_a_pool_slot_does_not_eat_the_request_timeout() -> None
     assert server.seen == 2
 
 
-async def test_a_connect_that_never_completes_is_unavailable() -> None:
+@pytest.mark.parametrize(
+    ("traced", "kind"),
+    [
+        # The Router's own session knows it was connecting: a host that never answers is
+        # the provider's fault, which its breaker counts.
+        (True, ErrorKind.OTHER),
+        # A session without the trace cannot tell it from a wait in the pool: ours.
+        (False, ErrorKind.BUDGET),
+    ],
+)
+async def test_a_connect_that_never_completes_is_unavailable(traced: bool, kind: ErrorKind) -> None:
+    traces = [connection_trace()] if traced else []
     with unaccepted_port() as port:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(trace_configs=traces) as session:
             with pytest.raises(ProviderUnavailableError) as timed_out:
                 async with asyncio.timeout(5):
                     await call(
                         context(session, connect=0.1), "POST", f"http://127.0.0.1:{port}/send"
                     )
-    assert (timed_out.value.outcome, timed_out.value.kind) == (
-        Outcome.UNAVAILABLE,
-        ErrorKind.BUDGET,
-    )
+    assert (timed_out.value.outcome, timed_out.value.kind) == (Outcome.UNAVAILABLE, kind)
+    assert "within 0.1s; not sent" in str(timed_out.value)
+
+
+async def test_a_traced_wait_for_a_pool_slot_is_still_ours() -> None:
+    server = Held()
+    async with serve(server.handle) as url:
+        connector = aiohttp.TCPConnector(limit=1)
+        traces = [connection_trace()]
+        async with aiohttp.ClientSession(connector=connector, trace_configs=traces) as session:
+            first = asyncio.ensure_future(call(context(session), "POST", f"{url}/send"))
+            async with asyncio.timeout(5):
+                await server.arrived.wait()
+            with pytest.raises(ProviderUnavailableError) as waited:
+                await call(context(session, connect=0.05), "POST", f"{url}/send")
+            server.go.set()
+            async with asyncio.timeout(5):
+                await first
+    assert waited.value.kind is ErrorKind.BUDGET
 
 
 async def test_a_refused_connection_is_unavailable_and_the_providers_fault() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import aiohttp
 
 from router.config import Config
+from router.http import connection_trace
 
 POOL_FLOOR = 100
 """The fewest connections the pool holds: aiohttp's own default, so it never shrinks."""
@@ -46,7 +47,8 @@ def own_session(config: Config) -> aiohttp.ClientSession:
     No per-host limit: the caps are per provider account, which the budgets enforce, and
     two accounts may share a host (two SMSC logins), so a per-host bound could only be a
     second, coarser copy of the budgets that makes a call wait for a connection its budget
-    already let it have. Must be called with the event loop running.
+    already let it have. Its trace tells a connect that never completed (the provider's
+    fault) from a wait in the pool (ours). Must be called with the event loop running.
     """
     connector = aiohttp.TCPConnector(limit=pool_limit(config), limit_per_host=0)
-    return aiohttp.ClientSession(connector=connector)
+    return aiohttp.ClientSession(connector=connector, trace_configs=[connection_trace()])
