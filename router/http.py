@@ -157,9 +157,8 @@ async def call(
     secrets: Iterable[Secret | str] = (),
     timeout: float | None = None,
 ) -> Answer:
-    """Make one HTTP call for a provider and return its 2xx answer.
-
-    *timeout* (default ``context.timeout``) bounds the request after connecting: :func:`timeouts`.
+    """One HTTP call for a provider, its 2xx answer; *timeout* (default ``context.timeout``)
+    and ``context.connect_timeout`` bound it as :func:`timeouts` says.
 
     Raises:
         ProviderUnavailableError: nothing was sent (refused, DNS, 5xx, 429, other 4xx),
