@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -31,7 +32,7 @@ from router.config import Config, read_toml
 from router.daemon import inbound, routes
 from router.daemon.json import error, no_route_json, respond
 from router.engine import Router
-from router.errors import NoRouteError, RequestError, RouterError, ValidationError
+from router.errors import NoRouteError, RequestError, RouterError, StoreError, ValidationError
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
 from router.webhooks import WebhookPlugin, WebhookService
@@ -161,8 +162,19 @@ class Daemon:
                         await self.router.resume(record)
                 except NoRouteError:
                     pass  # journalled as failed, with every reason
+                except StoreError as exc:  # the journal said it is failing (once): try later
+                    self._retry_later(message_id, exc.retry_after)
                 except Exception:
                     log.exception("sending journalled message %s failed", message_id)
+
+    def _retry_later(self, message_id: str, delay: float) -> None:
+        """Queue a journalled message again after *delay*, as the journal could not serve it."""
+
+        def again() -> None:
+            if not self.stopping:
+                self.queue.put_nowait(message_id)
+
+        asyncio.get_running_loop().call_later(delay, again)
 
     @contextlib.contextmanager
     def sending(self) -> Iterator[None]:
@@ -208,6 +220,15 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(exc.status, exc.code, exc.message, exc.field)
     except NoRouteError as exc:
         return respond(no_route_json(exc), 422)
+    except StoreError as exc:  # logged by the journal when it starts failing, not per request
+        wait = math.ceil(exc.retry_after)
+        return error(
+            503,
+            "journal_unavailable",
+            f"the journal cannot serve this request now ({exc.reason}); nothing was done: "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     except web.HTTPRequestEntityTooLarge:
         return error(413, "too_large", "the request body is too large")
     except web.HTTPException as exc:
