@@ -20,7 +20,9 @@ import contextlib
 import hmac
 import logging
 import math
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from router.store.base import MessageState
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
 
-__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "make_app", "serve", "split_listen"]
+__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "listen_on", "make_app", "serve", "split_listen"]
 
 log = logging.getLogger("smsrouter.server")
 
@@ -284,18 +286,51 @@ def make_app(daemon: Daemon) -> web.Application:
 def split_listen(listen: str) -> tuple[str, int]:
     """``"127.0.0.1:8080"`` -> ("127.0.0.1", 8080)."""
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     return host.strip("[]"), int(port)
 
 
+def listen_on(listen: str, change: str) -> list[socket.socket]:
+    """Listening TCP sockets on ``HOST:PORT`` *listen*, one per address HOST names.
+
+    Raises:
+        RouterError: *listen* is not HOST:PORT, names no address, or is taken; one line
+            naming *listen* and saying what to *change*.
+    """
+    sockets: list[socket.socket] = []
+    try:
+        host, port = split_listen(listen)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, address in dict.fromkeys((i[0], i[4]) for i in found):
+            sockets.append(socket.create_server(address, family=family))
+    except (OSError, ValueError) as exc:
+        for made in sockets:
+            made.close()
+        why = str(exc)
+        if isinstance(exc, socket.gaierror) and exc.strerror:
+            why = exc.strerror  # the name does not resolve
+        elif isinstance(exc, OSError) and exc.errno:
+            why = os.strerror(exc.errno)  # without the socket module's wording around it
+        raise RouterError(f"cannot listen on {listen}: {why}; {change}") from None
+    return sockets
+
+
 def serve(config_path: str | Path, listen: str | None = None) -> None:
-    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config."""
+    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+
+    Raises:
+        RouterError: the config is wrong, or the address cannot be listened on.
+    """
     daemon = Daemon(config_path)
     app = make_app(daemon)
-    host, port = split_listen(listen or daemon.config.server.listen)
     if not daemon.config.server.api_tokens:
         raise RouterError("server.api_tokens: at least one token is needed to serve the API")
+    if listen is None:
+        change = f"change server.listen in {config_path}, or pass --listen HOST:PORT"
+    else:
+        change = "pass another --listen HOST:PORT"
+    sockets = listen_on(listen or daemon.config.server.listen, change)
 
     async def on_hangup(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
@@ -313,8 +348,7 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
     app.cleanup_ctx.append(on_hangup)
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
         print=lambda text: log.info("%s", text),
         access_log=None,
