@@ -27,6 +27,7 @@ from router.errors import (
     ProviderRejectedError,
     ProviderUnavailableError,
     RouterError,
+    StoreError,
     ValidationError,
 )
 from router.hookspecs import hookimpl
@@ -123,6 +124,7 @@ __all__ = [
     "SendResult",
     "SenderKind",
     "StatusQuery",
+    "StoreError",
     "SystemClock",
     "TextInfo",
     "ValidationError",

@@ -8,6 +8,7 @@
     ├── ValidationError          a message is wrong (bad number, empty text, long sender)
     ├── NoRouteError             no provider could take a message; carries each one's reason
     ├── RequestError             the daemon's API refuses a request (no such id, a conflict)
+    ├── StoreError               the journal cannot serve now (disk full, I/O error, locked)
     └── ProviderError            a provider call failed; carries the outcome it maps to
         ├── ProviderUnavailableError   nothing was sent (refused, 5xx, 429, budget wait)
         ├── ProviderAmbiguousError     the request may have been sent (timeout, dropped)
@@ -65,6 +66,28 @@ class RequestError(RouterError):
         self.message = message
         self.field = field
         super().__init__(message if field is None else f"{field}: {message}")
+
+
+JOURNAL_RETRY_AFTER = 5.0
+"""Seconds a caller refused by a failing journal is asked to wait before trying again."""
+
+
+class StoreError(RouterError):
+    """The journal cannot do what was asked now: its disk is full, failing, or locked.
+
+    *journal* names the journal (``SQLiteStore('journal.db')``), *reason* is the backend's
+    own text (``database or disk is full``), and *retry_after* the seconds a caller should
+    wait before asking again. What was asked was not done; the journal's own retries
+    (a write about a message already sent is kept and retried) do not raise it.
+    """
+
+    def __init__(
+        self, journal: str, reason: str, *, retry_after: float = JOURNAL_RETRY_AFTER
+    ) -> None:
+        self.journal = journal
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"{journal}: {reason}")
 
 
 class NoRouteError(RouterError):

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from router.cli.bulk_report import table
 from router.config import read_toml
-from router.daemon import Daemon, make_app, split_listen
+from router.daemon import Daemon, listen_on, make_app, split_listen
 from router.plugins import PluginHost
 from router.testing import Emulator
 
@@ -89,12 +89,12 @@ class Demo:
     """The running demo: emulators, daemon, and the HTTP client that drives it."""
 
     def __init__(self, listen: str, config: str | None) -> None:
-        self.host, self.port = split_listen(listen)
-        if self.port == 0:
-            # The emulators need the daemon's callback URL before the daemon starts.
-            with socket.socket() as probe:
-                probe.bind((self.host, 0))
-                self.port = probe.getsockname()[1]
+        # Bound now: the emulators need the daemon's callback URL (its port, when --listen
+        # asks for any) before the daemon starts, and a taken address is said before anything.
+        change = "pass another --listen HOST:PORT (127.0.0.1:0 takes any free port)"
+        self.sockets: list[socket.socket] = listen_on(listen, change)
+        self.host = split_listen(listen)[0]
+        self.port: int = self.sockets[0].getsockname()[1]
         self.config_path = Path(config) if config else None
         """The config to start from; None for the example config."""
         self.emulators: dict[str, Emulator] = {}
@@ -143,13 +143,16 @@ class Demo:
         daemon = Daemon(config_data=demo_config(base, options, store), env=ENV)
         self.runner = web.AppRunner(make_app(daemon), access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.host, self.port).start()
+        for sock in self.sockets:
+            await web.SockSite(self.runner, sock).start()
         self.step("emulators and daemon started", True, f"daemon at {self.base}")
 
     async def stop(self) -> None:
         """Stop the daemon, then the emulators."""
         if self.runner is not None:
             await self.runner.cleanup()
+        for sock in self.sockets:
+            sock.close()
         for emulator in self.emulators.values():
             await emulator.stop()
         self._tmp.cleanup()

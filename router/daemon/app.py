@@ -19,7 +19,10 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,13 @@ from router.config import Config, read_toml
 from router.daemon import inbound, routes
 from router.daemon.json import error, no_route_json, respond
 from router.engine import Router
-from router.errors import NoRouteError, RequestError, RouterError, ValidationError
+from router.errors import NoRouteError, RequestError, RouterError, StoreError, ValidationError
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
 
-__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "make_app", "serve", "split_listen"]
+__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "listen_on", "make_app", "serve", "split_listen"]
 
 log = logging.getLogger("smsrouter.server")
 
@@ -161,8 +164,19 @@ class Daemon:
                         await self.router.resume(record)
                 except NoRouteError:
                     pass  # journalled as failed, with every reason
+                except StoreError as exc:  # the journal said it is failing (once): try later
+                    self._retry_later(message_id, exc.retry_after)
                 except Exception:
                     log.exception("sending journalled message %s failed", message_id)
+
+    def _retry_later(self, message_id: str, delay: float) -> None:
+        """Queue a journalled message again after *delay*, as the journal could not serve it."""
+
+        def again() -> None:
+            if not self.stopping:
+                self.queue.put_nowait(message_id)
+
+        asyncio.get_running_loop().call_later(delay, again)
 
     @contextlib.contextmanager
     def sending(self) -> Iterator[None]:
@@ -208,6 +222,15 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(exc.status, exc.code, exc.message, exc.field)
     except NoRouteError as exc:
         return respond(no_route_json(exc), 422)
+    except StoreError as exc:  # logged by the journal when it starts failing, not per request
+        wait = math.ceil(exc.retry_after)
+        return error(
+            503,
+            "journal_unavailable",
+            f"the journal cannot serve this request now ({exc.reason}); nothing was done: "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     except web.HTTPRequestEntityTooLarge:
         return error(413, "too_large", "the request body is too large")
     except web.HTTPException as exc:
@@ -263,18 +286,51 @@ def make_app(daemon: Daemon) -> web.Application:
 def split_listen(listen: str) -> tuple[str, int]:
     """``"127.0.0.1:8080"`` -> ("127.0.0.1", 8080)."""
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     return host.strip("[]"), int(port)
 
 
+def listen_on(listen: str, change: str) -> list[socket.socket]:
+    """Listening TCP sockets on ``HOST:PORT`` *listen*, one per address HOST names.
+
+    Raises:
+        RouterError: *listen* is not HOST:PORT, names no address, or is taken; one line
+            naming *listen* and saying what to *change*.
+    """
+    sockets: list[socket.socket] = []
+    try:
+        host, port = split_listen(listen)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, address in dict.fromkeys((i[0], i[4]) for i in found):
+            sockets.append(socket.create_server(address, family=family))
+    except (OSError, ValueError) as exc:
+        for made in sockets:
+            made.close()
+        why = str(exc)
+        if isinstance(exc, socket.gaierror) and exc.strerror:
+            why = exc.strerror  # the name does not resolve
+        elif isinstance(exc, OSError) and exc.errno:
+            why = os.strerror(exc.errno)  # without the socket module's wording around it
+        raise RouterError(f"cannot listen on {listen}: {why}; {change}") from None
+    return sockets
+
+
 def serve(config_path: str | Path, listen: str | None = None) -> None:
-    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config."""
+    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+
+    Raises:
+        RouterError: the config is wrong, or the address cannot be listened on.
+    """
     daemon = Daemon(config_path)
     app = make_app(daemon)
-    host, port = split_listen(listen or daemon.config.server.listen)
     if not daemon.config.server.api_tokens:
         raise RouterError("server.api_tokens: at least one token is needed to serve the API")
+    if listen is None:
+        change = f"change server.listen in {config_path}, or pass --listen HOST:PORT"
+    else:
+        change = "pass another --listen HOST:PORT"
+    sockets = listen_on(listen or daemon.config.server.listen, change)
 
     async def on_hangup(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
@@ -292,8 +348,7 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
     app.cleanup_ctx.append(on_hangup)
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
         print=lambda text: log.info("%s", text),
         access_log=None,

@@ -28,6 +28,13 @@ _ERRORS = {
     "400": _answer("The request is wrong; `field` names what", "Error"),
     "401": _answer("No valid bearer token", "Error"),
 }
+_UNAVAILABLE = {
+    "503": _answer(
+        "The journal cannot serve now (a full disk): nothing was done; try again after the "
+        "Retry-After header's seconds",
+        "Error",
+    ),
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -47,6 +54,7 @@ OPENAPI: dict[str, Any] = {
                     "202": _answer("Journalled and queued", "Queued"),
                     "422": _answer("No provider could take it", "Error"),
                     **_ERRORS,
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -60,6 +68,7 @@ OPENAPI: dict[str, Any] = {
                     "200": _answer("The message", "MessageRecord"),
                     "404": _answer("No such message", "Error"),
                     **_ERRORS,
+                    **_UNAVAILABLE,
                 },
             }
         },

@@ -22,6 +22,7 @@ import attrs
 from router.clock import Clock
 from router.engine.metrics import Metrics
 from router.engine.providers import ProviderState
+from router.errors import StoreError
 from router.model import CallbackKind, CallbackRequest, CallbackResult, DeliveryReport
 from router.plugins import Events
 from router.state import RecentPushes
@@ -111,7 +112,12 @@ class Callbacks:
             return
         now = self.clock.time()
         for report in self.early.take(provider, keys, now):
-            await self.apply(report, now, hold=False)
+            try:
+                await self.apply(report, now, hold=False)
+            except StoreError:
+                # Called after a send: the journal failing must not fail it. Hold the
+                # report again; it is applied with a later attempt or given up with age.
+                self.early.hold(report, now)
 
 
 MAX_HELD = 10_000

@@ -14,6 +14,11 @@ the thread carry on. When SQLite rolls the whole transaction back (a full disk, 
 error), the writes already run in it are lost: their callers get the error, and the rest of
 the batch is retried in a fresh transaction.
 
+When the journal itself fails (the disk is full, an I/O error), callers get a
+:class:`~router.errors.StoreError`; a write run with ``keep`` (one about a message that may
+already be at a provider) is kept and retried instead, and its caller is told it is done
+(:mod:`router.store._faults`).
+
 ``synchronous=FULL`` makes every commit durable before its callers hear of it: under WAL,
 ``NORMAL`` may lose the last commits on power loss, and a message the API acknowledged
 must not be lost. The group commit is what keeps that affordable. :func:`prepare_journal`
@@ -31,7 +36,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from router.errors import ConfigError
+from router.errors import ConfigError, StoreError
+from router.store._faults import Backlog, journal_error
 
 T = TypeVar("T")
 
@@ -42,10 +48,14 @@ MAX_BATCH = 512
 class _Job:
     """Work for the writer thread and the future its caller awaits."""
 
-    __slots__ = ("future", "loop", "work")
+    __slots__ = ("future", "keep", "kept", "loop", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], Any], keep: str | None = None) -> None:
         self.work = work
+        self.keep = keep
+        """The message this write is about, when it is kept and retried if the journal fails."""
+        self.kept = False
+        """Whether it was kept once (its caller has been told it is done)."""
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[Any] = self.loop.create_future()
 
@@ -72,6 +82,9 @@ class _Close(_Job):
 Prepare = Callable[[sqlite3.Connection, str], None]
 """Makes a freshly opened connection ready: (connection, path) -> None, raising ConfigError."""
 
+Fault = Callable[[bool], sqlite3.Error | None]
+"""Given whether a transaction wrote, the error its COMMIT fails with (None: no fault)."""
+
 
 class JournalWriter:
     """The thread that owns a journal file's connection; coroutines hand it work to commit.
@@ -84,12 +97,17 @@ class JournalWriter:
 
     Attributes:
         commits: transactions committed so far; with concurrent writers, fewer than writes.
+        backlog: the kept writes waiting for a failing journal to work again.
+        fault: a seam for tests: when set, asked before each COMMIT, and the transaction is
+            rolled back and fails with the error it gives, as SQLite does on a full disk.
     """
 
     def __init__(self, path: str | Path, prepare: Prepare, *, name: str) -> None:
         self.path = str(path)
         self.name = name
         self.commits = 0
+        self.backlog: Backlog[_Job] = Backlog(name)
+        self.fault: Fault | None = None
         self._prepare = prepare
         # Each writer thread has a queue of its own, so a store reopened while its old
         # thread still drains never shares work between two threads.
@@ -131,18 +149,23 @@ class JournalWriter:
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, name={self.name!r})"
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, work: Callable[[sqlite3.Connection], T], *, keep: str | None = None) -> T:
         """Run *work* on the writer thread inside the next batch's transaction.
 
         Reads and writes alike: the result comes back once the transaction holding *work*
         is committed. A caller that stops waiting does not undo its write.
 
+        With *keep* (the id of a message that may be at a provider already), a write the
+        journal fails is kept and retried, after the writes about *keep* kept before it, and
+        the caller gets None at once: *work* must return None.
+
         Raises:
             RuntimeError: the writer is not open.
+            StoreError: the journal failed (full, I/O error, locked), and *work* is not kept.
             Exception: whatever *work* raised (its savepoint was rolled back), or the error
                 that lost the whole transaction.
         """
-        job = _Job(work)
+        job = _Job(work, keep)
         with self._lock:
             if not self._live:
                 raise RuntimeError(f"{self.name} is not open")
@@ -159,23 +182,21 @@ class JournalWriter:
             self._refuse(jobs)
             return
         while True:
-            batch = [jobs.get()]
-            while not isinstance(batch[-1], _Close) and len(batch) < MAX_BATCH:
+            try:  # wake up for a retry of the kept writes, if any are kept
+                batch = [jobs.get(timeout=self.backlog.wait())]
+            except queue.Empty:
+                batch = []
+            while batch and not isinstance(batch[-1], _Close) and len(batch) < MAX_BATCH:
                 try:
                     batch.append(jobs.get_nowait())
                 except queue.Empty:
                     break
-            stop = batch.pop() if isinstance(batch[-1], _Close) else None
-            if batch:
-                try:
-                    self._commit(conn, batch)
-                except Exception as exc:  # the connection itself failed: fail the batch
-                    for job in batch:
-                        job.settle(None, exc)
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
+            stop = batch.pop() if batch and isinstance(batch[-1], _Close) else None
+            if self.backlog.due() or (stop is not None and len(self.backlog)):
+                self._run(conn, self.backlog.take())  # oldest first, before newer writes
+            self._run(conn, batch)
             if stop is not None:
+                self.backlog.abandon()
                 try:
                     conn.close()
                 except sqlite3.Error as exc:
@@ -183,6 +204,43 @@ class JournalWriter:
                 else:
                     stop.settle(None, None)
                 return
+
+    def _run(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        if not batch:
+            return
+        try:
+            self._commit(conn, batch)
+        except Exception as exc:  # the connection itself failed: fail the batch
+            for job in batch:
+                self._settle(job, None, exc)
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+
+    def _settle(self, job: _Job, value: Any, error: BaseException | None) -> None:
+        """Answer *job*'s caller, mapping the journal's own failure; keep a *keep* write."""
+        if error is None:
+            if job.kept:
+                self.backlog.landed()
+            job.settle(value, None)
+            return
+        error = journal_error(error, self.name)
+        if isinstance(error, StoreError):
+            self.backlog.failed(error)
+            if job.keep is not None:
+                self._keep(job)
+                return
+        elif job.kept:
+            assert job.keep is not None
+            self.backlog.lost(job.keep, error)
+        job.settle(None, error)
+
+    def _keep(self, job: _Job) -> None:
+        assert job.keep is not None
+        self.backlog.keep(job.keep, job)
+        if not job.kept:
+            job.kept = True
+            job.settle(None, None)
 
     def _refuse(self, jobs: queue.SimpleQueue[_Job]) -> None:
         """Fail the work queued behind an open that failed: no thread will run it."""
@@ -220,10 +278,14 @@ class JournalWriter:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             for job in batch:
-                job.settle(None, exc)
+                self._settle(job, None, exc)
             return
+        changes = conn.total_changes
         done: list[tuple[_Job, Any, BaseException | None]] = []
         for index, job in enumerate(batch):
+            if job.keep is not None and self.backlog.holds(job.keep):
+                self._keep(job)  # behind the writes about its message kept before it
+                continue
             try:
                 conn.execute("SAVEPOINT job")
                 value = job.work(conn)
@@ -234,15 +296,22 @@ class JournalWriter:
                     # SQLite rolled the whole transaction back (disk full, I/O error):
                     # the writes before this one are gone too; the rest get a fresh start.
                     for earlier, _, _ in done:
-                        earlier.settle(None, exc)
-                    job.settle(None, exc)
+                        self._settle(earlier, None, exc)
+                    self._settle(job, None, exc)
                     if batch[index + 1 :]:
                         self._commit(conn, batch[index + 1 :])
                     return
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
-                done.append((job, None, exc))
+                if job.keep is not None and isinstance(journal_error(exc, self.name), StoreError):
+                    self._settle(job, None, exc)  # kept now, so the writes behind it wait
+                else:
+                    done.append((job, None, exc))
+        wrote, commits = conn.total_changes != changes, self.commits
         try:
+            fault = None if self.fault is None else self.fault(wrote)
+            if fault is not None:
+                raise fault
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -251,7 +320,9 @@ class JournalWriter:
         else:
             self.commits += 1
         for job, value, error in done:
-            job.settle(value, error)
+            self._settle(job, value, error)
+        if wrote and self.commits != commits:
+            self.backlog.wrote()
 
 
 def prepare_journal(

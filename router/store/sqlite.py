@@ -3,6 +3,12 @@
 :class:`SQLiteStore` keeps the journal contract in SQL. The writer thread that owns the
 file and commits writes in groups is :mod:`router.store._writer`; the schema, its
 migrations and the rows read back as records are :mod:`router.store._schema`.
+
+When the journal fails (a full disk, an I/O error), a call gets a
+:class:`~router.errors.StoreError`, except the writes about a message under way (an attempt
+started or ended, its result): the message may be at a provider already, so those are kept
+and retried by the writer (:mod:`router.store._faults`) and the call returns. Until they
+land, :meth:`SQLiteStore.get` refuses that message rather than answer with an old state.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from router.errors import StoreError
 from router.model import (
     Attempt,
     DeliveryReport,
@@ -87,6 +94,8 @@ class SQLiteStore(MessageStore):
         segments: int,
         now: float,
     ) -> tuple[MessageRecord, bool]:
+        self.writer.backlog.check_room()
+
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
             # The one writer thread serialises adds, so look-then-insert cannot race.
             found: list[MessageRecord] = []
@@ -130,6 +139,9 @@ class SQLiteStore(MessageStore):
         return await self.writer.run(work)
 
     async def get(self, message_id: str) -> MessageRecord | None:
+        if self.writer.backlog.holds(message_id):
+            reason = f"writes about message {message_id} wait for the journal to work again"
+            raise StoreError(self.writer.name, reason)
         found = await self.writer.run(lambda conn: load_messages(conn, "id = ?", (message_id,)))
         return found[0] if found else None
 
@@ -141,7 +153,7 @@ class SQLiteStore(MessageStore):
                 [(provider, message_id, ref) for ref in refs],
             )
 
-        await self.writer.run(work)
+        await self.writer.run(work, keep=message_id)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -158,7 +170,7 @@ class SQLiteStore(MessageStore):
             ).fetchone()
             _insert_attempts(conn, message_id, ref, [attempt], start=seq)
 
-        await self.writer.run(work)
+        await self.writer.run(work, keep=message_id)
 
     async def finish(self, result: SendResult) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -187,7 +199,7 @@ class SQLiteStore(MessageStore):
                 )
                 _insert_attempts(conn, message_id, r.ref, r.attempts)
 
-        await self.writer.run(work)
+        await self.writer.run(work, keep=result.message_id)
 
     async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
         def work(conn: sqlite3.Connection) -> tuple[str, str] | None:
