@@ -4,8 +4,8 @@
 explicit dependencies, testable alone: :mod:`~router.engine.prepare` (checking a
 message), :mod:`~router.engine.decide` (asking the policies), :mod:`~router.engine.send`
 (the send loop), :mod:`~router.engine.calls` (every adapter call),
-:mod:`~router.engine.callbacks` (the way back), :mod:`~router.engine.balances` and
-:mod:`~router.engine.metrics`.
+:mod:`~router.engine.callbacks` (the way back), :mod:`~router.engine.balances`,
+:mod:`~router.engine.budgets` (the budgets across restarts) and :mod:`~router.engine.metrics`.
 """
 
 from router.engine.decide import RoutePlan

@@ -10,8 +10,10 @@ states (:mod:`router.engine.providers`) with their budgets and breakers from the
 state, the :class:`~router.engine.calls.ProviderCalls` every adapter call goes through,
 the :class:`~router.engine.decide.Decider` that asks the policies, the
 :class:`~router.engine.send.SendLoop`, the :class:`~router.engine.callbacks.Callbacks`
-for the way back, and the :class:`~router.engine.balances.BalanceTracker`. A message is
-checked (:mod:`router.engine.prepare`), journalled, routed and sent, once per message id.
+for the way back, the :class:`~router.engine.balances.BalanceTracker`, and the
+:class:`~router.engine.budgets.BudgetJournal` that keeps the budgets' recent calls in the
+journal across restarts. A message is checked (:mod:`router.engine.prepare`), journalled,
+routed and sent, once per message id.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import attrs
 from router.clock import Clock, SystemClock
 from router.config import Config, parse_config, read_toml
 from router.engine.balances import BalanceTracker
+from router.engine.budgets import BudgetJournal
 from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.decide import Decider, RoutePlan
@@ -134,6 +137,7 @@ class Router:
             events=events,
             clock=clock,
         )
+        self.budget_journal = BudgetJournal(store, clock)
         self._sending: dict[str, asyncio.Event] = {}
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -160,7 +164,11 @@ class Router:
         await self.aclose()
 
     async def start(self, *, track_balances: bool = True) -> None:
-        """Build the providers, open the journal and start the balance tracker."""
+        """Build the providers, open the journal and start the balance tracker.
+
+        Each budget first counts the recent calls the journal remembers (a process before
+        this one made them), so the first balance poll waits its turn.
+        """
         if self._started:
             return
         if self._session is None:
@@ -170,6 +178,7 @@ class Router:
         for index, (name, settings) in enumerate(self.config.providers.items()):
             if settings.common.enabled:
                 self._states[name] = self._provider_state(index, name, self._session)
+        await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
         self._started = True
         if track_balances:
             self.balances.start()
@@ -209,6 +218,7 @@ class Router:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
         await self.events.drain()
+        await self.budget_journal.close()
         for state in self._states.values():
             try:
                 await state.provider.aclose()

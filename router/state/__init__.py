@@ -9,7 +9,7 @@ in this process (the default of the library and of a single daemon).
 
 from router.state.base import LiveState, MemoryState
 from router.state.health import Breaker, BreakerSettings, BreakerState, StateListener
-from router.state.limits import MAX_DEFER, Budget
+from router.state.limits import MAX_DEFER, Budget, BudgetListener
 from router.state.repeats import RecentPushes
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "BreakerSettings",
     "BreakerState",
     "Budget",
+    "BudgetListener",
     "LiveState",
     "MemoryState",
     "RecentPushes",

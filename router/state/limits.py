@@ -13,6 +13,11 @@ Calls waiting for a concurrency slot get one in the order they came. A call held
 rate or a ``Retry-After`` waits outside that queue, holding nothing, so a balance poll
 sleeping out SMSC's minute never holds up a send.
 
+What a budget counts can outlive the process: it reports each call a rate counts, and
+each ``Retry-After``, to its :class:`BudgetListener` (the engine keeps them in the journal),
+and :meth:`Budget.remember` counts those of an earlier process, so a restart starts with
+the provider's rates already spent as they are on the provider's side.
+
 Two kinds of waiting, two clocks. A rate or a ``Retry-After`` says how long to wait, so that
 wait sleeps on the injected clock (a test's fake clock jumps over it). Waiting for another
 call to *end* (a concurrency slot, or the oldest call of a full window) waits for the network,
@@ -23,10 +28,12 @@ injected clock and the event loop's own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from router.clock import Clock, SystemClock
 from router.errors import ProviderUnavailableError
@@ -35,6 +42,21 @@ from router.provider import Limits, Operation, Rate
 
 MAX_DEFER = 3600.0
 """The longest a ``Retry-After`` may hold a provider's calls back, in seconds."""
+
+log = logging.getLogger("smsrouter")
+
+
+class BudgetListener(Protocol):
+    """Hears what a :class:`Budget` counts, to keep it beyond this process."""
+
+    def called(self, operation: Operation, started: float, ended: float | None) -> None:
+        """A call a rate counts: when admitted (*ended* None), then again when it ended.
+
+        *started* tells one call from another of the same operation in this budget.
+        """
+
+    def held(self, operation: Operation | None, until: float) -> None:
+        """A ``Retry-After`` holds calls of *operation* (None: every call) until *until*."""
 
 
 class _Call:
@@ -86,6 +108,55 @@ class Budget:
         """Calls that had to wait for a slot (a running count)."""
         self.timeouts = 0
         """Calls that gave up waiting (a running count)."""
+        self.listener: BudgetListener | None = None
+        """Told of each call a rate counts and of each ``Retry-After``, if set."""
+        self._last_admitted = -math.inf
+        self._listener_failed = False
+
+    def remember(
+        self,
+        calls: Iterable[tuple[Operation, float, float | None]],
+        holds: Iterable[tuple[Operation | None, float]] = (),
+    ) -> None:
+        """Count the calls and holds an earlier process reported (see :class:`BudgetListener`).
+
+        *calls* are (operation, started, ended); one with no end (cut short by a crash), or
+        any time later than now (a clock stepped back), counts as ending now. They count
+        before this budget's own calls; operations without a rate here are ignored, and
+        nothing remembered is reported to the listener again.
+        """
+        now = self.clock.time()
+        earlier: dict[Operation, list[tuple[float, float]]] = {}
+        for operation, started, ended in calls:
+            if operation in self._windows:
+                end = now if ended is None else min(ended, now)
+                earlier.setdefault(operation, []).append((min(started, now), end))
+        for operation, found in earlier.items():
+            window = self._windows[operation]
+            remembered = []
+            for _, end in sorted(found):
+                call = _Call()
+                call.ended = end
+                remembered.append(call)
+            window.calls = deque([*remembered, *window.calls], maxlen=window.rate.calls)
+        for held, until in holds:
+            until = min(until, now + MAX_DEFER)
+            if held is None:
+                self._blocked_until = max(self._blocked_until, until)
+            else:
+                self._held[held] = max(self._held.get(held, 0.0), until)
+        self._notify()
+
+    def _tell(self, report: Callable[[BudgetListener], None]) -> None:
+        """Report to the listener; a listener that fails never fails a call (logged once)."""
+        if self.listener is None:
+            return
+        try:
+            report(self.listener)
+        except Exception:
+            if not self._listener_failed:
+                self._listener_failed = True
+                log.exception("provider %r: the budget's listener failed", self.name)
 
     def defer(self, seconds: float, operation: Operation | None = None) -> None:
         """Start no call for *seconds* (a provider's ``Retry-After``), at most MAX_DEFER.
@@ -101,6 +172,7 @@ class Budget:
             self._blocked_until = max(self._blocked_until, until)
         else:
             self._held[operation] = max(self._held.get(operation, 0.0), until)
+        self._tell(lambda listener: listener.held(operation, until))
 
     def _blocked(self, operation: Operation) -> float:
         """Until when a Retry-After holds calls of *operation* back."""
@@ -134,12 +206,22 @@ class Budget:
         """
         window = self._windows.get(operation)
         call, started = await self._acquire(operation, window)
+        admitted = self._admitted(operation) if window is not None else None
         try:
             yield self.clock.time() - started
         finally:
             call.ended = self.clock.time()
             self.in_flight -= 1
             self._notify()
+            if admitted is not None:
+                self._tell(lambda listener: listener.called(operation, admitted, call.ended))
+
+    def _admitted(self, operation: Operation) -> float:
+        """When a call a rate counts was admitted, distinct from the last one; reported."""
+        admitted = max(self.clock.time(), math.nextafter(self._last_admitted, math.inf))
+        self._last_admitted = admitted
+        self._tell(lambda listener: listener.called(operation, admitted, None))
+        return admitted
 
     async def _acquire(self, operation: Operation, window: _Window | None) -> tuple[_Call, float]:
         clock, loop = self.clock, asyncio.get_running_loop()

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 from router.errors import ConfigError
 from router.store.base import (
+    CallRecord,
+    HoldRecord,
     InboundRecord,
     MessageRecord,
     MessageState,
     MessageStore,
+    RecentCalls,
     RecipientRecord,
 )
 from router.store.memory import MemoryStore
 from router.store.sqlite import SQLiteStore
 
 __all__ = [
+    "CallRecord",
+    "HoldRecord",
     "InboundRecord",
     "MemoryStore",
     "MessageRecord",
     "MessageState",
     "MessageStore",
+    "RecentCalls",
     "RecipientRecord",
     "SQLiteStore",
     "open_store",

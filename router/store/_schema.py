@@ -85,6 +85,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE provider_message_id IS NOT NULL""",
         "CREATE INDEX inbound_received ON inbound (received_at)",
     ),
+    (
+        # The providers' budgets across restarts: each call a rate counted, and the
+        # Retry-After holds (operation '' holds every call); pruned to the longest window.
+        """CREATE TABLE budget_calls (
+            provider TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            started REAL NOT NULL,
+            ended REAL,
+            PRIMARY KEY (provider, operation, started)
+        )""",
+        "CREATE INDEX budget_calls_at ON budget_calls (coalesce(ended, started))",
+        """CREATE TABLE budget_holds (
+            provider TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (provider, operation)
+        )""",
+    ),
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 

@@ -125,6 +125,41 @@ class InboundRecord:
     """When the router journalled it, from the router's clock."""
 
 
+@attrs.frozen
+class CallRecord:
+    """A call a provider's budget counted by a rate, kept so a restart keeps to the rate."""
+
+    provider: str
+    operation: str
+    started: float
+    """When it was admitted: with provider and operation, it names the call."""
+    ended: float | None = None
+    """When it ended; None while in flight (a process that died may have cut it short)."""
+
+    @property
+    def at(self) -> float:
+        """Its time in the journal: its end, or its start while it has none."""
+        return self.started if self.ended is None else self.ended
+
+
+@attrs.frozen
+class HoldRecord:
+    """A provider's ``Retry-After``, kept until it ends."""
+
+    provider: str
+    operation: str | None
+    """The operation held back, or None for every call."""
+    until: float
+
+
+@attrs.frozen
+class RecentCalls:
+    """What the journal remembers of the providers' budgets: calls and holds."""
+
+    calls: tuple[CallRecord, ...] = ()
+    holds: tuple[HoldRecord, ...] = ()
+
+
 class MessageStore(abc.ABC):
     """Where the engine journals messages. Every method is a coroutine."""
 
@@ -225,6 +260,21 @@ class MessageStore(abc.ABC):
 
         The daemon sends or resolves them at start.
         """
+
+    async def record_calls(  # noqa: B027 - a store may remember nothing
+        self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
+    ) -> None:
+        """Remember budget calls and holds, forgetting those that ended before *forget_before*.
+
+        A call recorded again (same provider, operation and start) takes the new end; an end
+        once recorded stays. Of holds on one (provider, operation), the latest ``until``
+        stands. A call counts by :attr:`CallRecord.at`, a hold by its ``until``. This
+        default remembers nothing: a restart then starts with fresh budgets.
+        """
+
+    async def recent_calls(self, since: float) -> RecentCalls:
+        """The calls and holds remembered whose time is at or after *since*, calls by start."""
+        return RecentCalls()
 
 
 def check_limit(limit: int) -> None:

@@ -24,10 +24,13 @@ from router.model import (
     SendResult,
 )
 from router.store.base import (
+    CallRecord,
+    HoldRecord,
     InboundRecord,
     MessageRecord,
     MessageState,
     MessageStore,
+    RecentCalls,
     RecipientRecord,
     answered_by,
     bare_number,
@@ -79,6 +82,8 @@ class MemoryStore(MessageStore):
         self._inbound: collections.deque[InboundRecord] = collections.deque()
         self._inbound_ids: dict[tuple[str, str], InboundRecord] = {}
         self._inbound_seq = itertools.count(1)
+        self._calls: dict[tuple[str, str, float], CallRecord] = {}
+        self._holds: dict[tuple[str, str | None], HoldRecord] = {}
 
     async def add(
         self,
@@ -270,3 +275,23 @@ class MemoryStore(MessageStore):
 
     async def unfinished(self) -> list[MessageRecord]:
         return [r for r in self._messages.values() if r.state is not MessageState.DONE]
+
+    async def record_calls(
+        self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
+    ) -> None:
+        for call in calls:
+            key = (call.provider, call.operation, call.started)
+            kept = self._calls.get(key)
+            if call.ended is not None or kept is None:
+                self._calls[key] = call
+        for hold in holds:
+            held = self._holds.get((hold.provider, hold.operation))
+            if held is None or held.until < hold.until:
+                self._holds[hold.provider, hold.operation] = hold
+        self._calls = {k: c for k, c in self._calls.items() if c.at >= forget_before}
+        self._holds = {k: h for k, h in self._holds.items() if h.until >= forget_before}
+
+    async def recent_calls(self, since: float) -> RecentCalls:
+        calls = sorted((c for c in self._calls.values() if c.at >= since), key=lambda c: c.started)
+        holds = [h for h in self._holds.values() if h.until >= since]
+        return RecentCalls(tuple(calls), tuple(holds))

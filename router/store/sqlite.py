@@ -31,10 +31,13 @@ from router.model import (
 from router.store._schema import MIGRATIONS, inbound_record, load_messages, parts_json
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
+    CallRecord,
+    HoldRecord,
     InboundRecord,
     MessageRecord,
     MessageState,
     MessageStore,
+    RecentCalls,
     RecipientRecord,
     answered_by,
     bare_number,
@@ -317,6 +320,46 @@ class SQLiteStore(MessageStore):
 
     async def unfinished(self) -> list[MessageRecord]:
         return await self.writer.run(lambda conn: load_messages(conn, "state != 'done'", ()))
+
+    async def record_calls(
+        self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
+    ) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO budget_calls VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (provider, operation, started) DO UPDATE"
+                " SET ended = coalesce(excluded.ended, ended)",
+                [(c.provider, c.operation, c.started, c.ended) for c in calls],
+            )
+            conn.executemany(
+                "INSERT INTO budget_holds VALUES (?, ?, ?)"
+                " ON CONFLICT (provider, operation) DO UPDATE"
+                " SET until = max(until, excluded.until)",
+                [(h.provider, h.operation or "", h.until) for h in holds],
+            )
+            conn.execute(
+                "DELETE FROM budget_calls WHERE coalesce(ended, started) < ?", (forget_before,)
+            )
+            conn.execute("DELETE FROM budget_holds WHERE until < ?", (forget_before,))
+
+        await self.writer.run(work)
+
+    async def recent_calls(self, since: float) -> RecentCalls:
+        def work(conn: sqlite3.Connection) -> RecentCalls:
+            calls = conn.execute(
+                "SELECT * FROM budget_calls WHERE coalesce(ended, started) >= ? ORDER BY started",
+                (since,),
+            )
+            holds = conn.execute("SELECT * FROM budget_holds WHERE until >= ?", (since,))
+            return RecentCalls(
+                tuple(
+                    CallRecord(r["provider"], r["operation"], r["started"], r["ended"])
+                    for r in calls
+                ),
+                tuple(HoldRecord(r["provider"], r["operation"] or None, r["until"]) for r in holds),
+            )
+
+        return await self.writer.run(work)
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:

@@ -28,8 +28,18 @@ from router.model import (
     RecipientStatus,
     SendResult,
 )
-from router.store import MemoryStore, MessageRecord, MessageState, SQLiteStore, open_store
-from router.store._schema import SCHEMA_VERSION
+from router.store import (
+    CallRecord,
+    HoldRecord,
+    MemoryStore,
+    MessageRecord,
+    MessageState,
+    RecentCalls,
+    SQLiteStore,
+    open_store,
+)
+from router.store._schema import MIGRATIONS, SCHEMA_VERSION
+from router.store._sqlite import apply_migrations
 from router.testing import FakeClock
 
 NOW = 1_700_000_000.0
@@ -206,11 +216,51 @@ async def test_the_file_is_in_wal_mode_with_durable_commits(
 ) -> None:
     assert read(tmp_path / "journal.db", "PRAGMA journal_mode") == [("wal",)]
     assert read(tmp_path / "journal.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     # synchronous is per connection: ask the store's own (2 is FULL).
     assert (
         await store.writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
     )
+
+
+async def test_a_version_1_file_gains_the_budget_calls_and_keeps_its_messages(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, MIGRATIONS[:1], 0)  # as the smsrouter before them left it
+    conn.execute(
+        "INSERT INTO messages VALUES ('m1', NULL, 'Hello', NULL, NULL, 'gsm7', 1, ?, 'queued')",
+        (NOW,),
+    )
+    conn.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.get("m1") is not None
+        call = CallRecord("smsc", "balance", NOW, NOW + 1)
+        await store.record_calls([call], [], forget_before=NOW - 60)
+        assert (await store.recent_calls(NOW - 60)).calls == (call,)
+    finally:
+        await store.close()
+    assert read(path, "PRAGMA user_version") == [(2,)]
+
+
+async def test_budget_calls_survive_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    first = SQLiteStore(path)
+    await first.open()
+    calls = [CallRecord("smsc", "balance", NOW, NOW + 1), CallRecord("smsc", "balance", NOW + 2)]
+    holds = [HoldRecord("smsc", None, NOW + 30)]
+    await first.record_calls(calls, holds, forget_before=NOW - 60)
+    await first.close()
+    again = SQLiteStore(path)
+    await again.open()
+    try:
+        assert await again.recent_calls(NOW - 60) == RecentCalls(tuple(calls), tuple(holds))
+    finally:
+        await again.close()
 
 
 async def test_a_file_from_a_newer_smsrouter_is_refused(tmp_path: Path) -> None:

@@ -24,11 +24,14 @@ from router.model import (
     SendResult,
 )
 from router.store import (
+    CallRecord,
+    HoldRecord,
     InboundRecord,
     MemoryStore,
     MessageRecord,
     MessageState,
     MessageStore,
+    RecentCalls,
     RecipientRecord,
     SQLiteStore,
 )
@@ -486,6 +489,52 @@ async def test_inbound_listing_filters_and_pages(store: MessageStore) -> None:
     assert pages == [["t6", "t5", "t4"], ["t3", "t2", "t1"], ["t0"]]
     with pytest.raises(ValueError, match="limit"):
         await store.inbound(limit=0)
+
+
+# -- the budgets' recent calls -------------------------------------------------------------
+
+
+async def test_recorded_calls_and_holds_come_back(store: MessageStore) -> None:
+    calls = [
+        CallRecord("smsc", "balance", NOW + 2, NOW + 2.1),
+        CallRecord("smsc", "balance", NOW, None),
+        CallRecord("office", "send", NOW + 1, NOW + 1.5),
+    ]
+    holds = [HoldRecord("smsc", "balance", NOW + 30), HoldRecord("office", None, NOW + 5)]
+    await store.record_calls(calls, holds, forget_before=NOW - 60)
+    recent = await store.recent_calls(NOW - 60)
+    assert recent.calls == (calls[1], calls[2], calls[0])  # by start
+    assert sorted(recent.holds, key=lambda h: h.provider) == [holds[1], holds[0]]
+
+
+async def test_a_call_recorded_again_takes_its_end_and_keeps_it(store: MessageStore) -> None:
+    admitted = CallRecord("smsc", "balance", NOW)
+    ended = CallRecord("smsc", "balance", NOW, NOW + 0.2)
+    await store.record_calls([admitted], [], forget_before=NOW - 60)
+    await store.record_calls([ended], [], forget_before=NOW - 60)
+    await store.record_calls([admitted], [], forget_before=NOW - 60)
+    assert (await store.recent_calls(NOW - 60)).calls == (ended,)
+
+
+async def test_of_two_holds_the_later_stands(store: MessageStore) -> None:
+    later, sooner = HoldRecord("smsc", None, NOW + 30), HoldRecord("smsc", None, NOW + 5)
+    await store.record_calls([], [later], forget_before=NOW)
+    await store.record_calls([], [sooner], forget_before=NOW)
+    assert (await store.recent_calls(NOW)).holds == (later,)
+
+
+async def test_old_calls_and_holds_are_forgotten_and_not_loaded(store: MessageStore) -> None:
+    old = CallRecord("smsc", "balance", NOW - 100, NOW - 99)
+    in_flight_long_ago = CallRecord("smsc", "balance", NOW - 98)
+    recent = CallRecord("smsc", "balance", NOW - 70, NOW - 10)
+    over = HoldRecord("smsc", "balance", NOW - 61)
+    await store.record_calls([old, in_flight_long_ago, recent], [over], forget_before=NOW - 200)
+    # Loading reads the window asked for; recording forgets what is older than its own.
+    assert (await store.recent_calls(NOW - 60)).calls == (recent,)
+    await store.record_calls([], [], forget_before=NOW - 60)
+    assert await store.recent_calls(NOW - 200) == RecentCalls((recent,), ())
+    await store.record_calls([CallRecord("b", "send", NOW, NOW)], [], forget_before=NOW)
+    assert await store.recent_calls(NOW - 200) == RecentCalls((CallRecord("b", "send", NOW, NOW),))
 
 
 # -- the memory store's bound -------------------------------------------------------------
