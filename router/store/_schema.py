@@ -20,7 +20,15 @@ from router.model import (
     Outcome,
     RecipientStatus,
 )
-from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
+from router.store.base import (
+    CallRecord,
+    HoldRecord,
+    InboundRecord,
+    MessageRecord,
+    MessageState,
+    RecentCalls,
+    RecipientRecord,
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -202,4 +210,40 @@ def inbound_record(row: sqlite3.Row) -> InboundRecord:
         ),
         answers=row["answers"],
         received_at=row["received_at"],
+    )
+
+
+def write_budget_calls(
+    conn: sqlite3.Connection,
+    calls: Sequence[CallRecord],
+    holds: Sequence[HoldRecord],
+    forget_before: float,
+) -> None:
+    """Keep the budgets' *calls* and *holds*; forget what ended before *forget_before*."""
+    conn.executemany(
+        "INSERT INTO budget_calls VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (provider, operation, started) DO UPDATE"
+        " SET ended = coalesce(excluded.ended, ended)",
+        [(c.provider, c.operation, c.started, c.ended) for c in calls],
+    )
+    conn.executemany(
+        "INSERT INTO budget_holds VALUES (?, ?, ?)"
+        " ON CONFLICT (provider, operation) DO UPDATE"
+        " SET until = max(until, excluded.until)",
+        [(h.provider, h.operation or "", h.until) for h in holds],
+    )
+    conn.execute("DELETE FROM budget_calls WHERE coalesce(ended, started) < ?", (forget_before,))
+    conn.execute("DELETE FROM budget_holds WHERE until < ?", (forget_before,))
+
+
+def read_budget_calls(conn: sqlite3.Connection, since: float) -> RecentCalls:
+    """The budgets' calls and holds that still count at *since*."""
+    calls = conn.execute(
+        "SELECT * FROM budget_calls WHERE coalesce(ended, started) >= ? ORDER BY started",
+        (since,),
+    )
+    holds = conn.execute("SELECT * FROM budget_holds WHERE until >= ?", (since,))
+    return RecentCalls(
+        tuple(CallRecord(r["provider"], r["operation"], r["started"], r["ended"]) for r in calls),
+        tuple(HoldRecord(r["provider"], r["operation"] or None, r["until"]) for r in holds),
     )

@@ -28,7 +28,14 @@ from router.model import (
     Recipient,
     SendResult,
 )
-from router.store._schema import MIGRATIONS, inbound_record, load_messages, parts_json
+from router.store._schema import (
+    MIGRATIONS,
+    inbound_record,
+    load_messages,
+    parts_json,
+    read_budget_calls,
+    write_budget_calls,
+)
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
     CallRecord,
@@ -324,42 +331,10 @@ class SQLiteStore(MessageStore):
     async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
     ) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO budget_calls VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (provider, operation, started) DO UPDATE"
-                " SET ended = coalesce(excluded.ended, ended)",
-                [(c.provider, c.operation, c.started, c.ended) for c in calls],
-            )
-            conn.executemany(
-                "INSERT INTO budget_holds VALUES (?, ?, ?)"
-                " ON CONFLICT (provider, operation) DO UPDATE"
-                " SET until = max(until, excluded.until)",
-                [(h.provider, h.operation or "", h.until) for h in holds],
-            )
-            conn.execute(
-                "DELETE FROM budget_calls WHERE coalesce(ended, started) < ?", (forget_before,)
-            )
-            conn.execute("DELETE FROM budget_holds WHERE until < ?", (forget_before,))
-
-        await self.writer.run(work)
+        await self.writer.run(lambda conn: write_budget_calls(conn, calls, holds, forget_before))
 
     async def recent_calls(self, since: float) -> RecentCalls:
-        def work(conn: sqlite3.Connection) -> RecentCalls:
-            calls = conn.execute(
-                "SELECT * FROM budget_calls WHERE coalesce(ended, started) >= ? ORDER BY started",
-                (since,),
-            )
-            holds = conn.execute("SELECT * FROM budget_holds WHERE until >= ?", (since,))
-            return RecentCalls(
-                tuple(
-                    CallRecord(r["provider"], r["operation"], r["started"], r["ended"])
-                    for r in calls
-                ),
-                tuple(HoldRecord(r["provider"], r["operation"] or None, r["until"]) for r in holds),
-            )
-
-        return await self.writer.run(work)
+        return await self.writer.run(lambda conn: read_budget_calls(conn, since))
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:
