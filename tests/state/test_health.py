@@ -118,6 +118,38 @@ def test_a_login_failure_opens_it_for_long(clock: FakeClock, start: BreakerState
     assert b.state is HALF_OPEN
 
 
+def test_a_hold_keeps_it_open_whatever_answers_come_meanwhile(clock: FakeClock) -> None:
+    moves: Moves = []
+    b = breaker(clock, moves, threshold=3, cooldown=30)
+    assert b.acquire()  # a call under way when the provider said to back off
+    b.hold(120, "error 4: IP blocked")
+    assert (b.state, b.retry_in, b.held) == (OPEN, 120, (120, "error 4: IP blocked"))
+    b.record(OK)  # its answer came later: the hold stands
+    b.record(DOWN)
+    assert (b.state, b.accepting, b.failures) == (OPEN, False, 1)
+    b.hold(10, "shorter")  # never shortens one in force
+    assert (b.state, b.held) == (OPEN, (120, "error 4: IP blocked"))
+    clock.advance(119)
+    assert (b.state, b.held) == (OPEN, (1, "error 4: IP blocked"))
+    clock.advance(1)
+    assert (b.state, b.held) == (HALF_OPEN, None)
+    assert b.acquire()
+    b.record(OK)
+    assert b.state is CLOSED
+    assert moves == [("p", CLOSED, OPEN), ("p", OPEN, HALF_OPEN), ("p", HALF_OPEN, CLOSED)]
+
+
+def test_a_cooldown_never_ends_a_hold_early(clock: FakeClock) -> None:
+    b = breaker(clock, threshold=1, cooldown=30, auth_cooldown=60)
+    b.hold(300, "held")
+    b.record(ERROR, ErrorKind.AUTH)
+    assert b.retry_in == 300
+    clock.advance(300)
+    assert b.acquire()  # the probe after the hold fails: the usual cooldown from now
+    b.record(DOWN)
+    assert (b.state, b.retry_in, b.held) == (OPEN, 60, None)
+
+
 def test_a_lost_probe_frees_the_way_for_another(clock: FakeClock) -> None:
     b = breaker(clock, threshold=1, probe_timeout=60)
     fail(b, 1)
