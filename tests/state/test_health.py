@@ -11,7 +11,8 @@ import pytest
 import router.testing
 from router import Message, hookimpl
 from router.engine import Router
-from router.model import ErrorKind, Outcome
+from router.engine.calls import hold_if_throttled
+from router.model import ErrorKind, Outcome, RecipientOutcome
 from router.state import Breaker, BreakerSettings, BreakerState
 from router.testing import FakeClock, FakeProvider
 
@@ -352,3 +353,39 @@ async def test_a_login_failure_keeps_the_provider_out_for_long(
     assert len(primary.batches) == 1
     await until(lambda: len(changes.seen) == 1)
     assert changes.seen == [("primary", "closed", "open")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "retry_after", "held_for"),
+    [
+        (ErrorKind.THROTTLED, None, 90.0),  # the provider's throttle_hold
+        (ErrorKind.THROTTLED, 7.0, 7.0),  # what the provider said
+        (ErrorKind.OTHER, None, None),  # any other provider error is the provider working
+    ],
+)
+async def test_a_provider_that_says_we_call_too_often_is_held(
+    clock: FakeClock, kind: ErrorKind, retry_after: float | None, held_for: float | None
+) -> None:
+    config = {
+        "router": {"policy": ["priority"]},
+        "providers": {
+            "primary": {"plugin": "fake", "priority": 1, "throttle_hold": "90s"},
+            "backup": {"plugin": "fake", "priority": 2},
+        },
+    }
+    r = Router(config, plugins=[router.testing], clock=clock)
+    await r.start(track_balances=False)
+    try:
+        state = r.providers["primary"]
+        answer = [
+            RecipientOutcome(AU, ERROR, reason="slow down", kind=kind, retry_after=retry_after)
+        ]
+        hold_if_throttled(state, answer)
+        held = state.breaker.held
+        assert held == (None if held_for is None else (held_for, "slow down"))
+        if held_for is not None:
+            assert await sent_by(r) == "backup"
+            clock.advance(held_for)
+        assert await sent_by(r) == "primary"
+    finally:
+        await r.aclose()
