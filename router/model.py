@@ -141,9 +141,7 @@ def new_message_id() -> str:
 
 def _to_recipients(value: str | Iterable[str]) -> tuple[str, ...]:
     # A single string is one recipient; anything else must be an iterable of strings.
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 _optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
@@ -163,18 +161,13 @@ class Message:
     ``default_region``. Nothing here is altered; the engine validates it before sending.
     """
 
-    to: tuple[str, ...] = attrs.field(
-        converter=_to_recipients,
-        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(str)),
-    )
+    to: tuple[str, ...] = attrs.field(converter=_to_recipients, validator=_strings)
     text: str = attrs.field(validator=attrs.validators.instance_of(str))
     sender: str | None = attrs.field(default=None, validator=_optional_str)
     reference: str | None = attrs.field(default=None, validator=_optional_str)
     """The client's own reference: a message seen with it before is not sent again."""
     providers: tuple[str, ...] | None = attrs.field(
-        default=None,
-        converter=_to_names,
-        validator=attrs.validators.optional(_strings),
+        default=None, converter=_to_names, validator=attrs.validators.optional(_strings)
     )
     """Restrict routing to these configured providers, in no particular order."""
     id: str = attrs.field(
@@ -324,6 +317,11 @@ class DeliveryReport:
     at: float | None = None
     part: tuple[int, int] | None = None
     """(part number, parts) when the provider reports each part of a long text apart."""
+    not_found: bool = attrs.field(default=False, eq=False)
+    """Set on a status query's answer when the provider knows no such message (SMSC's status
+    -3, SMS Central listing none); ``status`` is then ``unknown``. Once the attempt's timeout
+    has passed since it started, that means it never arrived (DESIGN 6). Left out of
+    comparisons: it says why the status is unknown, as the description does for people."""
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ from plugins.smsc.codes import (
     SEND_ERRORS,
     has_error,
     normalise_status,
+    not_found,
     read_currency,
     read_decimal,
     read_float,
@@ -291,11 +292,10 @@ class SMSCProvider(Provider[SMSCConfig]):
     def _report_of(
         self, query: StatusQuery, message_id: int, item: Mapping[str, Any] | None
     ) -> DeliveryReport:
-        if item is None:
-            status, raw, error_code = DeliveryStatus.UNKNOWN, "", None
+        status, raw, error_code = DeliveryStatus.UNKNOWN, "", None
+        if item is None:  # an answer that leaves a message out is no proof it is unknown
             description = "not in the status answer"
         elif item.get("error_code") is not None:
-            status, raw = DeliveryStatus.UNKNOWN, ""
             error_code = str(item["error_code"])
             description = self.redact(str(item.get("error", "")))
         else:
@@ -312,6 +312,7 @@ class SMSCProvider(Provider[SMSCConfig]):
             error_code=error_code,
             description=description,
             at=None if item is None else read_float(item.get("last_timestamp")),
+            not_found=item is not None and not_found(item.get("status")),
         )
 
     async def balance(self) -> Balance:

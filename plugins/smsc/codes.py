@@ -32,8 +32,11 @@ SEND_ERRORS: Mapping[int, tuple[Outcome, ErrorKind | None]] = {
 }
 """``error_code`` of a send answer -> outcome (providers.md 3.3 and section 8)."""
 
+NOT_FOUND = -3
+"""The status of a message SMSC does not know (providers.md 3.4)."""
+
 _STATUSES: Mapping[int, DeliveryStatus] = {
-    -3: DeliveryStatus.UNKNOWN,
+    NOT_FOUND: DeliveryStatus.UNKNOWN,
     -2: DeliveryStatus.FAILED,
     -1: DeliveryStatus.ACCEPTED,
     0: DeliveryStatus.ENROUTE,
@@ -138,6 +141,15 @@ def read_currency(value: object) -> str | None:
     code = value.strip().upper()
     # RUR is the rouble's pre-1998 code, still common in Russian systems.
     return "RUB" if code == "RUR" else code
+
+
+def not_found(status: object) -> bool:
+    """Whether a status answer says SMSC knows no such message: status -3 (providers.md 3.4).
+
+    -3 is "message not found": not yet visible, or never sent. Only once the send's
+    timeout has passed does it mean the send never arrived.
+    """
+    return read_int(status) == NOT_FOUND
 
 
 def normalise_status(status: object, err: object) -> tuple[DeliveryStatus, str, str | None, str]:

@@ -222,7 +222,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
     async def query_status(self, queries: Sequence[StatusQuery]) -> list[DeliveryReport]:
         """One report per query, looked up by ``REFERENCE``, at most 100 per request.
 
-        A reference SMS Central does not list comes back ``unknown``.
+        A reference SMS Central does not list comes back ``unknown`` and ``not_found``.
         """
         refs = list(dict.fromkeys(q.ref for q in queries))
         found: dict[str, DeliveryReport] = {}
@@ -241,6 +241,8 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
         for query in queries:
             listed = found.get(query.ref)
             if listed is None:
+                # providers.md 4.4: the answer lists the messages it knows by REFERENCE; one
+                # it leaves out is one it does not know (yet, or at all).
                 listed = DeliveryReport(
                     provider=self.name,
                     status=DeliveryStatus.UNKNOWN,
@@ -249,6 +251,7 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
                     ref=query.ref,
                     recipient=query.recipient,
                     description="SMS Central lists no message with this REFERENCE",
+                    not_found=True,
                 )
             elif listed.recipient is None:
                 listed = attrs.evolve(listed, recipient=query.recipient)

@@ -109,6 +109,9 @@ class ProviderCommon:
     concurrency: int | None = None
     rates: dict[Operation, str] = attrs.field(factory=dict)
     limit_wait: Duration | None = None
+    throttle_hold: Duration = attrs.field(default=Duration(60.0), validator=_positive)
+    """How long a provider that said we call it too often is left alone (its breaker held
+    open) when it did not say how long: SMSC's error 4 blocks our address for a while."""
 
 
 @attrs.frozen

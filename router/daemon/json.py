@@ -206,10 +206,13 @@ def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
     """One provider's live state as JSON."""
     balance = state.balance
     limits = state.settings.limits
+    held = state.breaker.held
     return {
         "name": state.name,
         "plugin": state.settings.common.plugin,
         "breaker": state.breaker.state.value,
+        # A provider that told us to back off (SMSC error 4): left alone until then.
+        "hold": None if held is None else {"seconds_left": round(held[0], 3), "reason": held[1]},
         "balance": None
         if balance is None
         else {

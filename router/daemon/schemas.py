@@ -213,11 +213,29 @@ _PROVIDERS = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["name", "plugin", "breaker", "balance", "in_flight", "limits"],
+                "required": [
+                    "name",
+                    "plugin",
+                    "breaker",
+                    "hold",
+                    "balance",
+                    "in_flight",
+                    "limits",
+                ],
                 "properties": {
                     "name": {"type": "string"},
                     "plugin": {"type": "string"},
                     "breaker": _enum(BreakerState),
+                    "hold": {
+                        "type": ["object", "null"],
+                        "description": "The provider asked us to back off: its breaker is "
+                        "held open this much longer (null when not held).",
+                        "required": ["seconds_left", "reason"],
+                        "properties": {
+                            "seconds_left": {"type": "number"},
+                            "reason": {"type": "string"},
+                        },
+                    },
                     "balance": {
                         "type": ["object", "null"],
                         "required": ["amount", "unit", "age_seconds"],

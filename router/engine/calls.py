@@ -10,14 +10,22 @@ out with exactly one :class:`~router.model.RecipientOutcome`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from router.clock import Clock
 from router.engine.metrics import Metrics
 from router.engine.providers import ProviderState
 from router.errors import ProviderError
-from router.model import Balance, Batch, DeliveryReport, Outcome, RecipientOutcome, StatusQuery
+from router.model import (
+    Balance,
+    Batch,
+    DeliveryReport,
+    ErrorKind,
+    Outcome,
+    RecipientOutcome,
+    StatusQuery,
+)
 from router.provider import Operation
 
 log = logging.getLogger("smsrouter")
@@ -71,7 +79,8 @@ class ProviderCalls:
 
         An adapter that raises ProviderError gives that error's outcome to every recipient;
         one that fails otherwise, or leaves a recipient out, may have sent: ambiguous.
-        A Retry-After in any outcome defers the budget.
+        A Retry-After in any outcome defers the budget; a provider error of kind
+        ``throttled`` holds the provider (:func:`hold_if_throttled`).
         """
         numbers = [r.e164 for r in batch.recipients]
         answered: object
@@ -95,6 +104,7 @@ class ProviderCalls:
             )
             if outcome.retry_after:
                 state.budget.defer(outcome.retry_after)
+        hold_if_throttled(state, outcomes.values())
         return outcomes
 
     async def query_status(
@@ -106,3 +116,20 @@ class ProviderCalls:
     async def balance(self, state: ProviderState) -> Balance:
         """The provider's balance now; raises what the adapter raised."""
         return await self.call(state, Operation.BALANCE, state.provider.balance)
+
+
+def hold_if_throttled(state: ProviderState, outcomes: Iterable[RecipientOutcome]) -> None:
+    """Hold *state*'s provider when it answered that we call it too often.
+
+    The provider answered (a provider error, not a lost call) of kind ``throttled``: its
+    breaker is held open for the Retry-After it gave, else for its ``throttle_hold``, so
+    routing leaves it alone meanwhile and one probe tries it after.
+    """
+    # providers.md 3.3: SMSC's error 4 blocks our IP for a while after frequent erroneous
+    # requests ("back off; fail over"); calling again at once would only keep it blocked.
+    for outcome in outcomes:
+        if outcome.outcome is Outcome.PROVIDER_ERROR and outcome.kind is ErrorKind.THROTTLED:
+            seconds = outcome.retry_after or float(state.settings.common.throttle_hold)
+            state.breaker.hold(seconds, outcome.reason or "throttled")
+            log.warning("provider %r said we call it too often: held for %gs", state.name, seconds)
+            return

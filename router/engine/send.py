@@ -25,11 +25,11 @@ from router.engine.calls import ProviderCalls
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
+from router.engine.resolve import Answer, Resolver, Verdict
 from router.errors import NoRouteError
 from router.model import (
     Attempt,
     Batch,
-    DeliveryStatus,
     ErrorKind,
     Outcome,
     Recipient,
@@ -41,21 +41,9 @@ from router.model import (
 )
 from router.plugins import Events
 from router.policy import Route, price_per_segment, to_base
-from router.store import MessageRecord, MessageStore
+from router.store import MessageRecord, MessageStore, RecipientRecord
 
 log = logging.getLogger("smsrouter")
-
-_TAKEN = frozenset(
-    {
-        DeliveryStatus.ACCEPTED,
-        DeliveryStatus.ENROUTE,
-        DeliveryStatus.DELIVERED,
-        # Failed or expired still means the provider took it: sending it elsewhere
-        # now would be a second send, not a retry of a lost one.
-        DeliveryStatus.FAILED,
-        DeliveryStatus.EXPIRED,
-    }
-)
 
 
 @attrs.define
@@ -127,6 +115,7 @@ class SendLoop:
         self.metrics = metrics
         self.events = events
         self.clock = clock
+        self.resolver = Resolver(calls, clock)
 
     async def deliver(
         self, prepared: Prepared, routes: Sequence[Route], record: MessageRecord | None = None
@@ -179,21 +168,46 @@ class SendLoop:
                 continue
             tried = {a.provider for a in previous.attempts}
             if previous.in_flight is not None:
-                tried.add(previous.in_flight)
-                state = self.providers.get(previous.in_flight)
-                attempt = Attempt(
-                    previous.in_flight,
-                    Outcome.AMBIGUOUS,
-                    "interrupted mid-attempt",
-                    at=self.clock.time(),
-                )
-                item.attempts.append(attempt)
-                await self.store.attempt_ended(record.id, item.recipient.ref, attempt)
-                if state is not None and await self._settle_ambiguous(state, item, None):
+                if await self._interrupted(record.id, item, previous):
                     continue
-                if self._settled_by(item, attempt):
-                    continue
+                if item.attempts[-1].outcome is Outcome.AMBIGUOUS:
+                    tried.add(previous.in_flight)  # it may have it: never send it there again
             item.candidates = tuple(c for c in item.candidates if c not in tried)
+
+    async def _interrupted(
+        self, message_id: str, item: _Progress, previous: RecipientRecord
+    ) -> bool:
+        """Settle an attempt a crash cut short, journalled as it ended; True when finished.
+
+        A status query answers where the provider has one (:mod:`router.engine.resolve`):
+        taken or refused finish the recipient; never arrived journals the attempt as
+        unavailable, with why, and the recipient is sent again as routing says; anything
+        else leaves it ambiguous, per ``on_ambiguous``.
+        """
+        name = previous.in_flight
+        assert name is not None
+        state = self.providers.get(name)
+        query = StatusQuery(None, item.recipient.ref, item.recipient.e164)
+        answer = (
+            Answer(Verdict.UNSETTLED)
+            if state is None
+            else await self.resolver.interrupted(state, query, previous.in_flight_at)
+        )
+        never_arrived = answer.verdict is Verdict.NEVER_ARRIVED
+        reason = "interrupted mid-attempt" + (f"; {answer.reason}" if never_arrived else "")
+        outcome = Outcome.UNAVAILABLE if never_arrived else Outcome.AMBIGUOUS
+        attempt = Attempt(name, outcome, reason, answer.provider_message_id, at=self.clock.time())
+        item.attempts.append(attempt)
+        # Journalled only now: a crash while asking leaves the mark, and its start, in place.
+        await self.store.attempt_ended(message_id, item.recipient.ref, attempt)
+        if answer.verdict is Verdict.TAKEN:
+            item.finish(RecipientStatus.ACCEPTED, name, answer.provider_message_id)
+        elif answer.verdict is Verdict.REFUSED:
+            item.finish(RecipientStatus.REJECTED, name)
+        elif never_arrived:
+            item.reasons[name] = f"{outcome}: {reason}"
+            return False
+        return item.result is not None or self._settled_by(item, attempt)
 
     def _settled_by(self, item: _Progress, last: Attempt) -> bool:
         """Finish a recovered recipient whose last journalled attempt was final."""
@@ -248,7 +262,8 @@ class SendLoop:
             attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
         )
         try:
-            await self.store.attempt_started(message.id, name, [i.recipient.ref for i in items])
+            refs = [i.recipient.ref for i in items]
+            await self.store.attempt_started(message.id, name, refs, self.clock.time())
             outcomes = await self.calls.send(state, batch)
         except BaseException:
             state.breaker.abandon()  # the probe, if this was one, must not be lost
@@ -310,27 +325,19 @@ class SendLoop:
         provider_message_id: str | None,
         segments: int = 1,
     ) -> bool:
-        """Ask the provider what became of an ambiguous send; True when that settled it."""
-        if not state.provider.capabilities.status_query:
-            return False
+        """Ask the provider what became of an ambiguous send; True when that settled it.
+
+        The send was just made, so "not known" proves nothing here: it stays ambiguous.
+        """
         query = StatusQuery(provider_message_id, item.recipient.ref, item.recipient.e164)
-        try:
-            reports = await self.calls.query_status(state, [query])
-        except Exception as exc:
-            log.warning("provider %r: status query failed: %s", state.name, exc)
-            return False
-        for report in reports:
-            if report.status in _TAKEN:
-                item.finish(
-                    RecipientStatus.ACCEPTED,
-                    state.name,
-                    report.provider_message_id or provider_message_id,
-                    segments=segments,
-                )
-                return True
-            if report.status is DeliveryStatus.REJECTED:
-                item.finish(RecipientStatus.REJECTED, state.name, segments=segments)
-                return True
+        answer = await self.resolver.ask(state, query)
+        if answer.verdict is Verdict.TAKEN:
+            pmid = answer.provider_message_id or provider_message_id
+            item.finish(RecipientStatus.ACCEPTED, state.name, pmid, segments=segments)
+            return True
+        if answer.verdict is Verdict.REFUSED:
+            item.finish(RecipientStatus.REJECTED, state.name, segments=segments)
+            return True
         return False
 
     def _accepted(

@@ -4,7 +4,9 @@ Closed: calls go through; ``threshold`` consecutive ``unavailable`` or ``ambiguo
 outcomes open it. Open: no calls until the cooldown ends. Half-open: one probe call goes
 through; success closes it (traffic returns to the preferred provider), failure opens it
 again for twice the last cooldown, up to ``max_cooldown``. An authentication failure opens
-it for ``auth_cooldown`` whatever the state: the credentials will not mend themselves.
+it for ``auth_cooldown`` whatever the state: the credentials will not mend themselves. A
+provider that told us to stay away for a while is *held* (:meth:`Breaker.hold`): open for
+that long whatever the state, and no answer to a call already under way closes it sooner.
 
 Any other answer (accepted, a rejection, a provider error that is not about login) is the
 provider working, and closes it. The open -> half-open move happens when the state is next
@@ -92,6 +94,8 @@ class Breaker:
         self._cooldown = self.settings.cooldown
         self._open_until = 0.0
         self._probe_since: float | None = None
+        self._held_until = 0.0
+        self._held_reason = ""
 
     @property
     def state(self) -> BreakerState:
@@ -131,6 +135,24 @@ class Breaker:
             return 0.0
         return max(0.0, self._open_until - self.clock.time())
 
+    @property
+    def held(self) -> tuple[float, str] | None:
+        """(seconds left, the provider's words) while a :meth:`hold` is in force, else None."""
+        left = self._held_until - self.clock.time()
+        return (left, self._held_reason) if left > 0 else None
+
+    def hold(self, seconds: float, reason: str) -> None:
+        """Open for at least *seconds* whatever the state: the provider asked us to back off.
+
+        Answers to calls already under way do not close it before then; a hold never
+        shortens one in force. Then it is half-open as after any cooldown: one probe goes.
+        """
+        until = self.clock.time() + seconds
+        if until > self._held_until:
+            self._held_until, self._held_reason = until, reason
+        self._probe_since = None
+        self._open(seconds)
+
     def acquire(self) -> bool:
         """Take permission for one call; in half-open only the one probe gets it.
 
@@ -163,10 +185,12 @@ class Breaker:
         else:
             self._failures = 0
             self._cooldown = self.settings.cooldown
-            self._move(BreakerState.CLOSED)
+            if self.held is None:
+                self._move(BreakerState.CLOSED)
 
     def _open(self, seconds: float) -> None:
-        self._open_until = self.clock.time() + seconds
+        # Never shorter than a hold in force: the provider's word outlasts our own cooldowns.
+        self._open_until = max(self.clock.time() + seconds, self._held_until)
         self._move(BreakerState.OPEN)
 
     def _move(self, new: BreakerState) -> None:

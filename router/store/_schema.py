@@ -111,6 +111,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (provider, operation)
         )""",
     ),
+    # 2 -> 3: when an in-flight attempt started, so recovery can tell a message the
+    # provider never got (not known once the attempt's timeout passed) from a lost answer.
+    ("ALTER TABLE recipients ADD COLUMN in_flight_at REAL",),
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 
@@ -150,6 +153,7 @@ def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientReco
         provider_message_id=row["provider_message_id"],
         attempts=attempts,
         in_flight=row["in_flight"],
+        in_flight_at=row["in_flight_at"],
         delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
         delivery_raw=row["delivery_raw"],
         delivery_at=row["delivery_at"],

@@ -54,6 +54,9 @@ class RecipientRecord:
     attempts: tuple[Attempt, ...] = ()
     in_flight: str | None = None
     """The provider an attempt was started on and has not ended (for crash recovery)."""
+    in_flight_at: float | None = None
+    """When that attempt started, from the router's clock; None when not in flight, or
+    when it was journalled without its start (by an older version)."""
     delivery: DeliveryStatus | None = None
     delivery_raw: str | None = None
     delivery_at: float | None = None
@@ -189,8 +192,13 @@ class MessageStore(abc.ABC):
         """The message with this id."""
 
     @abc.abstractmethod
-    async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
-        """Mark recipients as handed to *provider*, before the request goes out.
+    async def attempt_started(
+        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+    ) -> None:
+        """Mark recipients as handed to *provider*, before the request goes out, at *now*.
+
+        The start time is kept with the mark: after a crash, a provider that does not know
+        the message once the attempt's timeout has passed since then never got it.
 
         Raises:
             KeyError: no such message.
@@ -198,7 +206,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
-        """Record one recipient's attempt and clear its in-flight mark.
+        """Record one recipient's attempt and clear its in-flight mark and start time.
 
         Raises:
             KeyError: no such message, or no such recipient of it.

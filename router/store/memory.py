@@ -133,18 +133,21 @@ class MemoryStore(MessageStore):
         if message_id not in ids:
             ids.append(message_id)
 
-    async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
+    async def attempt_started(
+        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+    ) -> None:
         if message_id not in self._messages:
             raise KeyError(message_id)
         for ref in refs:
-            self._update(message_id, ref, in_flight=provider)
+            self._update(message_id, ref, in_flight=provider, in_flight_at=now)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         record = self._messages[message_id]
         current = next((r for r in record.recipients if r.ref == ref), None)
         if current is None:
             raise KeyError(ref)
-        self._update(message_id, ref, in_flight=None, attempts=(*current.attempts, attempt))
+        attempts = (*current.attempts, attempt)
+        self._update(message_id, ref, in_flight=None, in_flight_at=None, attempts=attempts)
         self._index(message_id, attempt.provider, attempt.provider_message_id)
 
     async def finish(self, result: SendResult) -> None:
@@ -159,6 +162,7 @@ class MemoryStore(MessageStore):
                 attempts=by_ref[r.ref].attempts,
                 cost=by_ref[r.ref].cost,
                 in_flight=None,
+                in_flight_at=None,
             )
             if r.ref in by_ref
             else r

@@ -155,12 +155,15 @@ class SQLiteStore(MessageStore):
         found = await self.writer.run(lambda conn: load_messages(conn, "id = ?", (message_id,)))
         return found[0] if found else None
 
-    async def attempt_started(self, message_id: str, provider: str, refs: Sequence[str]) -> None:
+    async def attempt_started(
+        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+    ) -> None:
         def work(conn: sqlite3.Connection) -> None:
             _mark_sending(conn, message_id)
             conn.executemany(
-                "UPDATE recipients SET in_flight = ? WHERE message_id = ? AND ref = ?",
-                [(provider, message_id, ref) for ref in refs],
+                "UPDATE recipients SET in_flight = ?, in_flight_at = ?"
+                " WHERE message_id = ? AND ref = ?",
+                [(provider, now, message_id, ref) for ref in refs],
             )
 
         await self.writer.run(work, keep=message_id)
@@ -169,7 +172,8 @@ class SQLiteStore(MessageStore):
         def work(conn: sqlite3.Connection) -> None:
             _mark_sending(conn, message_id)
             cursor = conn.execute(
-                "UPDATE recipients SET in_flight = NULL WHERE message_id = ? AND ref = ?",
+                "UPDATE recipients SET in_flight = NULL, in_flight_at = NULL"
+                " WHERE message_id = ? AND ref = ?",
                 (message_id, ref),
             )
             if cursor.rowcount == 0:
@@ -193,7 +197,8 @@ class SQLiteStore(MessageStore):
             for r in result.recipients:
                 conn.execute(
                     "UPDATE recipients SET status = ?, provider = ?, provider_message_id = ?,"
-                    " cost = ?, in_flight = NULL WHERE message_id = ? AND ref = ?",
+                    " cost = ?, in_flight = NULL, in_flight_at = NULL"
+                    " WHERE message_id = ? AND ref = ?",
                     (
                         r.status.value,
                         r.provider,

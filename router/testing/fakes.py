@@ -111,7 +111,11 @@ class FakeProvider(Provider[FakeConfig]):
         self.batches: list[Batch] = []
         self.balance_calls = 0
         self.status_calls: list[tuple[StatusQuery, ...]] = []
-        self.status_answer = DeliveryStatus.ACCEPTED
+        self.status_answer: DeliveryStatus | None = DeliveryStatus.ACCEPTED
+        """What a status query answers for every message; None: the provider does not know
+        it (``unknown``, ``not_found``)."""
+        self.status_error: Exception | None = None
+        """When set, a status query raises it: no answer."""
         self._ids = itertools.count(1)
         self.closed = False
 
@@ -147,16 +151,20 @@ class FakeProvider(Provider[FakeConfig]):
         return Balance(self.config.balance, self.config.balance_unit)
 
     async def query_status(self, queries: Sequence[StatusQuery]) -> list[DeliveryReport]:
-        """Every queried recipient in ``status_answer``."""
+        """Every queried recipient in ``status_answer``, or ``status_error`` raised."""
         self.status_calls.append(tuple(queries))
+        if self.status_error is not None:
+            raise self.status_error
+        status = self.status_answer or DeliveryStatus.UNKNOWN
         return [
             DeliveryReport(
                 provider=self.name,
-                status=self.status_answer,
-                raw_status=str(self.status_answer),
+                status=status,
+                raw_status=str(status),
                 provider_message_id=q.provider_message_id,
                 ref=q.ref,
                 recipient=q.recipient,
+                not_found=self.status_answer is None,
             )
             for q in queries
         ]

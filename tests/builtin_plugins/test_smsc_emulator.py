@@ -203,6 +203,8 @@ async def test_statuses_set_by_the_test(
     assert (report.status, report.error_code) == (DeliveryStatus.FAILED, "200")
     unknown = await adapter.query_status([StatusQuery("5", "x-0", B)])
     assert unknown[0].status is DeliveryStatus.UNKNOWN
+    assert unknown[0].not_found, "status -3: SMSC does not know it"
+    assert not report.not_found
 
 
 async def test_credentials(emulator: SMSCEmulator, session: aiohttp.ClientSession) -> None:

@@ -476,6 +476,26 @@ async def test_status_answers_matched_by_id_and_phone(
     assert reports[2].description == "not in the status answer"
 
 
+async def test_only_status_minus_3_says_smsc_does_not_know_the_message(
+    mock_http: AioResponses, session: aiohttp.ClientSession
+) -> None:
+    # providers.md 3.4: -3 is "message not found"; an item left out or an item error is not.
+    body = [
+        {"id": SID, "phone": A[1:], "status": -3, "err": 0},
+        {"id": SID, "phone": B[1:], "status": "-3", "err": "0"},
+        {"id": 5, "phone": C[1:], "error": "e", "error_code": 1},
+    ]
+    mock_http.post(STATUS, body=json.dumps(body))
+    queries = [query(A), query(B, index=1), query(C, "5", 2), query(C, "6", 3)]
+    reports = await provider(session).query_status(queries)
+    assert [(r.status, r.not_found) for r in reports] == [
+        (DeliveryStatus.UNKNOWN, True),
+        (DeliveryStatus.UNKNOWN, True),
+        (DeliveryStatus.UNKNOWN, False),
+        (DeliveryStatus.UNKNOWN, False),
+    ]
+
+
 async def test_status_single_object_and_item_errors(
     mock_http: AioResponses, session: aiohttp.ClientSession
 ) -> None:

@@ -185,6 +185,7 @@ async def test_status_query_reads_what_was_sent(
         (f"{MID}-1", B, DeliveryStatus.FAILED, "0007"),
         (f"{MID}-9", C, DeliveryStatus.UNKNOWN, None),
     ]
+    assert [r.not_found for r in reports] == [False, False, True]
     assert emulator.counters.requests["status"] == 1
 
 

@@ -489,6 +489,7 @@ async def test_status_posts_references_and_parses_the_documented_xml(
             description="SMS Central lists no message with this REFERENCE",
         ),
     ]
+    assert [r.not_found for r in reports] == [False, False, True], "only the one not listed"
 
 
 @pytest.mark.parametrize(

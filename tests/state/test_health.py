@@ -11,7 +11,8 @@ import pytest
 import router.testing
 from router import Message, hookimpl
 from router.engine import Router
-from router.model import ErrorKind, Outcome
+from router.engine.calls import hold_if_throttled
+from router.model import ErrorKind, Outcome, RecipientOutcome
 from router.state import Breaker, BreakerSettings, BreakerState
 from router.testing import FakeClock, FakeProvider
 
@@ -116,6 +117,38 @@ def test_a_login_failure_opens_it_for_long(clock: FakeClock, start: BreakerState
     assert b.state is OPEN
     clock.advance(1)
     assert b.state is HALF_OPEN
+
+
+def test_a_hold_keeps_it_open_whatever_answers_come_meanwhile(clock: FakeClock) -> None:
+    moves: Moves = []
+    b = breaker(clock, moves, threshold=3, cooldown=30)
+    assert b.acquire()  # a call under way when the provider said to back off
+    b.hold(120, "error 4: IP blocked")
+    assert (b.state, b.retry_in, b.held) == (OPEN, 120, (120, "error 4: IP blocked"))
+    b.record(OK)  # its answer came later: the hold stands
+    b.record(DOWN)
+    assert (b.state, b.accepting, b.failures) == (OPEN, False, 1)
+    b.hold(10, "shorter")  # never shortens one in force
+    assert (b.state, b.held) == (OPEN, (120, "error 4: IP blocked"))
+    clock.advance(119)
+    assert (b.state, b.held) == (OPEN, (1, "error 4: IP blocked"))
+    clock.advance(1)
+    assert (b.state, b.held) == (HALF_OPEN, None)
+    assert b.acquire()
+    b.record(OK)
+    assert b.state is CLOSED
+    assert moves == [("p", CLOSED, OPEN), ("p", OPEN, HALF_OPEN), ("p", HALF_OPEN, CLOSED)]
+
+
+def test_a_cooldown_never_ends_a_hold_early(clock: FakeClock) -> None:
+    b = breaker(clock, threshold=1, cooldown=30, auth_cooldown=60)
+    b.hold(300, "held")
+    b.record(ERROR, ErrorKind.AUTH)
+    assert b.retry_in == 300
+    clock.advance(300)
+    assert b.acquire()  # the probe after the hold fails: the usual cooldown from now
+    b.record(DOWN)
+    assert (b.state, b.retry_in, b.held) == (OPEN, 60, None)
 
 
 def test_a_lost_probe_frees_the_way_for_another(clock: FakeClock) -> None:
@@ -320,3 +353,39 @@ async def test_a_login_failure_keeps_the_provider_out_for_long(
     assert len(primary.batches) == 1
     await until(lambda: len(changes.seen) == 1)
     assert changes.seen == [("primary", "closed", "open")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "retry_after", "held_for"),
+    [
+        (ErrorKind.THROTTLED, None, 90.0),  # the provider's throttle_hold
+        (ErrorKind.THROTTLED, 7.0, 7.0),  # what the provider said
+        (ErrorKind.OTHER, None, None),  # any other provider error is the provider working
+    ],
+)
+async def test_a_provider_that_says_we_call_too_often_is_held(
+    clock: FakeClock, kind: ErrorKind, retry_after: float | None, held_for: float | None
+) -> None:
+    config = {
+        "router": {"policy": ["priority"]},
+        "providers": {
+            "primary": {"plugin": "fake", "priority": 1, "throttle_hold": "90s"},
+            "backup": {"plugin": "fake", "priority": 2},
+        },
+    }
+    r = Router(config, plugins=[router.testing], clock=clock)
+    await r.start(track_balances=False)
+    try:
+        state = r.providers["primary"]
+        answer = [
+            RecipientOutcome(AU, ERROR, reason="slow down", kind=kind, retry_after=retry_after)
+        ]
+        hold_if_throttled(state, answer)
+        held = state.breaker.held
+        assert held == (None if held_for is None else (held_for, "slow down"))
+        if held_for is not None:
+            assert await sent_by(r) == "backup"
+            clock.advance(held_for)
+        assert await sent_by(r) == "primary"
+    finally:
+        await r.aclose()

@@ -216,7 +216,7 @@ async def test_the_file_is_in_wal_mode_with_durable_commits(
 ) -> None:
     assert read(tmp_path / "journal.db", "PRAGMA journal_mode") == [("wal",)]
     assert read(tmp_path / "journal.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     # synchronous is per connection: ask the store's own (2 is FULL).
     assert (
         await store.writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
@@ -244,7 +244,7 @@ async def test_a_version_1_file_gains_the_budget_calls_and_keeps_its_messages(
         assert (await store.recent_calls(NOW - 60)).calls == (call,)
     finally:
         await store.close()
-    assert read(path, "PRAGMA user_version") == [(2,)]
+    assert read(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 async def test_budget_calls_survive_close_and_reopen(tmp_path: Path) -> None:
@@ -261,6 +261,32 @@ async def test_budget_calls_survive_close_and_reopen(tmp_path: Path) -> None:
         assert await again.recent_calls(NOW - 60) == RecentCalls(tuple(calls), tuple(holds))
     finally:
         await again.close()
+
+
+async def test_a_first_version_file_is_migrated_and_its_marks_kept(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, MIGRATIONS[:1], 0)
+    conn.execute(
+        "INSERT INTO messages VALUES ('m1', NULL, 'hi', NULL, NULL, 'gsm7', 1, ?, 'sending')",
+        (NOW,),
+    )
+    conn.execute(
+        "INSERT INTO recipients (message_id, position, recipient, ref, in_flight)"
+        " VALUES ('m1', 0, '+61412345670', 'm1-0', 'a')"
+    )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        [m1] = await store.unfinished()
+        # Journalled before start times were kept: in flight, since when not known.
+        assert (m1.recipients[0].in_flight, m1.recipients[0].in_flight_at) == ("a", None)
+        await store.attempt_started("m1", "a", ["m1-0"], now=NOW + 1)
+        assert (await store.unfinished())[0].recipients[0].in_flight_at == NOW + 1
+    finally:
+        await store.close()
+    assert read(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 async def test_a_file_from_a_newer_smsrouter_is_refused(tmp_path: Path) -> None:

@@ -187,6 +187,27 @@ async def test_attempts_are_journalled_with_in_flight_marks(store: MessageStore)
     assert second.attempts == ()
 
 
+async def test_an_in_flight_mark_keeps_when_its_attempt_started(store: MessageStore) -> None:
+    await add(store, 3)
+    await store.attempt_started("m1", "a", ["m1-0", "m1-1"], now=NOW + 5)
+    await store.attempt_started("m1", "b", ["m1-2"])  # a start not given is not known
+    [m1] = await store.unfinished()
+    assert [(r.in_flight, r.in_flight_at) for r in m1.recipients] == [
+        ("a", NOW + 5),
+        ("a", NOW + 5),
+        ("b", None),
+    ]
+    await store.attempt_ended("m1", "m1-0", accepted("a", "a-1", NOW + 6))
+    await store.attempt_started("m1", "c", ["m1-1"], now=NOW + 7)  # started again elsewhere
+    first, second, _ = (await store.get("m1") or m1).recipients
+    assert (first.in_flight, first.in_flight_at) == (None, None)
+    assert (second.in_flight, second.in_flight_at) == ("c", NOW + 7)
+    await store.finish(m1.result())
+    done = await store.get("m1")
+    assert done is not None
+    assert {(r.in_flight, r.in_flight_at) for r in done.recipients} == {(None, None)}
+
+
 async def test_unknown_message_or_recipient_is_a_key_error(store: MessageStore) -> None:
     await add(store)
     with pytest.raises(KeyError):
