@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,25 @@ def write_config(path: Path, text: str) -> Path:
 def sent_texts(emulator: Emulator) -> list[str]:
     """The texts of every SMS an emulator took, in order."""
     return [sms["message"] for sms in emulator.counters.sent]
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], seconds: float = 15.0) -> Any:
+    """Poll an async check until it returns something true (bounded)."""
+    for _ in range(int(seconds / 0.05)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def finished(daemon: DaemonClient, message_ids: Iterable[str]) -> dict[str, Any] | None:
+    """Every message's record once all are done, else None; a message not found fails."""
+    records = {}
+    for message_id in message_ids:
+        status, record = await daemon.request("GET", f"/v1/messages/{message_id}")
+        assert status == 200, f"acknowledged message {message_id} was lost"
+        if record["state"] != "done":
+            return None
+        records[message_id] = record
+    return records

@@ -18,7 +18,7 @@ import jsonschema
 
 from router.daemon.openapi import OPENAPI
 from router.testing import Fault
-from tests.daemon.support import SECRET, DaemonClient, sent_texts
+from tests.daemon.support import SECRET, DaemonClient, finished, sent_texts, wait_until
 
 CONFIG = """
 [router]
@@ -77,16 +77,6 @@ def point_callbacks(emulators: dict[str, Any], daemon: DaemonClient) -> None:
     for name, emulator in emulators.items():
         emulator.callback_url = f"{daemon.url}/callbacks/{name}/dlr/{SECRET}"
         emulator.inbound_url = f"{daemon.url}/callbacks/{name}/inbound/{SECRET}"
-
-
-async def wait_until(check: Any, seconds: float = 10.0) -> Any:
-    """Poll an async check until it returns something true (bounded)."""
-    for _ in range(int(seconds / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def events(tmp_path: Path) -> list[dict[str, Any]]:
@@ -284,17 +274,7 @@ async def test_sigkill_mid_load_loses_nothing(
     again = daemon_factory(text)
     await again.start()
 
-    async def all_done() -> dict[str, Any] | None:
-        records = {}
-        for message_id in acknowledged:
-            status, record = await again.request("GET", f"/v1/messages/{message_id}")
-            assert status == 200, f"acknowledged message {message_id} was lost"
-            if record["state"] != "done":
-                return None
-            records[message_id] = record
-        return records
-
-    records = await wait_until(all_done, 30)
+    records = await wait_until(lambda: finished(again, acknowledged), 30)
     sent = Counter(sent_texts(emulators["broadcast"]) + sent_texts(emulators["office"]))
     for message_id, record in records.items():
         status = record["recipients"][0]["status"]

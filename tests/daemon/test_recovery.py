@@ -22,6 +22,7 @@ import pytest
 from plugins.smsc.emulator import SMSCEmulator
 from plugins.smscentral.emulator import SMSCentralEmulator
 from router.testing import Emulator, Fault
+from tests.daemon.support import finished, wait_until
 
 MESSAGES = 120
 RU, AU = "+79123456789", "+61412345678"
@@ -92,16 +93,6 @@ def taken(smsc: SMSCEmulator, central: SMSCentralEmulator) -> Counter[str]:
     return Counter(texts)
 
 
-async def wait_until(check: Any, seconds: float = 30.0) -> Any:
-    """Poll an async check until it returns something true (bounded)."""
-    for _ in range(int(seconds / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     tmp_path: Path,
     providers: tuple[SMSCEmulator, SMSCentralEmulator],
@@ -127,7 +118,7 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     async def both_busy() -> bool:
         return len(smsc.counters.sent) >= 5 and len(central.counters.sent) >= 5
 
-    await wait_until(both_busy)
+    await wait_until(both_busy, 30)
     daemon.signal(signal.SIGKILL)
     await asyncio.gather(*posts, return_exceptions=True)
     await daemon.wait()
@@ -138,17 +129,7 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     again = daemon_factory(text)
     await again.start()
 
-    async def all_done() -> dict[str, Any] | None:
-        records = {}
-        for message_id in acknowledged:
-            status, record = await again.request("GET", f"/v1/messages/{message_id}")
-            assert status == 200, f"acknowledged message {message_id} was lost"
-            if record["state"] != "done":
-                return None
-            records[message_id] = record
-        return records
-
-    records = await wait_until(all_done)
+    records = await wait_until(lambda: finished(again, acknowledged), 30)
     sent = taken(smsc, central)
     interrupted: Counter[str] = Counter()
     for message_id, record in records.items():

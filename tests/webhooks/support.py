@@ -131,13 +131,3 @@ class DaemonProcess(WebhookMetric, daemon_support.DaemonProcess):
 
 class InProcessDaemon(WebhookMetric, daemon_support.InProcessDaemon):
     """The daemon's app in this process, with the webhook metric."""
-
-
-async def wait_until(check: Callable[[], Any], seconds: float = 15.0) -> Any:
-    """Poll an async check until it returns something true (bounded)."""
-    for _ in range(int(seconds / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

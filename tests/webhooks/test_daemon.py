@@ -15,13 +15,13 @@ import jsonschema
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from router.daemon.openapi import OPENAPI
+from tests.daemon.support import wait_until
 from tests.webhooks.support import (
     CALLBACK_SECRET,
     DaemonProcess,
     InProcessDaemon,
     Receiver,
     WebhookMetric,
-    wait_until,
 )
 
 CONFIG = """
