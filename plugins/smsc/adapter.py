@@ -24,7 +24,6 @@ from plugins.smsc.codes import (
     not_found,
     read_currency,
     read_decimal,
-    read_float,
     read_int,
     read_json,
 )
@@ -55,6 +54,7 @@ from router import (
     StatusQuery,
     call,
     message_of_ref,
+    read_time,
     to_e164,
 )
 
@@ -311,7 +311,7 @@ class SMSCProvider(Provider[SMSCConfig]):
             recipient=query.recipient,
             error_code=error_code,
             description=description,
-            at=None if item is None else read_float(item.get("last_timestamp")),
+            at=None if item is None else read_time(item.get("last_timestamp")),
             not_found=item is not None and not_found(item.get("status")),
         )
 
