@@ -173,9 +173,8 @@ class SMSCProvider(Provider[SMSCConfig]):
             reason = f"send answer without id: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
         if read_int(body["id"]) != message_id:
-            self.context.logger.warning(
-                "%s: SMSC answered id %r to our id %s", self.name, body["id"], pmid
-            )
+            given = self.redact(repr(body["id"]), 40)
+            self.context.logger.warning("%s: SMSC answered id %s to our %s", self.name, given, pmid)
         return self._accepted(body, recipients, pmid)
 
     def _accepted(
