@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from router.clock import Clock, SystemClock
+from router.clock import Clock, SystemClock, read_time
 from router.config import Duration
 from router.engine import RoutePlan, Router
 from router.errors import (
@@ -136,6 +136,7 @@ __all__ = [
     "message_of_ref",
     "national",
     "open_store",
+    "read_time",
     "recipient_ref",
     "redact",
     "retry_after",

@@ -7,10 +7,15 @@ the query string) pass every error text through :func:`redact` before raising or
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 import attrs
+from yarl import URL
 
 MASK = "***"
 
@@ -35,12 +40,41 @@ class Secret:
         return bool(self._value)
 
 
+def encodings(value: str) -> frozenset[str]:
+    """The forms *value* takes on the wire and in answers that echo it.
+
+    Plain; percent-encoded (``quote``, with and without ``/`` kept; ``quote_plus``, as a
+    form body has it; yarl's query form, ``+`` for space and ``:/?@`` kept); HTML-escaped;
+    JSON-escaped (``\\/`` too); as Python's ``repr`` of a str or bytes writes it (aiohttp
+    quotes a bad request line so); and each of these HTML-escaped or JSON-escaped again.
+    """
+    query = URL.build(query={"v": value}).raw_query_string.removeprefix("v=")
+    wire = {value, quote(value, safe=""), quote(value), quote_plus(value, safe=""), query}
+    wire |= {quote_plus(value), quote(value, safe="/:@?")}
+    wire |= {repr(value)[1:-1], repr(value.encode())[2:-1]}
+    forms = set(wire)
+    for form in wire:
+        as_json = json.dumps(form)[1:-1]
+        forms |= {html.escape(form), html.escape(form, quote=False), as_json}
+        forms |= {json.dumps(form, ensure_ascii=False)[1:-1], as_json.replace("/", "\\/")}
+    return frozenset(f for f in forms if f)
+
+
+@lru_cache(maxsize=256)
+def _pattern(values: frozenset[str]) -> re.Pattern[str]:
+    forms = {form for value in values for form in encodings(value)}
+    # Longest first, in one pass: masking one form never breaks a longer one apart.
+    alternatives = sorted(forms, key=lambda f: (-len(f), f))
+    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+
+
 def redact(text: str, secrets: Iterable[Secret | str]) -> str:
-    """*text* with every secret, plain or URL-encoded, replaced by ``***``."""
-    for secret in secrets:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
-        if not value:
-            continue
-        for form in {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value)}:
-            text = text.replace(form, MASK)
-    return text
+    """*text* with every secret, in every encoding :func:`encodings` names, replaced by ``***``.
+
+    Case is ignored (``%2b`` is ``%2B``). Cut a text after redacting it, never before: a
+    cut through a secret would leave its prefix unmasked.
+    """
+    values = frozenset(s.reveal() if isinstance(s, Secret) else s for s in secrets) - {""}
+    if not values or not text:
+        return text
+    return _pattern(values).sub(MASK, text)

@@ -282,7 +282,9 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
         # providers.md 1.4: Delivered/Expired/Failed, compared without regard to case.
         status = _DLR_STATUSES.get(raw.lower(), DeliveryStatus.UNKNOWN)
         if status is DeliveryStatus.UNKNOWN:
-            self.context.logger.warning("%s: unknown delivery status %r", self.name, raw[:40])
+            self.context.logger.warning(
+                "%s: unknown delivery status %r", self.name, self.redact(raw, 40)
+            )
         to = params.get("to", "")
         return DeliveryReport(
             provider=self.name,

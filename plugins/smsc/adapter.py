@@ -24,7 +24,6 @@ from plugins.smsc.codes import (
     not_found,
     read_currency,
     read_decimal,
-    read_float,
     read_int,
     read_json,
 )
@@ -55,6 +54,7 @@ from router import (
     StatusQuery,
     call,
     message_of_ref,
+    read_time,
     to_e164,
 )
 
@@ -173,9 +173,8 @@ class SMSCProvider(Provider[SMSCConfig]):
             reason = f"send answer without id: {self.redact(answer.text, 200)}"
             return [RecipientOutcome(r, Outcome.AMBIGUOUS, pmid, reason) for r in recipients]
         if read_int(body["id"]) != message_id:
-            self.context.logger.warning(
-                "%s: SMSC answered id %r to our id %s", self.name, body["id"], pmid
-            )
+            given = self.redact(repr(body["id"]), 40)
+            self.context.logger.warning("%s: SMSC answered id %s to our %s", self.name, given, pmid)
         return self._accepted(body, recipients, pmid)
 
     def _accepted(
@@ -311,7 +310,7 @@ class SMSCProvider(Provider[SMSCConfig]):
             recipient=query.recipient,
             error_code=error_code,
             description=description,
-            at=None if item is None else read_float(item.get("last_timestamp")),
+            at=None if item is None else read_time(item.get("last_timestamp")),
             not_found=item is not None and not_found(item.get("status")),
         )
 

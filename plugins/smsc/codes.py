@@ -120,12 +120,6 @@ def read_decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def read_float(value: object) -> float | None:
-    """A float (a Unix timestamp, say) from a JSON number or a numeric string, else None."""
-    number = read_decimal(value)
-    return None if number is None else float(number)
-
-
 def has_error(value: object) -> bool:
     """Whether a per-number ``error`` says the number failed: anything but empty or 0."""
     if value is None:

@@ -11,8 +11,16 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from plugins.smsc.codes import normalise_status, read_float, read_int
-from router import CallbackError, CallbackKind, DeliveryReport, InboundMessage, Secret, to_e164
+from plugins.smsc.codes import normalise_status, read_int
+from router import (
+    CallbackError,
+    CallbackKind,
+    DeliveryReport,
+    InboundMessage,
+    Secret,
+    read_time,
+    to_e164,
+)
 
 
 def read_push(
@@ -50,7 +58,7 @@ def read_push(
         recipient=to_e164(phone, region),
         error_code=error_code,
         description=description,
-        at=read_float(params.get("ts")),
+        at=read_time(params.get("ts")),
     )
 
 
@@ -66,7 +74,7 @@ def _inbound(provider: str, params: Mapping[str, str], region: str | None) -> In
         recipient=to_e164(to, region) or to,
         text=params.get("mes", ""),
         provider_message_id=params.get("id") or None,
-        at=read_float(params.get("ts")),
+        at=read_time(params.get("ts")),
     )
 
 

@@ -248,7 +248,7 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         detail = _error_detail(body)
         if detail is not None:
             _, kind = error_outcome(detail)
-            reason = self.redact(f"balance: {body[:200]}")
+            reason = f"balance: {self.redact(body, 200)}"
             raise ProviderRejectedError(reason, provider=self.name, kind=kind)
         # providers.md 2.3: a bare float with 2 decimals; the spec heads it "Success:", so
         # that prefix is taken too.
@@ -289,7 +289,7 @@ class SMSOfficeProvider(Provider[SMSOfficeConfig]):
         raw = params.get("StatusID", "")
         status = _DLR_STATUSES.get(raw, DeliveryStatus.UNKNOWN)
         if status is DeliveryStatus.UNKNOWN:
-            self.context.logger.warning("%s: unknown StatusID %r", self.name, raw[:20])
+            self.context.logger.warning("%s: unknown StatusID %r", self.name, self.redact(raw, 20))
         to = params.get("to", "")
         report = DeliveryReport(
             provider=self.name,

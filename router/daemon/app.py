@@ -35,6 +35,7 @@ from router.daemon import inbound, routes
 from router.daemon.json import error, no_route_json, respond
 from router.engine import Router
 from router.errors import NoRouteError, RequestError, RouterError, StoreError, ValidationError
+from router.logs import hide_in_aiohttp_logs, secrets_of
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
 from router.webhooks import WebhookPlugin, WebhookService
@@ -74,6 +75,7 @@ class Daemon:
         self._webhooks: WebhookService | None = None
         self.router = self._build(self._read())
         self.webhooks.configure(self.config)
+        hide_in_aiohttp_logs(secrets_of(self.config))
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
@@ -203,6 +205,7 @@ class Daemon:
             return False
         old, self.router = self.router, new
         self.webhooks.configure(new.config)
+        hide_in_aiohttp_logs(secrets_of(new.config))
         await old.aclose()
         log.info("config reloaded")
         return True

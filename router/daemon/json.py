@@ -250,8 +250,16 @@ def error_json(code: str, message: str, field: str | None = None) -> dict[str, A
 
 
 def respond(body: object, status: int = 200) -> web.Response:
-    """A JSON answer; values JSON lacks (Decimal) are written as strings."""
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+    """A JSON answer; values JSON lacks (Decimal) are written as strings.
+
+    NaN and Infinity are refused (ValueError), never written: they are not JSON, and a
+    client's parser would fail on the whole answer.
+    """
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _dumps(body: object) -> str:
+    return json.dumps(body, default=str, allow_nan=False)
 
 
 def error(

@@ -41,7 +41,9 @@ def sender_kind(sender: str | None) -> SenderKind:
     if not sender:
         raise ValidationError("sender", "is empty (leave it out for the provider's default)")
     digits = sender.removeprefix("+")
-    if digits.isdigit():
+    # ASCII only: str.isdigit() is also true of "²" and Arabic-Indic digits, which no
+    # provider can send as a number.
+    if digits.isascii() and digits.isdigit():
         if len(digits) > 15:
             raise ValidationError("sender", f"a numeric sender has at most 15 digits: {sender!r}")
         return SenderKind.NUMERIC
