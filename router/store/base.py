@@ -225,8 +225,9 @@ class MessageStore(abc.ABC):
         """Attach a delivery report to its recipient; return (message id, ref) if matched.
 
         Matched by (provider, provider message id), by our per-recipient reference, or by
-        our message id as reference; the recipient's number picks one recipient when the
-        rest leaves several (see :func:`report_target`). Where one provider message id
+        our message id as reference, and only to a recipient with an attempt through
+        ``report.provider``; the recipient's number picks one recipient when the rest
+        leaves several (see :func:`report_target`). Where one provider message id
         was used twice, the newest message wins. A final status is never replaced.
         """
 
@@ -320,7 +321,9 @@ def _provider_ids(recipient: RecipientRecord, provider: str) -> set[str | None] 
 def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRecord | None:
     """The recipient of *record* that *report* is about, if it can be told.
 
-    Our per-recipient reference names one recipient outright. Otherwise the candidates
+    A report applies only to a recipient with an attempt through the report's provider
+    (the one whose callback URL received it). Our per-recipient reference names one
+    recipient outright. Otherwise the candidates
     are the recipients sent through the report's provider: those it gave the report's id
     (batch providers give one id to several recipients), else, as a provider may answer a
     send with no id and name one only in its reports (providers.md 4.2), those it gave no
@@ -329,7 +332,10 @@ def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRec
     if report.ref is not None:
         for recipient in record.recipients:
             if recipient.ref == report.ref:
-                return recipient
+                # Only the provider it was sent through speaks for it: another provider's
+                # callback URL naming our reference is no report of this recipient.
+                sent_there = _provider_ids(recipient, report.provider) is not None
+                return recipient if sent_there else None
     sent = [
         (r, ids)
         for r in record.recipients
