@@ -32,13 +32,13 @@ from router.store.base import (
     MessageStore,
     RecentCalls,
     RecipientRecord,
+    ReportMatch,
     answered_by,
     bare_number,
     check_limit,
-    merge_report,
     ref_candidates,
-    report_target,
 )
+from router.store.reports import merge_report, report_target
 
 DEFAULT_MAX_MESSAGES = 100_000
 """How many messages a :class:`MemoryStore` keeps by default (and inbound messages)."""
@@ -202,7 +202,7 @@ class MemoryStore(MessageStore):
                     ids.append(message_id)
         return ids
 
-    async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
+    async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
         for message_id in self._candidates(report):
             record = self._messages[message_id]
             target = report_target(record, report)
@@ -213,7 +213,7 @@ class MemoryStore(MessageStore):
                 record,
                 recipients=tuple(merged if r is target else r for r in record.recipients),
             )
-            return message_id, target.ref
+            return ReportMatch(message_id, target.ref, applied=merged != target)
         return None
 
     def _answered(self, in_reply_to: str | None) -> str | None:

@@ -46,13 +46,13 @@ from router.store.base import (
     MessageStore,
     RecentCalls,
     RecipientRecord,
+    ReportMatch,
     answered_by,
     bare_number,
     check_limit,
-    merge_report,
     ref_candidates,
-    report_target,
 )
+from router.store.reports import merge_report, report_target
 
 __all__ = ["SQLiteStore"]
 
@@ -216,8 +216,8 @@ class SQLiteStore(MessageStore):
 
         await self.writer.run(work, keep=result.message_id)
 
-    async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
-        def work(conn: sqlite3.Connection) -> tuple[str, str] | None:
+    async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
+        def work(conn: sqlite3.Connection) -> ReportMatch | None:
             ids: list[str] = []
             if report.provider_message_id is not None:
                 key = (report.provider, report.provider_message_id)
@@ -253,7 +253,7 @@ class SQLiteStore(MessageStore):
                             target.ref,
                         ),
                     )
-                return message_id, target.ref
+                return ReportMatch(message_id, target.ref, applied=merged != target)
             return None
 
         return await self.writer.run(work)
