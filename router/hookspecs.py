@@ -83,7 +83,7 @@ def smsrouter_message_routed(message: Message, result: SendResult) -> Awaitable[
 
 @hookspec
 def smsrouter_delivery_report(
-    report: DeliveryReport, message_id: str | None, ref: str | None
+    report: DeliveryReport, message_id: str | None, ref: str | None, applied: bool
 ) -> Awaitable[None] | None:
     """A provider reported on one recipient of a message it took.
 
@@ -95,6 +95,9 @@ def smsrouter_delivery_report(
         message_id: our id of the message it was matched to; None when it matched none.
         ref: our reference of the recipient it was matched to (see
             :func:`router.recipient_ref`); None when it matched none.
+        applied: whether the journal changed the recipient's delivery status with it;
+            False when it matched none, or the recipient had a final status already (a
+            report never downgrades one: a hook mirroring the journal skips it).
 
     Returns:
         None, or an awaitable the core awaits within ``router.hook_timeout``.

@@ -199,11 +199,16 @@ class Events:
         await self._host._notify("smsrouter_message_routed", message=message, result=result)
 
     async def delivery_report(
-        self, report: DeliveryReport, message_id: str | None, ref: str | None
+        self, report: DeliveryReport, message_id: str | None, ref: str | None, applied: bool
     ) -> None:
-        """``smsrouter_delivery_report``: *report*, matched to a message and recipient."""
+        """``smsrouter_delivery_report``: *report*, matched to a message and recipient, and
+        whether the journal applied it."""
         await self._host._notify(
-            "smsrouter_delivery_report", report=report, message_id=message_id, ref=ref
+            "smsrouter_delivery_report",
+            report=report,
+            message_id=message_id,
+            ref=ref,
+            applied=applied,
         )
 
     async def inbound_message(self, message: InboundMessage) -> None:

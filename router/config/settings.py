@@ -112,6 +112,9 @@ class ProviderCommon:
     throttle_hold: Duration = attrs.field(default=Duration(60.0), validator=_positive)
     """How long a provider that said we call it too often is left alone (its breaker held
     open) when it did not say how long: SMSC's error 4 blocks our address for a while."""
+    callback_url_secret: Secret | None = None
+    """This provider's own secret path segment of its callback URLs, accepted beside
+    ``[server] callback_secret`` (so one provider's portal cannot speak for another)."""
 
 
 @attrs.frozen

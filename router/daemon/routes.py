@@ -107,11 +107,9 @@ class _Routes:
     async def callback(self, request: web.Request) -> web.Response:
         """``GET|POST /callbacks/{provider}/{kind}/{secret}``: a provider's push."""
         daemon = self.daemon
-        secret = daemon.config.server.callback_secret
-        given = request.match_info["secret"]
-        if secret is None or not hmac.compare_digest(given.encode(), secret.reveal().encode()):
-            raise web.HTTPNotFound()
         name = request.match_info["provider"]
+        if not _callback_secret_ok(daemon, name, request.match_info["secret"]):
+            raise web.HTTPNotFound()
         try:
             kind = CallbackKind(request.match_info["kind"])
         except ValueError:
@@ -166,3 +164,16 @@ def add_routes(app: web.Application, daemon: Daemon) -> None:
     app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", handlers.callback)
     app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/healthz", handlers.healthz)
+
+
+def _callback_secret_ok(daemon: Daemon, provider: str, given: str) -> bool:
+    """Whether *given* is the shared callback secret or *provider*'s own, in constant time."""
+    secrets = [daemon.config.server.callback_secret]
+    settings = daemon.config.providers.get(provider)
+    if settings is not None:
+        secrets.append(settings.common.callback_url_secret)
+    ok = False
+    for secret in secrets:
+        if secret is not None:
+            ok |= hmac.compare_digest(given.encode(), secret.reveal().encode())
+    return ok

@@ -103,8 +103,12 @@ class Callbacks:
                 report.provider,
                 report.provider_message_id or report.ref,
             )
-        message_id, ref = (None, None) if matched is None else matched
-        await self.events.delivery_report(report, message_id, ref)
+        if matched is None:
+            await self.events.delivery_report(report, None, None, applied=False)
+        else:
+            await self.events.delivery_report(
+                report, matched.message_id, matched.ref, applied=matched.applied
+            )
 
     async def release(self, provider: str, keys: tuple[str | None, ...]) -> None:
         """Apply the reports held for an attempt of *provider* just journalled with *keys*."""

@@ -18,11 +18,9 @@ routed and sent, once per message id.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
 from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
+from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
@@ -138,7 +137,7 @@ class Router:
             clock=clock,
         )
         self.budget_journal = BudgetJournal(store, clock)
-        self._sending: dict[str, asyncio.Event] = {}
+        self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
 
@@ -255,19 +254,34 @@ class Router:
                 excluded or failed. It carries each provider's reason and the result.
         """
         prepared = self.prepare(message)
-        record, created = await self._journal(prepared)
+        # The id is claimed before the journal is awaited, in the same step as the check, so
+        # no other request (a duplicate, a worker resuming it) can start sending it meanwhile.
+        done = self._sending.take(message.id)
+        if done is None:
+            record, created = await self._journal(prepared)
+            return await self._duplicate(record)
+        try:
+            record, created = await self._journal(prepared)
+        except BaseException:
+            self._sending.release(message.id, done)
+            raise
         if not created:
-            # The first send with this reference: its result, finishing it if it was only
-            # journalled (queued, or cut short by a restart), never sending anything twice.
-            try:
-                result = await self.resume(record)
-            except NoRouteError as exc:
-                if not isinstance(exc.result, SendResult):
-                    raise
-                result = exc.result
-            return attrs.evolve(result, duplicate=True)
-        async with self._exclusive(message.id):
+            self._sending.release(message.id, done)
+            return await self._duplicate(record)
+        try:
             return await self._loop.deliver(prepared, self.decider.routes(prepared))
+        finally:
+            self._sending.release(message.id, done)
+
+    async def _duplicate(self, record: MessageRecord) -> SendResult:
+        """The first send with *record*'s reference: its result, never sent twice."""
+        try:
+            result = await self.resume(record)
+        except NoRouteError as exc:
+            if not isinstance(exc.result, SendResult):
+                raise
+            result = exc.result
+        return attrs.evolve(result, duplicate=True)
 
     async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
         """Validate and journal *message* without sending it (the daemon's ``wait: false``).
@@ -285,15 +299,23 @@ class Router:
         being sent already in this Router is waited for, and a finished one is not sent
         again: its journalled result is returned.
         """
-        under_way = self._sending.get(record.id)
-        if under_way is not None:
-            await under_way.wait()
-        latest = await self.store.get(record.id) or record
-        if latest.state is MessageState.DONE:
-            return latest.result()
-        prepared = self.prepare(latest.message())
-        async with self._exclusive(record.id):
+        while True:
+            under_way = self._sending.holder(record.id)
+            if under_way is not None:
+                await under_way.wait()
+                continue
+            latest = await self.store.get(record.id) or record
+            if latest.state is MessageState.DONE:
+                return latest.result()
+            # No await between the read above and the claim; None: claimed meanwhile.
+            done = self._sending.take(record.id)
+            if done is not None:
+                break
+        try:
+            prepared = self.prepare(latest.message())
             return await self._loop.deliver(prepared, self.decider.routes(prepared), latest)
+        finally:
+            self._sending.release(record.id, done)
 
     def route(self, message: Message) -> RoutePlan:
         """Explain, without sending, where each recipient would go and why.
@@ -323,15 +345,6 @@ class Router:
         return await self.store.add(
             prepared.message, prepared.recipients, text.encoding, text.segments, self.clock.time()
         )
-
-    @contextlib.asynccontextmanager
-    async def _exclusive(self, message_id: str) -> AsyncIterator[None]:
-        done = self._sending[message_id] = asyncio.Event()
-        try:
-            yield
-        finally:
-            done.set()
-            del self._sending[message_id]
 
     def _breaker_moved(self, name: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.set_breaker(name, new)

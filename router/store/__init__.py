@@ -18,6 +18,7 @@ from router.store.base import (
     MessageStore,
     RecentCalls,
     RecipientRecord,
+    ReportMatch,
 )
 from router.store.memory import MemoryStore
 from router.store.sqlite import SQLiteStore
@@ -32,6 +33,7 @@ __all__ = [
     "MessageStore",
     "RecentCalls",
     "RecipientRecord",
+    "ReportMatch",
     "SQLiteStore",
     "open_store",
 ]

@@ -12,6 +12,7 @@ import abc
 import enum
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 import attrs
 
@@ -28,6 +29,17 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+
+
+class ReportMatch(NamedTuple):
+    """What :meth:`MessageStore.apply_report` matched a report to, and what it did."""
+
+    message_id: str
+    ref: str
+    """Our reference of the recipient the report is about."""
+    applied: bool
+    """Whether the report changed the recipient's delivery status: False when it had a
+    final one already (a report never downgrades) or the report said nothing new."""
 
 
 class MessageState(enum.StrEnum):
@@ -221,20 +233,24 @@ class MessageStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
-        """Attach a delivery report to its recipient; return (message id, ref) if matched.
+    async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
+        """Attach a delivery report to its recipient; what it matched, or None.
 
         Matched by (provider, provider message id), by our per-recipient reference, or by
-        our message id as reference; the recipient's number picks one recipient when the
-        rest leaves several (see :func:`report_target`). Where one provider message id
-        was used twice, the newest message wins. A final status is never replaced.
+        our message id as reference, and only to a recipient with an attempt through
+        ``report.provider``; the recipient's number picks one recipient when the rest
+        leaves several (see :func:`report_target`). Where one provider message id
+        was used twice, the newest message wins. A final status is never replaced: such a
+        report is matched but not applied (``ReportMatch.applied`` is False).
         """
 
     @abc.abstractmethod
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
         """Journal an inbound message; return the id of the message it answers, if known.
 
-        The same (provider, provider message id) pushed again is journalled once.
+        The same (provider, provider message id) pushed again is journalled once; without
+        a provider id, the same content (see :func:`inbound_key`) pushed again within
+        :data:`INBOUND_REPEAT_WINDOW` is too.
         """
 
     @abc.abstractmethod
@@ -285,6 +301,19 @@ class MessageStore(abc.ABC):
         return RecentCalls()
 
 
+INBOUND_REPEAT_WINDOW = 3600.0
+"""Seconds within which an inbound text pushed again with no provider id (the same
+provider, sender, our number, text, and the provider's time when it gives one) is taken as
+the same text, journalled once."""
+
+
+def inbound_key(message: InboundMessage) -> tuple[str | float | None, ...]:
+    """What tells two pushes of *message* apart: the provider's id, else its content."""
+    if message.provider_message_id is not None:
+        return (message.provider, message.provider_message_id)
+    return (message.provider, message.sender, message.recipient, message.text, message.at)
+
+
 def check_limit(limit: int) -> None:
     """Refuse a page size below one."""
     if limit < 1:
@@ -305,89 +334,3 @@ def ref_candidates(ref: str) -> tuple[str, ...]:
 def answered_by(record: MessageRecord, in_reply_to: str) -> bool:
     """Whether *in_reply_to* names *record*: its id or one of its recipients' refs."""
     return record.id == in_reply_to or any(r.ref == in_reply_to for r in record.recipients)
-
-
-def _provider_ids(recipient: RecipientRecord, provider: str) -> set[str | None] | None:
-    """The ids *provider* gave *recipient* (None for none given), or None if never sent there."""
-    ids = {a.provider_message_id for a in recipient.attempts if a.provider == provider}
-    if recipient.provider == provider:
-        ids.add(recipient.provider_message_id)
-    if not ids and recipient.in_flight != provider:
-        return None
-    return ids
-
-
-def report_target(record: MessageRecord, report: DeliveryReport) -> RecipientRecord | None:
-    """The recipient of *record* that *report* is about, if it can be told.
-
-    Our per-recipient reference names one recipient outright. Otherwise the candidates
-    are the recipients sent through the report's provider: those it gave the report's id
-    (batch providers give one id to several recipients), else, as a provider may answer a
-    send with no id and name one only in its reports (providers.md 4.2), those it gave no
-    id. The report's number narrows them; exactly one must remain.
-    """
-    if report.ref is not None:
-        for recipient in record.recipients:
-            if recipient.ref == report.ref:
-                return recipient
-    sent = [
-        (r, ids)
-        for r in record.recipients
-        if (ids := _provider_ids(r, report.provider)) is not None
-    ]
-    wanted = report.provider_message_id
-    if wanted is None:
-        candidates = [r for r, _ in sent]
-    else:
-        candidates = [r for r, ids in sent if wanted in ids] or [
-            r for r, ids in sent if not ids - {None}
-        ]
-    if report.recipient is not None:
-        number = bare_number(report.recipient)
-        candidates = [r for r in candidates if bare_number(r.recipient) == number]
-    return candidates[0] if len(candidates) == 1 else None
-
-
-_FAILED_PART = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.REJECTED})
-
-
-def _combined(parts: Sequence[DeliveryStatus | None], latest: DeliveryStatus) -> DeliveryStatus:
-    # providers.md 4.5: a long text is delivered when every part is, failed when any part is.
-    for status in parts:
-        if status in _FAILED_PART:
-            assert status is not None
-            return status
-    if all(s is DeliveryStatus.DELIVERED for s in parts):
-        return DeliveryStatus.DELIVERED
-    if any(s in (DeliveryStatus.DELIVERED, DeliveryStatus.ENROUTE) for s in parts):
-        return DeliveryStatus.ENROUTE
-    return latest
-
-
-def merge_report(current: RecipientRecord, report: DeliveryReport, now: float) -> RecipientRecord:
-    """*current* with *report* applied; a final status is never replaced.
-
-    A report about one part of a long text updates that part; the recipient's status is
-    then the parts' together: delivered only when every part is, failed when any is.
-    """
-    if current.delivery is not None and current.delivery.is_final:
-        return current
-    at = report.at if report.at is not None else now
-    part = report.part
-    if part is None or part[1] <= 1 or not 1 <= part[0] <= part[1]:
-        return attrs.evolve(
-            current, delivery=report.status, delivery_raw=report.raw_status, delivery_at=at
-        )
-    number, total = part
-    parts = list(current.delivery_parts)
-    parts.extend([None] * (total - len(parts)))
-    previous = parts[number - 1]
-    if previous is None or not previous.is_final:
-        parts[number - 1] = report.status
-    return attrs.evolve(
-        current,
-        delivery=_combined(parts, report.status),
-        delivery_raw=report.raw_status,
-        delivery_at=at,
-        delivery_parts=tuple(parts),
-    )

@@ -38,6 +38,7 @@ from router.store._schema import (
 )
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
+    INBOUND_REPEAT_WINDOW,
     CallRecord,
     HoldRecord,
     InboundRecord,
@@ -46,13 +47,14 @@ from router.store.base import (
     MessageStore,
     RecentCalls,
     RecipientRecord,
+    ReportMatch,
     answered_by,
     bare_number,
     check_limit,
-    merge_report,
+    inbound_key,
     ref_candidates,
-    report_target,
 )
+from router.store.reports import merge_report, report_target
 
 __all__ = ["SQLiteStore"]
 
@@ -216,8 +218,8 @@ class SQLiteStore(MessageStore):
 
         await self.writer.run(work, keep=result.message_id)
 
-    async def apply_report(self, report: DeliveryReport, now: float) -> tuple[str, str] | None:
-        def work(conn: sqlite3.Connection) -> tuple[str, str] | None:
+    async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
+        def work(conn: sqlite3.Connection) -> ReportMatch | None:
             ids: list[str] = []
             if report.provider_message_id is not None:
                 key = (report.provider, report.provider_message_id)
@@ -253,7 +255,7 @@ class SQLiteStore(MessageStore):
                             target.ref,
                         ),
                     )
-                return message_id, target.ref
+                return ReportMatch(message_id, target.ref, applied=merged != target)
             return None
 
         return await self.writer.run(work)
@@ -265,9 +267,16 @@ class SQLiteStore(MessageStore):
                     "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id = ?",
                     (message.provider, message.provider_message_id),
                 ).fetchone()
-                if row is not None:
-                    answers: str | None = row["answers"]
-                    return answers
+            else:  # no id: the same content within the window is the same text
+                row = conn.execute(
+                    "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id IS NULL"
+                    " AND sender = ? AND recipient = ? AND text = ? AND at IS ?"
+                    " AND received_at >= ? ORDER BY id DESC LIMIT 1",
+                    (*inbound_key(message), now - INBOUND_REPEAT_WINDOW),
+                ).fetchone()
+            if row is not None:
+                answers: str | None = row["answers"]
+                return answers
             answers = None
             if message.in_reply_to is not None:
                 for message_id in ref_candidates(message.in_reply_to):

@@ -57,11 +57,12 @@ class WebhookPlugin:
 
     @hookimpl
     def smsrouter_delivery_report(
-        self, report: DeliveryReport, message_id: str | None, ref: str | None
+        self, report: DeliveryReport, message_id: str | None, ref: str | None, applied: bool
     ) -> Awaitable[None] | None:
-        """Journal a ``delivery_report`` event."""
+        """Journal a ``delivery_report`` event, unless the journal matched the report but did
+        not apply it (a final status is never downgraded, so neither are the events)."""
         wanted = self._wanting(EventType.DELIVERY_REPORT)
-        if wanted is None:
+        if wanted is None or (message_id is not None and not applied):
             return None
         service, hooks = wanted
         return service.on_report(report, message_id, ref, webhooks=hooks)

@@ -33,6 +33,7 @@ from router.store import (
     MessageStore,
     RecentCalls,
     RecipientRecord,
+    ReportMatch,
     SQLiteStore,
 )
 
@@ -286,7 +287,7 @@ async def test_unfinished_lists_what_is_not_done_oldest_first(store: MessageStor
 async def test_report_by_provider_message_id(store: MessageStore) -> None:
     await sent(store, "m1", "a", ["a-1", "a-2"])
     matched = await store.apply_report(report(provider_message_id="a-2", at=NOW + 9), NOW + 10)
-    assert matched == ("m1", "m1-1")
+    assert matched == ReportMatch("m1", "m1-1", applied=True)
     target = await recipient(store, "m1", 1)
     assert (target.delivery, target.delivery_raw, target.delivery_at) == (
         DeliveryStatus.DELIVERED,
@@ -316,13 +317,16 @@ async def test_report_by_an_id_learnt_only_at_finish(store: MessageStore) -> Non
             1,
         )
     )
-    assert await store.apply_report(report(provider_message_id="late-1"), NOW) == ("m1", "m1-0")
+    matched = await store.apply_report(report(provider_message_id="late-1"), NOW)
+    assert matched == ReportMatch("m1", "m1-0", applied=True)
 
 
 async def test_report_by_recipient_ref(store: MessageStore) -> None:
     await sent(store, "m1", "a", [None, None])
-    matched = await store.apply_report(report(ref="m1-1", provider="other"), NOW + 3)
-    assert matched == ("m1", "m1-1")
+    # Our reference on another provider's URL speaks for nothing (issue 11, point 3).
+    assert await store.apply_report(report(ref="m1-1", provider="other"), NOW + 3) is None
+    matched = await store.apply_report(report(ref="m1-1", provider="a"), NOW + 3)
+    assert matched == ReportMatch("m1", "m1-1", applied=True)
     assert (await recipient(store, "m1", 1)).delivery_at == NOW + 3
 
 
@@ -330,7 +334,7 @@ async def test_report_by_message_id_and_recipient(store: MessageStore) -> None:
     await sent(store, "m1", "a", [None, None])
     # The number without "+", as providers write it.
     matched = await store.apply_report(report(ref="m1", recipient=NUMBERS[1][1:]), NOW)
-    assert matched == ("m1", "m1-1")
+    assert matched == ReportMatch("m1", "m1-1", applied=True)
     # Without the number it could be either recipient: not matched.
     assert await store.apply_report(report(ref="m1"), NOW) is None
     # Nor through a provider the recipient never went through.
@@ -343,7 +347,7 @@ async def test_report_while_the_attempt_is_in_flight(store: MessageStore) -> Non
     await add(store, 1)
     await store.attempt_started("m1", "a", ["m1-0"])
     matched = await store.apply_report(report(DeliveryStatus.ENROUTE, ref="m1"), NOW)
-    assert matched == ("m1", "m1-0")
+    assert matched == ReportMatch("m1", "m1-0", applied=True)
 
 
 async def test_a_batch_id_is_told_apart_by_recipient(store: MessageStore) -> None:
@@ -352,14 +356,14 @@ async def test_a_batch_id_is_told_apart_by_recipient(store: MessageStore) -> Non
     matched = await store.apply_report(
         report(provider_message_id="batch-1", recipient=NUMBERS[0]), NOW
     )
-    assert matched == ("m1", "m1-0")
+    assert matched == ReportMatch("m1", "m1-0", applied=True)
 
 
 async def test_an_id_the_provider_gave_only_in_its_report(store: MessageStore) -> None:
     # providers.md 4.2: SMS Central answers a send with no id; its report has ID and REFERENCE.
     await sent(store, "m1", "a", [None], count=1)
     matched = await store.apply_report(report(provider_message_id="sc-99", ref="m1"), NOW)
-    assert matched == ("m1", "m1-0")
+    assert matched == ReportMatch("m1", "m1-0", applied=True)
 
 
 async def test_a_known_id_is_not_taken_by_a_recipient_still_in_flight(
@@ -368,16 +372,18 @@ async def test_a_known_id_is_not_taken_by_a_recipient_still_in_flight(
     await add(store)
     await store.attempt_started("m1", "a", ["m1-0", "m1-1"])
     await store.attempt_ended("m1", "m1-0", accepted("a", "a-1"))
-    assert await store.apply_report(report(provider_message_id="a-1"), NOW) == ("m1", "m1-0")
+    matched = await store.apply_report(report(provider_message_id="a-1"), NOW)
+    assert matched == ReportMatch("m1", "m1-0", applied=True)
     # An id nobody was given goes to the one recipient on that provider still without one.
     matched = await store.apply_report(report(provider_message_id="a-2", ref="m1"), NOW)
-    assert matched == ("m1", "m1-1")
+    assert matched == ReportMatch("m1", "m1-1", applied=True)
 
 
 async def test_a_reused_provider_id_matches_the_newest_message(store: MessageStore) -> None:
     await sent(store, "m1", "a", ["7"], count=1)
     await sent(store, "m2", "a", ["7"], count=1)
-    assert await store.apply_report(report(provider_message_id="7"), NOW) == ("m2", "m2-0")
+    matched = await store.apply_report(report(provider_message_id="7"), NOW)
+    assert matched == ReportMatch("m2", "m2-0", applied=True)
 
 
 async def test_unknown_reports_match_nothing(store: MessageStore) -> None:
@@ -395,7 +401,8 @@ async def test_a_final_status_is_never_replaced(store: MessageStore) -> None:
     await store.apply_report(report(DeliveryStatus.DELIVERED, provider_message_id="a-1"), NOW + 2)
     for later in (DeliveryStatus.ENROUTE, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN):
         matched = await store.apply_report(report(later, provider_message_id="a-1"), NOW + 3)
-        assert matched == ("m1", "m1-0")
+        # Matched, but not applied: a final status is never downgraded.
+        assert matched == ReportMatch("m1", "m1-0", applied=False)
     target = await recipient(store, "m1", 0)
     assert (target.delivery, target.delivery_raw, target.delivery_at) == (
         DeliveryStatus.DELIVERED,
@@ -594,7 +601,8 @@ async def test_memory_store_forgets_the_longest_finished_beyond_its_bound() -> N
     ]
     # Their indexes went with them: the reference is new again, the provider id unknown.
     assert await store.apply_report(report(provider_message_id="m0-pid"), NOW) is None
-    assert await store.apply_report(report(provider_message_id="m4-pid"), NOW) == ("m4", "m4-0")
+    matched = await store.apply_report(report(provider_message_id="m4-pid"), NOW)
+    assert matched == ReportMatch("m4", "m4-0", applied=True)
     message, recipients = outgoing(1, id="m9", reference="r0")
     assert (await store.add(message, recipients, Encoding.GSM7, 1, NOW))[1] is True
     # That fourth message pushed out m2, the longest finished left.
