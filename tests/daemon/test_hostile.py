@@ -260,7 +260,8 @@ async def test_pushes_in_other_encodings_are_decoded_or_answered_never_500(
     url = f"{daemon.url}/callbacks/broadcast/inbound/{SECRET}"
     form = "application/x-www-form-urlencoded"
     sent: list[str] = []
-    # Decodable: raw or percent-encoded cp1251 without a charset, or another charset named.
+    # Decodable: raw or percent-encoded cp1251 without a charset (in a form or a query),
+    # or another charset named.
     for n, message in enumerate(generated(CP1251_TEXT, 40)):
         marked = f"{message} #{n}"
         raw = f"from=61400000{n:03d}&to=61411111111&message=".encode() + marked.encode("cp1251")
@@ -277,6 +278,10 @@ async def test_pushes_in_other_encodings_are_decoded_or_answered_never_500(
             ) as answer:
                 assert (answer.status, await answer.text()) == (200, "OK"), (body, content_type)
             sent.append(marked)
+        query = f"?from=61400000{n:03d}&to=61411111111&message={quoted.decode()}"
+        async with http.get(url + query) as answer:
+            assert (answer.status, await answer.text()) == (200, "OK"), query
+        sent.append(marked)
     status, page = await daemon.request("GET", "/v1/inbound?provider=broadcast&limit=200")
     assert status == 200
     assert sorted(i["text"] for i in page["items"]) == sorted(sent)
