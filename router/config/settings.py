@@ -6,6 +6,7 @@ its ``Config`` class, held in :attr:`ProviderSettings.options` or :attr:`Config.
 
 from __future__ import annotations
 
+import codecs
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -20,6 +21,13 @@ from router.redact import Secret
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"must be above 0, got {value!r}")
+
+
+def _known_charset(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown charset {value!r}") from None
 
 
 @attrs.frozen
@@ -109,6 +117,9 @@ class ProviderCommon:
     concurrency: int | None = None
     rates: dict[Operation, str] = attrs.field(factory=dict)
     limit_wait: Duration | None = None
+    push_charset: str = attrs.field(default="utf-8", validator=_known_charset)
+    """The charset its pushes are in when they name none (SMSC's accounts default to
+    cp1251); a push that is not in it is answered as the provider expects and logged."""
     throttle_hold: Duration = attrs.field(default=Duration(60.0), validator=_positive)
     """How long a provider that said we call it too often is left alone (its breaker held
     open) when it did not say how long: SMSC's error 4 blocks our address for a while."""

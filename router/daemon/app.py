@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import math
 import os
 import signal
 import socket
@@ -32,16 +31,26 @@ from aiohttp import web
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.daemon import inbound, routes
-from router.daemon.json import error, no_route_json, respond
+from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
+from router.daemon.json import error
 from router.engine import Router
-from router.errors import NoRouteError, RequestError, RouterError, StoreError, ValidationError
+from router.errors import NoRouteError, RouterError, StoreError
 from router.logs import hide_in_aiohttp_logs, secrets_of
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
 
-__all__ = ["DAEMON", "DEFAULT_STORE", "Daemon", "listen_on", "make_app", "serve", "split_listen"]
+__all__ = [
+    "DAEMON",
+    "DEFAULT_STORE",
+    "SERVER_OPTIONS",
+    "Daemon",
+    "listen_on",
+    "make_app",
+    "serve",
+    "split_listen",
+]
 
 log = logging.getLogger("smsrouter.server")
 
@@ -216,37 +225,18 @@ DAEMON = web.AppKey("daemon", Daemon)
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ValidationError as exc:
-        return error(400, "invalid", exc.message, exc.field)
-    except RequestError as exc:
-        return error(exc.status, exc.code, exc.message, exc.field)
-    except NoRouteError as exc:
-        return respond(no_route_json(exc), 422)
-    except StoreError as exc:  # logged by the journal when it starts failing, not per request
-        wait = math.ceil(exc.retry_after)
-        return error(
-            503,
-            "journal_unavailable",
-            f"the journal cannot serve this request now ({exc.reason}); nothing was done: "
-            f"try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    except web.HTTPRequestEntityTooLarge:
-        return error(413, "too_large", "the request body is too large")
-    except web.HTTPException as exc:
-        if exc.status >= 400 and request.path.startswith("/v1"):
-            return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
-        raise
-
-
-@web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
         tokens = request.app[DAEMON].config.server.api_tokens
         given = request.headers.get("Authorization", "")
+        if not given.isascii():
+            return error(
+                400,
+                "invalid",
+                "the Authorization header is not ASCII",
+                "Authorization",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         scheme, _, token = given.partition(" ")
         valid = (
             scheme.lower() == "bearer"
@@ -266,7 +256,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 def make_app(daemon: Daemon) -> web.Application:
     """The daemon's aiohttp application."""
     app = web.Application(
-        middlewares=[_errors, _auth], client_max_size=daemon.config.server.max_body
+        middlewares=[errors, plain_bodies, _auth], client_max_size=daemon.config.server.max_body
     )
     app[DAEMON] = daemon
 
@@ -355,4 +345,5 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
         shutdown_timeout=daemon.config.server.shutdown_timeout,
         print=lambda text: log.info("%s", text),
         access_log=None,
+        **SERVER_OPTIONS,
     )

@@ -33,6 +33,8 @@ from router.store import InboundRecord, MessageStore
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_ID = 2**63 - 1
+"""The largest journal id (SQLite's integer): a ``before`` above it is refused."""
 PARAMETERS = ("provider", "number", "since", "until", "limit", "before")
 
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -81,12 +83,20 @@ def parse_time(field: str, value: str) -> float:
     if moment.tzinfo is None:
         # Which zone a bare time is in cannot be guessed without sometimes guessing wrong.
         raise ValidationError(field, f"{value!r} has no timezone: add Z or +hh:mm")
-    return moment.timestamp()
+    try:
+        seconds = moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        seconds = -1.0
+    if seconds < 0:
+        raise ValidationError(field, f"expected a time after 1970, got {value!r}")
+    return seconds
 
 
 def _integer(field: str, value: str, low: int, high: int | None = None) -> int:
     if not value.isascii() or not value.isdigit():
         raise ValidationError(field, f"expected a whole number, got {value!r}")
+    if high is not None and len(value.lstrip("0")) > len(str(high)):
+        raise ValidationError(field, f"expected from {low} to {high}, got {len(value)} digits")
     number = int(value)
     if number < low or (high is not None and number > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
@@ -123,7 +133,7 @@ def read_query(query: MultiMapping[str], providers: Collection[str]) -> InboundQ
     if "limit" in query:
         values["limit"] = _integer("limit", query["limit"], 1, MAX_LIMIT)
     if "before" in query:
-        values["before"] = _integer("before", query["before"], 1)
+        values["before"] = _integer("before", query["before"], 1, MAX_ID)
     return InboundQuery(**values)
 
 

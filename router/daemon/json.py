@@ -56,6 +56,15 @@ def _string(body: Mapping[str, Any], field: str, *, required: bool = False) -> s
         return None
     if not isinstance(value, str):
         raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    return _unicode(field, value)
+
+
+def _unicode(field: str, value: str) -> str:
+    """*value*, refused when it cannot be written as UTF-8 (a lone surrogate from JSON)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(field, f"holds a lone surrogate at {exc.start}") from None
     return value
 
 
@@ -64,7 +73,7 @@ def _strings(body: Mapping[str, Any], field: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return (value,)
+        return (_unicode(field, value),)
     if not isinstance(value, list):
         raise ValidationError(
             field, f"expected a string or a list of strings, got {type(value).__name__}"
@@ -74,6 +83,7 @@ def _strings(body: Mapping[str, Any], field: str) -> tuple[str, ...] | None:
             raise ValidationError(
                 f"{field}[{index}]", f"expected a string, got {type(item).__name__}"
             )
+        _unicode(f"{field}[{index}]", item)
     return tuple(value)
 
 
@@ -83,7 +93,7 @@ def read_message(body: object, *, fields: frozenset[str] = MESSAGE_FIELDS) -> Se
         raise ValidationError("body", "expected a JSON object")
     for key in body:
         if key not in fields:
-            raise ValidationError(str(key), "unknown field")
+            raise ValidationError(ascii(key)[1:-1], "unknown field")
     to = _strings(body, "to")
     if not to:
         raise ValidationError("to", "is required")
@@ -277,12 +287,49 @@ def error(
 
 
 async def read_body(request: web.Request) -> object:
-    """The request's JSON body.
+    """The request's JSON body: UTF-8, nested at most :data:`MAX_DEPTH` deep.
 
     Raises:
-        ValidationError: the body is not JSON (field ``body``).
+        ValidationError: the body is not UTF-8, not JSON or nested too deep (field ``body``).
     """
+    raw = await request.read()
     try:
-        return await request.json()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("body", f"not UTF-8 (at byte {exc.start})") from None
+    brackets = text.count("[") + text.count("{")
+    if brackets > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        raise ValidationError("body", f"nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError("body", f"not valid JSON ({exc.msg} at {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:  # a number of too many digits, say
+        raise ValidationError("body", f"not valid JSON ({type(exc).__name__})") from None
+
+
+MAX_DEPTH = 64
+"""How deep a request body's arrays and objects may nest; no request needs more than 3."""
+
+
+def _depth(text: str) -> int:
+    """How deep *text*'s brackets nest at most, outside strings (an upper bound for JSON)."""
+    # Counted before parsing, as the parser recurses once per level.
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -30,6 +30,7 @@ from router.daemon.json import (
     route_json,
 )
 from router.daemon.openapi import OPENAPI
+from router.daemon.pushes import Unreadable, read_push
 from router.errors import CallbackError
 from router.model import CallbackKind, CallbackRequest
 
@@ -116,12 +117,14 @@ class _Routes:
             raise web.HTTPNotFound() from None
         if name not in daemon.router.providers:
             raise web.HTTPNotFound()
-        form = dict(await request.post()) if request.method == "POST" else {}
+        state = daemon.router.providers[name]
+        try:
+            query, form = await read_push(request, state.settings.common.push_charset)
+        except Unreadable as exc:  # answered as the provider expects, so it is not retried
+            log.warning("could not read a %s push from %r: %s", kind, name, exc)
+            return web.Response(text=type(state.provider).callback_answer)
         pushed = CallbackRequest(
-            method=request.method,
-            query=dict(request.query),
-            form={k: v for k, v in form.items() if isinstance(v, str)},
-            headers=dict(request.headers),
+            method=request.method, query=query, form=form, headers=dict(request.headers)
         )
         try:
             result = await daemon.router.handle_callback(name, kind, pushed)

@@ -137,16 +137,24 @@ _RECORD = {
         },
     },
 }
+_NONEMPTY = {"type": "string", "minLength": 1}
 _NEW_MESSAGE = {
     "type": "object",
     "required": ["to", "text"],
     "additionalProperties": False,
     "properties": {
-        "to": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "text": {"type": "string"},
-        "sender": {"type": "string"},
-        "reference": {"type": "string"},
-        "providers": {"type": "array", "items": {"type": "string"}},
+        "to": {
+            "oneOf": [_NONEMPTY, {"type": "array", "minItems": 1, "items": _NONEMPTY}],
+            "description": "E.164 numbers (or national forms in the default region)",
+        },
+        # Not blank: some character that is not white space.
+        "text": {"type": "string", "minLength": 1, "pattern": "\\S"},
+        "sender": _NONEMPTY,
+        "reference": _NONEMPTY,
+        "providers": {
+            "oneOf": [_NONEMPTY, {"type": "array", "minItems": 1, "items": _NONEMPTY}],
+            "description": "Configured provider names to choose among",
+        },
         "wait": {"type": "boolean", "default": True},
     },
 }

@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from router.daemon import Daemon, make_app
+from router.daemon.app import SERVER_OPTIONS
 from router.testing import Emulator
 
 TOKEN = "test-token"
@@ -147,7 +148,7 @@ class InProcessDaemon(DaemonClient):
         """Build the daemon from its config and serve its app on 127.0.0.1, port from 0."""
         self.daemon = Daemon(self.config, env=self.env)
         self.server = TestServer(make_app(self.daemon), host="127.0.0.1")
-        await self.server.start_server()
+        await self.server.start_server(**SERVER_OPTIONS)
         if self.http is None:
             self.http = aiohttp.ClientSession()
 
