@@ -248,7 +248,9 @@ class MessageStore(abc.ABC):
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
         """Journal an inbound message; return the id of the message it answers, if known.
 
-        The same (provider, provider message id) pushed again is journalled once.
+        The same (provider, provider message id) pushed again is journalled once; without
+        a provider id, the same content (see :func:`inbound_key`) pushed again within
+        :data:`INBOUND_REPEAT_WINDOW` is too.
         """
 
     @abc.abstractmethod
@@ -297,6 +299,21 @@ class MessageStore(abc.ABC):
     async def recent_calls(self, since: float) -> RecentCalls:
         """The calls and holds remembered whose time is at or after *since*, calls by start."""
         return RecentCalls()
+
+
+INBOUND_REPEAT_WINDOW = 3600.0
+"""Seconds within which an inbound text pushed again with no provider id (the same
+provider, sender, our number, text, what it answers, and the provider's time) is taken as
+the same text, journalled once."""
+
+
+def inbound_key(message: InboundMessage) -> tuple[str | float | None, ...]:
+    """What tells two pushes of *message* apart: the provider's id, else its content."""
+    if message.provider_message_id is not None:
+        return (message.provider, message.provider_message_id)
+    # As the recent pushes see it (engine/callbacks.py): what it says it answers counts too.
+    m = message
+    return (m.provider, m.sender, m.recipient, m.text, m.at, m.in_reply_to)
 
 
 def check_limit(limit: int) -> None:

@@ -24,6 +24,7 @@ from router.model import (
     SendResult,
 )
 from router.store.base import (
+    INBOUND_REPEAT_WINDOW,
     CallRecord,
     HoldRecord,
     InboundRecord,
@@ -36,6 +37,7 @@ from router.store.base import (
     answered_by,
     bare_number,
     check_limit,
+    inbound_key,
     ref_candidates,
 )
 from router.store.reports import merge_report, report_target
@@ -80,7 +82,7 @@ class MemoryStore(MessageStore):
         # Finished message ids, longest finished first: the eviction order.
         self._finished: dict[str, None] = {}
         self._inbound: collections.deque[InboundRecord] = collections.deque()
-        self._inbound_ids: dict[tuple[str, str], InboundRecord] = {}
+        self._inbound_ids: dict[tuple[str | float | None, ...], InboundRecord] = {}
         self._inbound_seq = itertools.count(1)
         self._calls: dict[tuple[str, str, float], CallRecord] = {}
         self._holds: dict[tuple[str, str | None], HoldRecord] = {}
@@ -226,11 +228,13 @@ class MemoryStore(MessageStore):
         return None
 
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        key = None
-        if message.provider_message_id is not None:
-            key = (message.provider, message.provider_message_id)
-            if key in self._inbound_ids:
-                return self._inbound_ids[key].answers
+        key = inbound_key(message)
+        known = self._inbound_ids.get(key)
+        if known is not None and (
+            message.provider_message_id is not None
+            or now - known.received_at <= INBOUND_REPEAT_WINDOW
+        ):
+            return known.answers
         record = InboundRecord(
             id=next(self._inbound_seq),
             message=message,
@@ -238,12 +242,12 @@ class MemoryStore(MessageStore):
             received_at=now,
         )
         self._inbound.append(record)
-        if key is not None:
-            self._inbound_ids[key] = record
+        self._inbound_ids[key] = record
         while len(self._inbound) > self.max_inbound:
-            dropped = self._inbound.popleft().message
-            if dropped.provider_message_id is not None:
-                self._inbound_ids.pop((dropped.provider, dropped.provider_message_id), None)
+            dropped = self._inbound.popleft()
+            dropped_key = inbound_key(dropped.message)
+            if self._inbound_ids.get(dropped_key) is dropped:
+                del self._inbound_ids[dropped_key]
         return record.answers
 
     async def inbound(

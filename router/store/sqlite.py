@@ -38,6 +38,7 @@ from router.store._schema import (
 )
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
+    INBOUND_REPEAT_WINDOW,
     CallRecord,
     HoldRecord,
     InboundRecord,
@@ -50,6 +51,7 @@ from router.store.base import (
     answered_by,
     bare_number,
     check_limit,
+    inbound_key,
     ref_candidates,
 )
 from router.store.reports import merge_report, report_target
@@ -265,9 +267,17 @@ class SQLiteStore(MessageStore):
                     "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id = ?",
                     (message.provider, message.provider_message_id),
                 ).fetchone()
-                if row is not None:
-                    answers: str | None = row["answers"]
-                    return answers
+            else:  # no id: the same content within the window is the same text
+                row = conn.execute(
+                    "SELECT answers FROM inbound WHERE provider = ?"
+                    " AND provider_message_id IS NULL AND sender = ? AND recipient = ?"
+                    " AND text = ? AND at IS ? AND in_reply_to IS ? AND received_at >= ?"
+                    " ORDER BY id DESC LIMIT 1",
+                    (*inbound_key(message), now - INBOUND_REPEAT_WINDOW),
+                ).fetchone()
+            if row is not None:
+                answers: str | None = row["answers"]
+                return answers
             answers = None
             if message.in_reply_to is not None:
                 for message_id in ref_candidates(message.in_reply_to):
