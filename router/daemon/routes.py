@@ -126,6 +126,13 @@ class _Routes:
         pushed = CallbackRequest(
             method=request.method, query=query, form=form, headers=dict(request.headers)
         )
+        too_large = _too_large(pushed)
+        if too_large is not None:
+            # Bounded before the adapter or any cache holds it; answered as the provider
+            # expects so it does not push it again and again.
+            log.warning("dropped a %s push from %r: %s", kind, name, too_large)
+            answer_body = daemon.router.provider(name).callback_answer
+            return web.Response(text=answer_body, content_type="text/plain")
         try:
             result = await daemon.router.handle_callback(name, kind, pushed)
         except CallbackError as exc:
@@ -180,3 +187,20 @@ def _callback_secret_ok(daemon: Daemon, provider: str, given: str) -> bool:
         if secret is not None:
             ok |= hmac.compare_digest(given.encode(), secret.reveal().encode())
     return ok
+
+
+MAX_PUSH_FIELD = 16_384
+"""The longest field name or value of a push, in characters (a long SMS is ~1,600)."""
+MAX_PUSH_FIELDS = 200
+"""The most fields a push may have, query and form together."""
+
+
+def _too_large(pushed: CallbackRequest) -> str | None:
+    """What makes *pushed* too large to take, or None when nothing does."""
+    fields = [*pushed.query.items(), *pushed.form.items()]
+    if len(fields) > MAX_PUSH_FIELDS:
+        return f"{len(fields)} fields, more than {MAX_PUSH_FIELDS}"
+    for key, value in fields:
+        if len(key) > MAX_PUSH_FIELD or len(value) > MAX_PUSH_FIELD:
+            return f"a field over {MAX_PUSH_FIELD} characters ({key[:40]!r}...)"
+    return None

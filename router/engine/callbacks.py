@@ -8,7 +8,7 @@ A provider may push a delivery report while the engine is still writing down the
 that produced it (a fast provider, a slow disk). Such a report matches nothing yet; it is
 held in :class:`EarlyReports`, keyed by what could match it, and applied as soon as an
 attempt with that provider message id or reference is journalled. Held reports are
-bounded in number and age.
+bounded in number, total size and age.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from router.errors import StoreError
 from router.model import CallbackKind, CallbackRequest, CallbackResult, DeliveryReport
 from router.plugins import Events
 from router.state import RecentPushes
+from router.state.repeats import held_size
 from router.store import MessageStore
 
 log = logging.getLogger("smsrouter")
@@ -127,16 +128,23 @@ class Callbacks:
 MAX_HELD = 10_000
 MAX_AGE = 600.0
 """Seconds a report is held before it is given up as unknown."""
+MAX_HELD_BYTES = 8 * 1024 * 1024
+"""About how many bytes of reports are held at most (see :func:`held_size`)."""
 
 
 class EarlyReports:
-    """Reports waiting for their attempt to be journalled."""
+    """Reports waiting for their attempt to be journalled: bounded in number, size and age."""
 
-    def __init__(self, max_held: int = MAX_HELD, max_age: float = MAX_AGE) -> None:
+    def __init__(
+        self, max_held: int = MAX_HELD, max_age: float = MAX_AGE, max_bytes: int = MAX_HELD_BYTES
+    ) -> None:
         self.max_held = max_held
         self.max_age = max_age
+        self.max_bytes = max_bytes
         self._held: OrderedDict[tuple[str, str], list[tuple[float, DeliveryReport]]] = OrderedDict()
         self.dropped = 0
+        self.held_bytes = 0
+        """About how many bytes the held reports take."""
 
     def __len__(self) -> int:
         return sum(len(reports) for reports in self._held.values())
@@ -147,10 +155,14 @@ class EarlyReports:
         if key is None:
             return False
         self._expire(now)
-        self._held.setdefault((report.provider, key), []).append((now, report))
-        while len(self._held) > self.max_held:
-            self._held.popitem(last=False)
+        size = held_size(report)
+        if size > self.max_bytes:
             self.dropped += 1
+            return True  # too large to hold: given up as unknown at once
+        self._held.setdefault((report.provider, key), []).append((now, report))
+        self.held_bytes += size
+        while len(self._held) > self.max_held or self.held_bytes > self.max_bytes:
+            self._drop_oldest()
         return True
 
     def take(self, provider: str, keys: tuple[str | None, ...], now: float) -> list[DeliveryReport]:
@@ -161,13 +173,19 @@ class EarlyReports:
         found: list[tuple[float, DeliveryReport]] = []
         for key in keys:
             if key is not None:
-                found.extend(self._held.pop((provider, key), ()))
+                taken = self._held.pop((provider, key), [])
+                self.held_bytes -= sum(held_size(report) for _, report in taken)
+                found.extend(taken)
         return [report for _, report in sorted(found, key=lambda pair: pair[0])]
 
     def _expire(self, now: float) -> None:
         while self._held:
-            key, reports = next(iter(self._held.items()))
+            reports = next(iter(self._held.values()))
             if now - reports[-1][0] <= self.max_age:
                 return
-            del self._held[key]
-            self.dropped += len(reports)
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, reports = self._held.popitem(last=False)
+        self.held_bytes -= sum(held_size(report) for _, report in reports)
+        self.dropped += len(reports)

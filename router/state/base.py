@@ -36,7 +36,7 @@ class MemoryState(LiveState):
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._pushes = RecentPushes()
+        self._pushes = RecentPushes(clock=clock)
 
     def budget(self, provider: str, limits: Limits) -> Budget:
         """A new in-process budget with *limits*."""

@@ -303,7 +303,7 @@ class MessageStore(abc.ABC):
 
 INBOUND_REPEAT_WINDOW = 3600.0
 """Seconds within which an inbound text pushed again with no provider id (the same
-provider, sender, our number, text, and the provider's time when it gives one) is taken as
+provider, sender, our number, text, what it answers, and the provider's time) is taken as
 the same text, journalled once."""
 
 
@@ -311,7 +311,9 @@ def inbound_key(message: InboundMessage) -> tuple[str | float | None, ...]:
     """What tells two pushes of *message* apart: the provider's id, else its content."""
     if message.provider_message_id is not None:
         return (message.provider, message.provider_message_id)
-    return (message.provider, message.sender, message.recipient, message.text, message.at)
+    # As the recent pushes see it (engine/callbacks.py): what it says it answers counts too.
+    m = message
+    return (m.provider, m.sender, m.recipient, m.text, m.at, m.in_reply_to)
 
 
 def check_limit(limit: int) -> None:

@@ -269,9 +269,10 @@ class SQLiteStore(MessageStore):
                 ).fetchone()
             else:  # no id: the same content within the window is the same text
                 row = conn.execute(
-                    "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id IS NULL"
-                    " AND sender = ? AND recipient = ? AND text = ? AND at IS ?"
-                    " AND received_at >= ? ORDER BY id DESC LIMIT 1",
+                    "SELECT answers FROM inbound WHERE provider = ?"
+                    " AND provider_message_id IS NULL AND sender = ? AND recipient = ?"
+                    " AND text = ? AND at IS ? AND in_reply_to IS ? AND received_at >= ?"
+                    " ORDER BY id DESC LIMIT 1",
                     (*inbound_key(message), now - INBOUND_REPEAT_WINDOW),
                 ).fetchone()
             if row is not None:

@@ -27,6 +27,7 @@ push = st.builds(
     text=st.sampled_from(["YES", "yes", "STOP"]),
     provider_message_id=st.sampled_from([None, None, "p-1"]),
     at=st.sampled_from([None, NOW - 5.0]),
+    in_reply_to=st.sampled_from([None, "m1"]),
 )
 gap = st.sampled_from([0.0, 1.0, INBOUND_REPEAT_WINDOW / 2, INBOUND_REPEAT_WINDOW + 1])
 
