@@ -51,7 +51,9 @@ def encodings(value: str) -> frozenset[str]:
     query = URL.build(query={"v": value}).raw_query_string.removeprefix("v=")
     wire = {value, quote(value, safe=""), quote(value), quote_plus(value, safe=""), query}
     wire |= {quote_plus(value), quote(value, safe="/:@?")}
-    wire |= {repr(value)[1:-1], repr(value.encode())[2:-1]}
+    for shown in (repr(value)[1:-1], repr(value.encode())[2:-1]):
+        # repr escapes the quote it did not choose when a longer text holds both kinds.
+        wire |= {shown, shown.replace("'", "\\'"), shown.replace('"', '\\"')}
     forms = set(wire)
     for form in wire:
         as_json = json.dumps(form)[1:-1]
