@@ -52,7 +52,7 @@ ENCODERS: list[Callable[[str], str]] = [
     lambda v: quote_plus(v, safe=""),
     quote_plus,
     yarl_query,
-    lambda v: yarl_query(v).lower(),
+    lambda v: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), yarl_query(v)),
     html.escape,
     lambda v: json.dumps(v)[1:-1],
     lambda v: html.escape(quote_plus(v)),
