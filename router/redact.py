@@ -40,6 +40,9 @@ class Secret:
         return bool(self._value)
 
 
+_LOWER_HEX = re.compile(r"%[0-9A-F]{2}")
+
+
 def encodings(value: str) -> frozenset[str]:
     """The forms *value* takes on the wire and in answers that echo it.
 
@@ -51,12 +54,16 @@ def encodings(value: str) -> frozenset[str]:
     query = URL.build(query={"v": value}).raw_query_string.removeprefix("v=")
     wire = {value, quote(value, safe=""), quote(value), quote_plus(value, safe=""), query}
     wire |= {quote_plus(value), quote(value, safe="/:@?")}
-    wire |= {repr(value)[1:-1], repr(value.encode())[2:-1]}
+    for shown in (repr(value)[1:-1], repr(value.encode())[2:-1]):
+        # repr escapes the quote it did not choose when a longer text holds both kinds.
+        wire |= {shown, shown.replace("'", "\\'"), shown.replace('"', '\\"')}
     forms = set(wire)
     for form in wire:
         as_json = json.dumps(form)[1:-1]
         forms |= {html.escape(form), html.escape(form, quote=False), as_json}
         forms |= {json.dumps(form, ensure_ascii=False)[1:-1], as_json.replace("/", "\\/")}
+    # A provider may write the escapes in lower case: %2b for %2B.
+    forms |= {_LOWER_HEX.sub(lambda m: m.group().lower(), f) for f in forms}
     return frozenset(f for f in forms if f)
 
 
@@ -65,14 +72,14 @@ def _pattern(values: frozenset[str]) -> re.Pattern[str]:
     forms = {form for value in values for form in encodings(value)}
     # Longest first, in one pass: masking one form never breaks a longer one apart.
     alternatives = sorted(forms, key=lambda f: (-len(f), f))
-    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+    return re.compile("|".join(map(re.escape, alternatives)))
 
 
 def redact(text: str, secrets: Iterable[Secret | str]) -> str:
     """*text* with every secret, in every encoding :func:`encodings` names, replaced by ``***``.
 
-    Case is ignored (``%2b`` is ``%2B``). Cut a text after redacting it, never before: a
-    cut through a secret would leave its prefix unmasked.
+    Percent escapes match in either case (``%2b`` is ``%2B``). Cut a text after redacting
+    it, never before: a cut through a secret would leave its prefix unmasked.
     """
     values = frozenset(s.reveal() if isinstance(s, Secret) else s for s in secrets) - {""}
     if not values or not text:

@@ -52,7 +52,7 @@ ENCODERS: list[Callable[[str], str]] = [
     lambda v: quote_plus(v, safe=""),
     quote_plus,
     yarl_query,
-    lambda v: yarl_query(v).lower(),
+    lambda v: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), yarl_query(v)),
     html.escape,
     lambda v: json.dumps(v)[1:-1],
     lambda v: html.escape(quote_plus(v)),
@@ -126,7 +126,8 @@ def batch() -> Batch:
 
 async def drive(adapter: Provider[Any]) -> list[str]:
     """Send, balance and status query: every reason and error text they give."""
-    texts = [f"{o.reason} {o.provider_message_id}" for o in await adapter.send(batch())]
+    # Not the provider's message id: an answer that makes the password its id is its id.
+    texts = [str(o.reason) for o in await adapter.send(batch())]
     query = StatusQuery("77", "0123456789abcdef-0", "+61412345678")
     for call in (adapter.balance, lambda: adapter.query_status([query])):
         try:

@@ -22,6 +22,7 @@ from router.config import parse_config, read_toml
 from router.daemon import DEFAULT_STORE, serve, split_listen
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
+from router.logs import EscapeControls
 from router.model import Message
 from router.plugins import PluginHost
 from router.registries import EmulatorRegistry
@@ -332,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        # Provider text with a newline in it would forge a line: escape it on the way out.
+        if not any(isinstance(f, EscapeControls) for f in handler.filters):
+            handler.addFilter(EscapeControls())
     try:
         outcome = args.handler(args)
         if asyncio.iscoroutine(outcome):

@@ -8,6 +8,7 @@ reported, as ``path: message`` with the path written as in TOML, and none hides 
 from __future__ import annotations
 
 import enum
+import math
 import re
 import typing
 from collections.abc import Callable
@@ -49,16 +50,22 @@ def _strict(kind: str, *types: type) -> Callable[[Any, Any], Any]:
     return structure
 
 
-def _structure_decimal(value: Any, _: Any) -> Decimal:
+def _number(value: Any) -> float:
+    # TOML has nan and inf: neither is a price, a rate or a timeout.
     if type(value) not in (int, float):
         raise TypeError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _structure_decimal(value: Any, _: Any) -> Decimal:
+    _number(value)
     return Decimal(str(value))
 
 
 def _structure_float(value: Any, _: Any) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
+    return _number(value)
 
 
 def _structure_duration(value: Any, _: Any) -> Duration:

@@ -262,6 +262,7 @@ def parse_config(
     problems: list[str] = []
     secrets: dict[str, str] = {}
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
+    unset = {line.partition(": ")[0] for line in problems}
     converter = make_config_converter()
     sections = ("router", "server", "store", "providers", "policies", "webhooks")
     problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
@@ -295,7 +296,7 @@ def parse_config(
     if not wrong & {"base_currency", "currencies"}:
         problems.extend(_currency_problems(router, currencies))
     if problems:
-        raise ConfigError(_redacted(problems, secrets))
+        raise ConfigError(_redacted(_unset_once(problems, unset), secrets))
     return Config(router, server, store, providers, policies, webhooks)
 
 
@@ -353,14 +354,24 @@ def _currency_problems(router: RouterSettings, currencies: Mapping[str, str]) ->
     return problems
 
 
+def _unset_once(problems: list[str], unset: set[str]) -> list[str]:
+    """*problems* without a second one for a value whose ``${NAME}`` is not set."""
+    kept = []
+    for line in problems:
+        path, _, rest = line.partition(": ")
+        if rest.startswith("[") and "]: " in rest:  # "key: [0]: ..." from a validator
+            path += rest[: rest.index("]") + 1]
+        if path not in unset or "environment variable" in rest:
+            kept.append(line)
+    return kept
+
+
 def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:
     # A ${NAME} value in a key that rejects it would be quoted back: show its name instead.
-    lines = []
-    for line in problems:
-        path = line.partition(": ")[0]
-        value = secrets.get(path)
-        lines.append(line if not value else redact(line, [value]))
-    return lines
+    # A value shows up under its parent's path too ("expected a table, got {...}"), so
+    # every line is masked for every value used.
+    values = [v for v in secrets.values() if v]
+    return [redact(line, values) for line in problems]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -372,3 +383,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 (byte {exc.start})"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply to read"]) from None

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
+from router.addresses import path_segment_problem, split_listen
 from router.config.converter import Duration
 from router.model import EventType
 from router.provider import Limits, Operation
@@ -53,15 +54,47 @@ class RouterSettings:
     """A balance older than this is unknown to the policies."""
 
 
+MIN_API_TOKEN = 8
+"""The shortest API token accepted, in characters."""
+MAX_WORKERS = 1024
+"""The most send workers one daemon runs."""
+
+
+def _listen(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        split_listen(value)
+    except ValueError as exc:  # worded as serve words it
+        raise ValueError(f"cannot listen on {value}: {exc}") from None
+
+
+def _tokens(_: object, attribute: attrs.Attribute[Any], value: tuple[Secret, ...]) -> None:
+    # Never quote a token: say which one, and how long it is.
+    for index, token in enumerate(value):
+        size = len(token.reveal())
+        if size < MIN_API_TOKEN or token.reveal() != token.reveal().strip():
+            raise ValueError(
+                f"[{index}]: expected at least {MIN_API_TOKEN} characters without surrounding "
+                f"spaces, got {size} characters"
+            )
+
+
+def _callback_secret(_: object, attribute: attrs.Attribute[Any], value: Secret | None) -> None:
+    why = None if value is None else path_segment_problem(value.reveal())
+    if why:
+        raise ValueError(f"it is part of the callback URLs' path: it {why}")
+
+
 @attrs.frozen
 class ServerSettings:
     """The ``[server]`` table: the daemon's HTTP side."""
 
-    listen: str = "127.0.0.1:8080"
-    api_tokens: tuple[Secret, ...] = ()
-    callback_secret: Secret | None = None
+    listen: str = attrs.field(default="127.0.0.1:8080", validator=_listen)
+    api_tokens: tuple[Secret, ...] = attrs.field(default=(), validator=_tokens)
+    callback_secret: Secret | None = attrs.field(default=None, validator=_callback_secret)
     max_body: int = attrs.field(default=1_048_576, validator=attrs.validators.ge(1024))
-    workers: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    workers: int = attrs.field(
+        default=4, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WORKERS)]
+    )
     shutdown_timeout: Duration = Duration(30.0)
 
 

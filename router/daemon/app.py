@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.daemon import inbound, routes
@@ -274,14 +275,6 @@ def make_app(daemon: Daemon) -> web.Application:
     inbound.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` -> ("127.0.0.1", 8080)."""
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT, got {listen!r}")
-    return host.strip("[]"), int(port)
 
 
 def listen_on(listen: str, change: str) -> list[socket.socket]:
