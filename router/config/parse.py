@@ -370,8 +370,14 @@ def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:
     # A ${NAME} value in a key that rejects it would be quoted back: show its name instead.
     # A value shows up under its parent's path too ("expected a table, got {...}"), so
     # every line is masked for every value used.
+    # The path before ": " is made of keys, never of values: it stays readable whatever
+    # the values are (a one-letter token would mask every such letter of it).
     values = [v for v in secrets.values() if v]
-    return [redact(line, values) for line in problems]
+    masked = []
+    for line in problems:
+        path, colon, message = line.partition(": ")
+        masked.append(f"{path}{colon}{redact(message, values)}" if colon else redact(line, values))
+    return masked
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
