@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def test_listen_is_refused_as_serve_would(listen: str) -> None:
         assert problems(server(listen=listen)) == ()
 
 
-def messages(found: list[str]) -> list[str]:
+def messages(found: Sequence[str]) -> list[str]:
     """What each problem says after its path: where a value would be quoted back."""
     return [line.partition(": ")[2] for line in found]
 
