@@ -19,9 +19,9 @@ from router.cli.bulk_report import Progress, Summary, describe, table
 from router.cli.bulk_rows import read_rows
 from router.cli.demo import run_demo
 from router.config import parse_config, read_toml
-from router.daemon import DEFAULT_STORE, serve, split_listen
+from router.daemon import DEFAULT_STORE, serve, serve_problems, split_listen
 from router.engine import Router
-from router.errors import NoRouteError, RouterError
+from router.errors import ConfigError, NoRouteError, RouterError
 from router.logs import EscapeControls
 from router.model import Message
 from router.plugins import PluginHost
@@ -184,6 +184,9 @@ def _check_config(args: argparse.Namespace) -> int:
     raw = data.get("router", {})
     blocked = list(raw.get("blocked_plugins", [])) if isinstance(raw, dict) else []
     config = parse_config(data, PluginHost.load(blocked=blocked))
+    problems = serve_problems(config)  # check-config refuses what serve would
+    if problems:
+        raise ConfigError(problems)
     print(
         f"{args.file}: OK ({len(config.providers)} providers, policy "
         f"{' > '.join(config.router.policy)})"

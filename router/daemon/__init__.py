@@ -12,6 +12,22 @@
 
 from __future__ import annotations
 
-from router.daemon.app import DEFAULT_STORE, Daemon, listen_on, make_app, serve, split_listen
+from router.daemon.app import (
+    DEFAULT_STORE,
+    Daemon,
+    listen_on,
+    make_app,
+    serve,
+    serve_problems,
+    split_listen,
+)
 
-__all__ = ["DEFAULT_STORE", "Daemon", "listen_on", "make_app", "serve", "split_listen"]
+__all__ = [
+    "DEFAULT_STORE",
+    "Daemon",
+    "listen_on",
+    "make_app",
+    "serve",
+    "serve_problems",
+    "split_listen",
+]

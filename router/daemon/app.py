@@ -302,6 +302,13 @@ def listen_on(listen: str, change: str) -> list[socket.socket]:
     return sockets
 
 
+def serve_problems(config: Config) -> list[str]:
+    """What a config lacks to be served as a daemon (a library Router needs none of it)."""
+    if not config.server.api_tokens:
+        return ["server.api_tokens: at least one token is needed to serve the API"]
+    return []
+
+
 def serve(config_path: str | Path, listen: str | None = None) -> None:
     """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
 
@@ -310,8 +317,9 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
     """
     daemon = Daemon(config_path)
     app = make_app(daemon)
-    if not daemon.config.server.api_tokens:
-        raise RouterError("server.api_tokens: at least one token is needed to serve the API")
+    problems = serve_problems(daemon.config)
+    if problems:
+        raise RouterError("\n".join(problems))
     if listen is None:
         change = f"change server.listen in {config_path}, or pass --listen HOST:PORT"
     else:
