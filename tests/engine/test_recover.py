@@ -9,25 +9,23 @@ is asked again when the timeout has passed; no answer -> ambiguous, per ``on_amb
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-import router.testing
 from router import Message
 from router.engine import Router
 from router.engine.resolve import attempt_timeout
 from router.errors import ProviderUnavailableError
 from router.model import DeliveryStatus, Outcome, RecipientStatus, SendResult
-from router.testing import FakeClock, FakeProvider
+from router.testing import FakeClock
+from tests.engine.conftest import RouterFactory, fakes
 
 AU = "+61412345678"
 TIMEOUT = 15.0
 """A fake's ``limit_wait``, ``connect_timeout`` and ``timeout`` (5 s each): the longest one
 attempt takes."""
-
-RouterFactory = Callable[..., Any]
 
 
 def fake(**options: Any) -> dict[str, Any]:
@@ -39,31 +37,6 @@ def fake(**options: Any) -> dict[str, Any]:
 def config(providers: Mapping[str, Mapping[str, Any]], **settings: Any) -> dict[str, Any]:
     settings.setdefault("policy", ["priority"])
     return {"router": settings, "providers": dict(providers)}
-
-
-@pytest.fixture
-async def started(clock: FakeClock) -> AsyncIterator[RouterFactory]:
-    """Start Routers on *clock* (no balance polling) and close them after the test."""
-    routers: list[Router] = []
-
-    async def start(cfg: Mapping[str, Any], on: FakeClock = clock) -> Router:
-        r = Router(cfg, plugins=[router.testing], clock=on)
-        await r.start(track_balances=False)
-        routers.append(r)
-        return r
-
-    yield start
-    for r in routers:
-        await r.aclose()
-
-
-def fakes(r: Router) -> dict[str, FakeProvider]:
-    out = {}
-    for name in r.providers:
-        provider = r.provider(name)
-        assert isinstance(provider, FakeProvider)
-        out[name] = provider
-    return out
 
 
 async def crashed(r: Router, provider: str, started_at: float | None) -> str:

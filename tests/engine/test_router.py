@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -26,14 +26,13 @@ from router.model import (
 )
 from router.registries import ProviderRegistry
 from router.testing import FakeClock, FakeProvider
+from tests.engine.conftest import RouterFactory, fakes
 
 AU = "+61412345678"
 AU2 = "+61412345679"
 ZA = "+27821234567"
 RU = "+79123456789"
 T0 = FakeClock().now
-
-RouterFactory = Callable[..., Any]
 
 
 def fake(**options: Any) -> dict[str, Any]:
@@ -45,32 +44,6 @@ def config(providers: Mapping[str, Mapping[str, Any]], **settings: Any) -> dict[
     """A config of fake providers, in priority order by default."""
     settings.setdefault("policy", ["priority"])
     return {"router": settings, "providers": dict(providers)}
-
-
-@pytest.fixture
-async def started(clock: FakeClock) -> AsyncIterator[RouterFactory]:
-    """Start Routers on the fake clock (no balance polling) and close them after the test."""
-    routers: list[Router] = []
-
-    async def start(cfg: Mapping[str, Any], plugins: tuple[object, ...] = ()) -> Router:
-        r = Router(cfg, plugins=[router.testing, *plugins], clock=clock)
-        await r.start(track_balances=False)
-        routers.append(r)
-        return r
-
-    yield start
-    for r in routers:
-        await r.aclose()
-
-
-def fakes(r: Router) -> dict[str, FakeProvider]:
-    """The fake adapters of a Router, by configured name."""
-    out = {}
-    for name in r.providers:
-        provider = r.provider(name)
-        assert isinstance(provider, FakeProvider)
-        out[name] = provider
-    return out
 
 
 def seen(r: Router) -> dict[str, list[tuple[str, ...]]]:
