@@ -58,11 +58,21 @@ from router.model import (
     recipient_ref,
 )
 from router.numbers import international_digits, national, to_e164
-from router.policy import Candidate, Exclusion, Policy, ProviderView, Route, RoutingContext
+from router.policy import (
+    Candidate,
+    Exclusion,
+    Learnt,
+    Policy,
+    ProviderView,
+    Route,
+    RoutingContext,
+    draw,
+    weighted_score,
+)
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
 from router.redact import Secret, redact
 from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
-from router.store import MessageRecord, MessageStore, open_store
+from router.store import DeliveryFigures, MessageRecord, MessageStore, open_store
 from router.text import TextInfo, analyse
 
 try:
@@ -84,6 +94,7 @@ __all__ = [
     "Capabilities",
     "Clock",
     "ConfigError",
+    "DeliveryFigures",
     "DeliveryReport",
     "DeliveryStatus",
     "Duration",
@@ -92,6 +103,7 @@ __all__ = [
     "ErrorKind",
     "Exclusion",
     "InboundMessage",
+    "Learnt",
     "Limits",
     "Message",
     "MessageRecord",
@@ -131,6 +143,7 @@ __all__ = [
     "__version__",
     "analyse",
     "call",
+    "draw",
     "hookimpl",
     "international_digits",
     "message_of_ref",
@@ -141,4 +154,5 @@ __all__ = [
     "redact",
     "retry_after",
     "to_e164",
+    "weighted_score",
 ]

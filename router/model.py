@@ -77,14 +77,7 @@ class DeliveryStatus(enum.StrEnum):
         return self in _FINAL_STATUSES
 
 
-_FINAL_STATUSES = frozenset(
-    {
-        DeliveryStatus.DELIVERED,
-        DeliveryStatus.FAILED,
-        DeliveryStatus.EXPIRED,
-        DeliveryStatus.REJECTED,
-    }
-)
+_FINAL_STATUSES = frozenset({"delivered", "failed", "expired", "rejected"})  # StrEnum values
 
 
 class RecipientStatus(enum.StrEnum):
@@ -194,6 +187,12 @@ class Recipient:
     def digits(self) -> str:
         """The number without ``+``: the international form most providers want."""
         return self.e164[1:]
+
+    @property
+    def country(self) -> str:
+        """What delivery statistics and country breakers go by: the ISO country (``AU``),
+        or ``+`` and the calling code for a number of none (``+882``)."""
+        return self.region if self.region not in (None, "001") else f"+{self.country_code}"
 
 
 def recipient_ref(message_id: str, index: int) -> str:

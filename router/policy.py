@@ -5,12 +5,18 @@ A policy is a small synchronous object built from its config table. For one dest
 **exclude** the provider with a reason, and, if it orders, gives a **sort key** (lower goes
 first). The chain excludes by every policy, then orders by the keys in chain order; ties
 fall through to the next key and finally to config order. Before any configured policy,
-the always-on filters run: breaker open, capability, balance known below the cost.
+the always-on filters run: breaker open (the provider's, or its breaker for the
+destination country), capability, balance known below the cost.
+
+A policy whose answer depends on more than the destination, the message's shape and the
+providers' views (the message id, learnt statistics) says so with ``cacheable = False``.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,6 +25,7 @@ import attrs
 
 from router.model import Balance, Encoding, Recipient, SenderKind
 from router.provider import Capabilities
+from router.store.deliveries import DeliveryFigures
 
 
 @attrs.frozen
@@ -116,6 +123,39 @@ def prefix_lengths(prices: Mapping[str, object]) -> tuple[int, ...]:
     return tuple(sorted({len(prefix) for prefix in prices}, reverse=True))
 
 
+def draw(ref: str, provider: str, salt: str = "") -> float:
+    """A number in (0, 1) fixed by *ref*, *provider* and *salt*, evenly spread.
+
+    Policies that split traffic draw with it, so one recipient of one message id goes the
+    same way every time it is routed (a retry, an explanation, a restart).
+    """
+    digest = hashlib.blake2b(f"{salt}\0{provider}\0{ref}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+def weighted_score(ref: str, provider: str, weight: float, salt: str = "") -> float | None:
+    """The rendezvous score of *provider* for *ref* (lower first), None for weight 0.
+
+    Sorting candidates by it puts each first with the chance of its share of the weights:
+    of providers weighted 7 and 3, the first goes first for 70% of refs.
+    """
+    if weight <= 0:
+        return None
+    return -math.log(draw(ref, provider, salt)) / weight
+
+
+@attrs.frozen
+class Learnt:
+    """What routing learnt of one provider's delivery to one country."""
+
+    weight: float
+    """The share of its traffic it keeps (its resting weight until it learns otherwise)."""
+    resting: float
+    """Where its weight returns to."""
+    figures: DeliveryFigures | None = None
+    """Its delivery statistics over the window, when it sent there."""
+
+
 @attrs.frozen
 class ProviderView:
     """One provider's declared abilities, its routing settings and its live state."""
@@ -140,6 +180,17 @@ class ProviderView:
     price_lengths: tuple[int, ...] = ()
     """The lengths of the keys of *prices*, longest first (see :func:`prefix_lengths`);
     empty to try every length."""
+    closed_to: Mapping[str, str] = attrs.field(factory=dict)
+    """Countries its breaker per country lets no call to now, with that breaker's state."""
+    learnt: Mapping[str, Learnt] = attrs.field(factory=dict)
+    """What was learnt of its delivery, by destination country (:attr:`Recipient.country`)."""
+    resting: float = 1.0
+    """Its resting weight, for a country it has learnt nothing of."""
+
+    def learnt_for(self, country: str) -> Learnt:
+        """What was learnt of its delivery to *country* (its resting weight if nothing)."""
+        found = self.learnt.get(country)
+        return found if found is not None else Learnt(self.resting, self.resting)
 
     def price(self, digits: str) -> Decimal | None:
         """The price per segment to *digits* (E.164 without ``+``) by the longest prefix."""
@@ -184,6 +235,20 @@ class Policy(abc.ABC):
     """An attrs class for the policy's own table, ``[policies.NAME]``."""
     orders: ClassVar[bool] = False
     """Whether :meth:`key` places providers; a policy that only excludes leaves it False."""
+    learns: ClassVar[bool] = False
+    """Whether it reads what the router learns (:attr:`ProviderView.learnt`): a Router
+    whose chain has one reads its delivery statistics every interval while it runs."""
+    cacheable: ClassVar[bool] = True
+    """Whether its answers depend only on the destination, the message's shape (encoding,
+    segments, sender kind, recipient count) and the providers' views, so a router may keep
+    a decision for other messages like it. A policy whose answer depends on the message id
+    (a split by weights) or on anything else that moves must set it False."""
+
+    @classmethod
+    def problems(cls, config: Any, providers: Sequence[str]) -> list[str]:
+        """What is wrong in *config* given the configured *providers*, each as
+        ``key: message`` under the policy's table (say of a provider name none has)."""
+        return []
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -217,6 +282,10 @@ def always_on(ctx: RoutingContext, provider: ProviderView) -> Exclusion | None:
 
     if not provider.accepting:
         return out("breaker", f"circuit breaker is {provider.breaker}")
+    if provider.closed_to:
+        held = provider.closed_to.get(ctx.recipient.country)
+        if held is not None:
+            return out("breaker", f"circuit breaker for {ctx.recipient.country} is {held}")
     if ctx.encoding is Encoding.UCS2 and not caps.unicode:
         return out("capability", "cannot send Unicode (UCS-2) text")
     if ctx.segments > caps.max_parts:
@@ -245,6 +314,11 @@ class PolicyChain:
     def __init__(self, policies: Sequence[Policy]) -> None:
         self.policies = tuple(policies)
         self._ordering = tuple(p for p in self.policies if p.orders)
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether every policy of the chain is (:attr:`Policy.cacheable`)."""
+        return all(p.cacheable for p in self.policies)
 
     def decide(
         self, ctx: RoutingContext, providers: Sequence[ProviderView]

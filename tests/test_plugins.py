@@ -99,7 +99,11 @@ def test_built_ins_load_as_plugins_like_any_other() -> None:
         PluginInfo("plugins.smscentral", OWN_VERSION, WITH_EMULATOR, ("smscentral",), ()),
         PluginInfo("plugins.smsoffice", OWN_VERSION, WITH_EMULATOR, ("smsoffice",), ()),
         PluginInfo(
-            "policies", OWN_VERSION, HOOKS[:1], (), ("balance", "cheapest", "prefix", "priority")
+            "policies",
+            OWN_VERSION,
+            HOOKS[:1],
+            (),
+            ("balance", "cheapest", "prefix", "priority", "quality", "share"),
         ),
     ]
     assert sorted(name for name, _ in host.pm.list_name_plugin()) == sorted(BUILTIN_PLUGINS)

@@ -10,9 +10,12 @@ from router.config.converter import Duration, make_config_converter, parse_durat
 from router.config.parse import parse_config, parse_rate, read_toml
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
+    BreakerConfig,
     Config,
+    CountryBreakerConfig,
     ProviderCommon,
     ProviderSettings,
+    QualitySettings,
     RouterSettings,
     ServerSettings,
     StoreSettings,
@@ -21,10 +24,13 @@ from router.config.settings import (
 
 __all__ = [
     "MIN_WEBHOOK_SECRET",
+    "BreakerConfig",
     "Config",
+    "CountryBreakerConfig",
     "Duration",
     "ProviderCommon",
     "ProviderSettings",
+    "QualitySettings",
     "RouterSettings",
     "ServerSettings",
     "StoreSettings",

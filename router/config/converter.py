@@ -249,7 +249,12 @@ def read_table(
                 problems.append(f"{path}: required key is missing")
                 wrong.add(name)
             continue
-        value = _structure(converter, data[name], field.type, path, problems)
+        if attrs.has(field.type) and isinstance(data[name], dict):
+            # A table inside the table: read field by field too, each problem at its path.
+            value, inner_wrong = read_table(converter, data[name], field.type, path, problems)
+            value = _FAILED if value is None or inner_wrong else value
+        else:
+            value = _structure(converter, data[name], field.type, path, problems)
         if value is not _FAILED and field.validator is not None and field.converter is None:
             try:
                 field.validator(None, field, value)

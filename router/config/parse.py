@@ -23,6 +23,7 @@ import cattrs
 
 import router.numbers as numbers
 from router.config.converter import join_path, make_config_converter, parse_duration, read_table
+from router.config.names import named_problems
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
     Config,
@@ -290,9 +291,8 @@ def parse_config(
         if provider is not None:
             providers[name] = provider
 
-    policies = _policies(
-        converter, host, router, doc.get("policies", {}), "policy" in wrong, problems
-    )
+    policies = _policies(converter, host, router, doc.get("policies", {}), wrong, problems)
+    problems.extend(named_problems(router, policies, host.policies, list(tables)))
     if not wrong & {"base_currency", "currencies"}:
         problems.extend(_currency_problems(router, currencies))
     if problems:
@@ -305,7 +305,7 @@ def _policies(
     host: PluginHost,
     router: RouterSettings,
     options_tables: object,
-    chain_wrong: bool,
+    wrong: set[str],
     problems: list[str],
 ) -> dict[str, Any]:
     """Each chained policy's options, from its ``[policies.NAME]`` table."""
@@ -328,7 +328,7 @@ def _policies(
             policies[policy_name], _ = read_table(
                 converter, table, policy_cls.Config, where, problems
             )
-    if not chain_wrong:
+    if "policy" not in wrong:
         problems.extend(
             f"{join_path('policies', name)}: policy is not in router.policy"
             for name in options_tables

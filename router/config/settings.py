@@ -31,6 +31,88 @@ def _known_charset(_: object, attribute: attrs.Attribute[Any], value: str) -> No
         raise ValueError(f"unknown charset {value!r}") from None
 
 
+def _share(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"'{attribute.name}' must be above 0 and at most 1, got {value!r}")
+
+
+def _fraction(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value < 1:
+        raise ValueError(f"'{attribute.name}' must be at least 0 and below 1, got {value!r}")
+
+
+def _resting(_: object, attribute: attrs.Attribute[Any], value: dict[str, float]) -> None:
+    for name, weight in value.items():
+        if not 0 < weight <= 1:
+            raise ValueError(f"{name}: must be above 0 and at most 1, got {weight!r}")
+
+
+@attrs.frozen
+class BreakerConfig:
+    """The ``[router.breaker]`` table: each provider account's circuit breaker."""
+
+    threshold: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    """Consecutive failures (unavailable, ambiguous) that open it."""
+    cooldown: Duration = attrs.field(default=Duration(30.0), validator=_positive)
+    """How long it stays open the first time; each failed probe doubles it."""
+    max_cooldown: Duration = attrs.field(default=Duration(600.0), validator=_positive)
+    auth_cooldown: Duration = attrs.field(default=Duration(3600.0), validator=_positive)
+    """How long a login failure keeps it open."""
+    probe_timeout: Duration = attrs.field(default=Duration(300.0), validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_cooldown < self.cooldown:
+            raise ValueError("max_cooldown must not be below cooldown")
+
+
+@attrs.frozen
+class CountryBreakerConfig:
+    """The ``[router.country_breaker]`` table: a breaker per provider and destination country."""
+
+    threshold: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    """Consecutive failures of sends to one country (provider errors that are not about the
+    account, unavailable, ambiguous) that open it for that country alone."""
+    cooldown: Duration = attrs.field(default=Duration(60.0), validator=_positive)
+    max_cooldown: Duration = attrs.field(default=Duration(1800.0), validator=_positive)
+    probe_timeout: Duration = attrs.field(default=Duration(300.0), validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_cooldown < self.cooldown:
+            raise ValueError("max_cooldown must not be below cooldown")
+
+
+@attrs.frozen
+class QualitySettings:
+    """The ``[router.quality]`` table: delivery statistics, and how ``quality`` learns."""
+
+    window: Duration = attrs.field(default=Duration(3600.0), validator=_positive)
+    """The rolling window of sends the statistics count."""
+    report_timeout: Duration = attrs.field(default=Duration(1800.0), validator=_positive)
+    """A send with no final report this long after it counts as not delivered."""
+    interval: Duration = attrs.field(default=Duration(60.0), validator=_positive)
+    """How often the statistics are read and the weights move."""
+    min_sample: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    """Final outcomes (delivered, failed, missing) a provider needs to one country before
+    its delivered share counts."""
+    step: float = attrs.field(default=0.1, validator=_share)
+    """The most a weight falls in one interval."""
+    return_step: float = attrs.field(default=0.02, validator=_share)
+    """The most a weight rises back toward its resting weight in one interval."""
+    min_weight: float = attrs.field(default=0.1, validator=_fraction)
+    """The least a weight falls to: the provider keeps that share of its traffic, so it
+    stays warm and measured."""
+    tolerance: float = attrs.field(default=0.05, validator=_fraction)
+    """A delivered share within this fraction of the best provider's counts as the best."""
+    frozen: bool = False
+    """Weights do not move while frozen (the API can freeze too, not unfreeze this)."""
+    resting: dict[str, float] = attrs.field(factory=dict, validator=_resting)
+    """Resting weights by provider name (1 unless set): where weights return to."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.report_timeout >= self.window:
+            raise ValueError("report_timeout must be below window")
+
+
 @attrs.frozen
 class RouterSettings:
     """The ``[router]`` table."""
@@ -52,6 +134,14 @@ class RouterSettings:
     blocked_plugins: tuple[str, ...] = ()
     balance_stale_after: Duration = Duration(900.0)
     """A balance older than this is unknown to the policies."""
+    breaker: BreakerConfig = BreakerConfig()
+    country_breaker: CountryBreakerConfig = CountryBreakerConfig()
+    quality: QualitySettings = QualitySettings()
+    redeliver_within: Duration | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
+    """Off unless set: a final report of failed or expired that comes within this of the
+    send sends the recipient once more through the next provider of its route."""
 
 
 MIN_API_TOKEN = 8

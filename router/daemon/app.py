@@ -143,7 +143,7 @@ class Daemon:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
         await self.webhooks.start()
-        await self.router.start()
+        await self.router.start(track_quality=True)  # /v1/providers shows the statistics
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
         for record in await self.store.unfinished():

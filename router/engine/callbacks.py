@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import attrs
 
@@ -27,7 +27,10 @@ from router.model import CallbackKind, CallbackRequest, CallbackResult, Delivery
 from router.plugins import Events
 from router.state import RecentPushes
 from router.state.repeats import held_size
-from router.store import MessageStore
+from router.store import MessageStore, ReportMatch
+
+FinalListener = Callable[[DeliveryReport, ReportMatch], Awaitable[None]]
+"""Told of each report that gave a recipient its final delivery status."""
 
 log = logging.getLogger("smsrouter")
 
@@ -42,6 +45,8 @@ class Callbacks:
         events: the event hooks told of each.
         pushes: the recent pushes, so a repeated one is counted and announced once.
         clock: the time a push is journalled at.
+        on_final: told, in turn, of each report that gave a recipient its final delivery
+            status.
     """
 
     def __init__(
@@ -53,7 +58,9 @@ class Callbacks:
         events: Events,
         pushes: RecentPushes,
         clock: Clock,
+        on_final: Sequence[FinalListener] = (),
     ) -> None:
+        self.on_final = on_final
         self.providers = providers
         self.store = store
         self.metrics = metrics
@@ -96,6 +103,10 @@ class Callbacks:
     async def apply(self, report: DeliveryReport, now: float, *, hold: bool) -> None:
         """Journal *report* and announce it; with *hold*, keep an unmatched one for later."""
         matched = await self.store.apply_report(report, now)
+        status = None if matched is None or not matched.applied else matched.status
+        if matched is not None and status is not None and status.is_final:
+            for listener in self.on_final:
+                await listener(report, matched)
         if matched is None and hold and self.early.hold(report, now):
             return  # its attempt may still be being journalled: applied when it is
         if matched is None:

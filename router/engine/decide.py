@@ -9,6 +9,7 @@ candidates in failover order and every excluded provider with its reason.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -16,9 +17,9 @@ from router.clock import Clock
 from router.config import RouterSettings
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
-from router.model import Balance, Recipient
+from router.engine.quality import QualityTracker
+from router.model import Recipient
 from router.policy import PolicyChain, ProviderView, Route, RoutingContext
-from router.state import BreakerState
 
 
 @attrs.frozen
@@ -40,6 +41,7 @@ class Decider:
         chain: the configured policies.
         settings: the ``[router]`` table (currencies, staleness of balances).
         clock: what a balance's age is measured against.
+        quality: what was learnt of each provider's delivery, for the views.
     """
 
     def __init__(
@@ -48,11 +50,13 @@ class Decider:
         chain: PolicyChain,
         settings: RouterSettings,
         clock: Clock,
+        quality: QualityTracker | None = None,
     ) -> None:
         self.providers = providers
         self.chain = chain
         self.settings = settings
         self.clock = clock
+        self.quality = quality
 
     def routes(self, prepared: Prepared) -> list[Route]:
         """Each recipient's route, in the order of ``prepared.recipients``."""
@@ -83,13 +87,42 @@ class Decider:
             if balance is not None and now - balance.at > stale_after:
                 balance = None
             breaker = state.breaker
-            live = (balance, breaker.state, breaker.accepting, state.budget.in_flight)
+            live = (
+                balance,
+                breaker.state,
+                breaker.accepting,
+                state.budget.in_flight,
+                state.countries.closed_to(),
+                0 if self.quality is None else self.quality.version,
+            )
             cached = state.view
             if cached is None or cached[0] != live:
                 # A view is rebuilt only when the live state it shows has moved.
-                cached = state.view = (live, _view(state, *live))
+                cached = state.view = (live, self._view(state, live))
             views.append(cached[1])
         return views
+
+    def _view(self, state: ProviderState, live: tuple[Any, ...]) -> ProviderView:
+        balance, breaker, accepting, in_flight, closed_to, _ = live
+        common = state.settings.common
+        quality = self.quality
+        return ProviderView(
+            name=state.name,
+            index=state.index,
+            capabilities=state.provider.capabilities,
+            prefixes=common.prefixes,
+            prices=common.prices,
+            currency=common.currency,
+            priority=common.priority,
+            balance=balance,
+            breaker=breaker.value,
+            accepting=accepting,
+            in_flight=in_flight,
+            price_lengths=state.price_lengths,
+            closed_to=closed_to,
+            learnt={} if quality is None else quality.learnt(state.name),
+            resting=1.0 if quality is None else quality.resting(state.name),
+        )
 
     def _context(self, recipient: Recipient, prepared: Prepared) -> RoutingContext:
         message = prepared.message
@@ -103,27 +136,3 @@ class Decider:
             base_currency=self.settings.base_currency,
             currencies=self.settings.currencies,
         )
-
-
-def _view(
-    state: ProviderState,
-    balance: Balance | None,
-    breaker: BreakerState,
-    accepting: bool,
-    in_flight: int,
-) -> ProviderView:
-    common = state.settings.common
-    return ProviderView(
-        name=state.name,
-        index=state.index,
-        capabilities=state.provider.capabilities,
-        prefixes=common.prefixes,
-        prices=common.prices,
-        currency=common.currency,
-        priority=common.priority,
-        balance=balance,
-        breaker=breaker.value,
-        accepting=accepting,
-        in_flight=in_flight,
-        price_lengths=state.price_lengths,
-    )

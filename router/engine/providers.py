@@ -6,11 +6,16 @@ from typing import Any
 
 import attrs
 
+from router.clock import SystemClock
 from router.config import ProviderSettings
 from router.model import Balance
 from router.policy import ProviderView
 from router.provider import Provider
-from router.state import Breaker, Budget
+from router.state import Breaker, BreakerSettings, Budget, CountryBreakers
+
+
+def _countries(state: ProviderState) -> CountryBreakers:
+    return CountryBreakers(state.settings.name, BreakerSettings(), SystemClock())
 
 
 @attrs.define
@@ -27,6 +32,8 @@ class ProviderState:
     """The lengths of its price prefixes, longest first, computed once."""
     view: tuple[tuple[object, ...], ProviderView] | None = None
     """The last view the policies saw, with the live state it showed."""
+    countries: CountryBreakers = attrs.field(default=attrs.Factory(_countries, takes_self=True))
+    """Its breakers per destination country."""
 
     @property
     def name(self) -> str:

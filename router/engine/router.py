@@ -18,9 +18,8 @@ routed and sent, once per message id.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,16 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
+from router.engine.learnt_metrics import LearntCollector, redeliveries
+from router.engine.loading import load_plugins
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
 from router.engine.providers import ProviderState
+from router.engine.quality import QualityTracker
+from router.engine.redeliver import Redelivery
 from router.engine.send import SendLoop
-from router.errors import ConfigError, NoRouteError, PluginError
+from router.errors import NoRouteError, PluginError
 from router.model import (
     Balance,
     CallbackKind,
@@ -49,10 +52,10 @@ from router.model import (
     Message,
     SendResult,
 )
-from router.plugins import PluginHost
 from router.policy import PolicyChain, prefix_lengths
 from router.provider import Provider, ProviderContext
 from router.state import BreakerState, LiveState, MemoryState
+from router.state.settings import breaker_settings
 from router.store import MessageRecord, MessageState, MessageStore, open_store
 
 log = logging.getLogger("smsrouter")
@@ -92,7 +95,7 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
-        self.plugins = _load_plugins(config, plugins, autoload)
+        self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
         )
@@ -110,6 +113,11 @@ class Router:
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
+        self.quality = QualityTracker(
+            settings=self.config.router.quality, providers=states, store=store, clock=clock
+        )
+        """Delivery statistics per provider and country, and the weights learnt from them."""
+        metrics.registry.register(LearntCollector(self.quality, lambda: self._states))
         self.balances = BalanceTracker(
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
@@ -123,7 +131,9 @@ class Router:
             clock=clock,
         )
         """The way back: provider pushes into the journal and the event hooks."""
-        self.decider = Decider(states, self._policy_chain(), self.config.router, clock)
+        self.decider = Decider(
+            states, self._policy_chain(), self.config.router, clock, self.quality
+        )
         """Asks the policy chain where each recipient goes (``route()`` explains it)."""
         self._loop = SendLoop(
             settings=self.config.router,
@@ -135,7 +145,19 @@ class Router:
             metrics=metrics,
             events=events,
             clock=clock,
+            quality=self.quality,
         )
+        self.redelivery = Redelivery(
+            within=self.config.router.redeliver_within,
+            store=store,
+            loop=self._loop,
+            decider=self.decider,
+            prepare=self.prepare,
+            counter=redeliveries(metrics.registry),
+            clock=clock,
+        )
+        """Sends a recipient once more after a failed report (``redeliver_within``)."""
+        self.callbacks.on_final = (self.quality.reported, self.redelivery.consider)
         self.budget_journal = BudgetJournal(store, clock)
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
@@ -162,8 +184,13 @@ class Router:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def start(self, *, track_balances: bool = True) -> None:
+    async def start(
+        self, *, track_balances: bool = True, track_quality: bool | None = None
+    ) -> None:
         """Build the providers, open the journal and start the balance tracker.
+
+        The delivery statistics are read every ``[router.quality] interval`` with
+        *track_quality*; unset, when balances are tracked and a policy of the chain learns.
 
         Each budget first counts the recent calls the journal remembers (a process before
         this one made them), so the first balance poll waits its turn.
@@ -178,9 +205,13 @@ class Router:
             if settings.common.enabled:
                 self._states[name] = self._provider_state(index, name, self._session)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
+        await self.quality.refresh()
         self._started = True
         if track_balances:
             self.balances.start()
+        learns = any(p.learns for p in self.decider.chain.policies)
+        if track_quality or (track_quality is None and track_balances and learns):
+            self.quality.start()
 
     def _provider_state(
         self, index: int, name: str, session: aiohttp.ClientSession
@@ -202,7 +233,8 @@ class Router:
             raise PluginError(
                 f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
             ) from exc
-        breaker = self.state.breaker(name, self._breaker_moved)
+        own, per_country = breaker_settings(self.config.router)
+        breaker = self.state.breaker(name, self._breaker_moved, own)
         self.metrics.watch_breaker(name, lambda: breaker.state)
         return ProviderState(
             settings,
@@ -211,11 +243,14 @@ class Router:
             breaker,
             index,
             price_lengths=prefix_lengths(settings.common.prices),
+            countries=self.state.country_breakers(name, per_country),
         )
 
     async def aclose(self) -> None:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
+        await self.quality.stop()
+        await self.redelivery.settle()
         await self.events.drain()
         await self.budget_journal.close()
         for state in self._states.values():
@@ -356,43 +391,3 @@ def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageSt
     if store is None:
         return open_store(config.store.url or "memory:")
     return store if isinstance(store, MessageStore) else store(config)
-
-
-def _load_plugins(
-    config: Config | Mapping[str, Any], extra: Iterable[object], autoload: bool | None
-) -> PluginHost:
-    """The plugins *config* names (and blocks), with *extra*: before the config is validated,
-    since a mapping is validated against them."""
-    blocked: Sequence[str] = ()
-    named: Sequence[str] = ()
-    hook_timeout = 5.0
-    if isinstance(config, Config):
-        blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
-        named = config.router.plugins
-    else:
-        raw_router = config.get("router", {})
-        if isinstance(raw_router, Mapping):
-            blocked = _names(raw_router.get("blocked_plugins"))
-            named = _names(raw_router.get("plugins"))
-    return PluginHost.load(
-        extra=[*_import_plugins(named), *extra],
-        blocked=blocked,
-        autoload=autoload,
-        hook_timeout=hook_timeout,
-    )
-
-
-def _names(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
-
-
-def _import_plugins(names: Sequence[str]) -> list[object]:
-    modules: list[object] = []
-    for index, name in enumerate(names):
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError as exc:
-            raise ConfigError(
-                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
-            ) from None
-    return modules

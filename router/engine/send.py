@@ -15,8 +15,6 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
-import attrs
-
 from router.clock import Clock
 from router.config import RouterSettings
 from router.engine.balances import BalanceTracker
@@ -24,7 +22,9 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
+from router.engine.progress import Progress
 from router.engine.providers import ProviderState
+from router.engine.quality import QualityTracker
 from router.engine.resolve import Answer, Resolver, Verdict
 from router.errors import NoRouteError
 from router.model import (
@@ -46,37 +46,6 @@ from router.store import MessageRecord, MessageStore, RecipientRecord
 log = logging.getLogger("smsrouter")
 
 
-@attrs.define
-class _Progress:
-    """One recipient's way through its candidates."""
-
-    recipient: Recipient
-    candidates: tuple[str, ...]
-    reasons: dict[str, str]
-    position: int = 0
-    attempts: list[Attempt] = attrs.Factory(list)
-    result: RecipientResult | None = None
-
-    def finish(
-        self,
-        status: RecipientStatus,
-        provider: str | None = None,
-        provider_message_id: str | None = None,
-        cost: Decimal | None = None,
-        segments: int = 1,
-    ) -> None:
-        self.result = RecipientResult(
-            recipient=self.recipient.e164,
-            ref=self.recipient.ref,
-            status=status,
-            provider=provider,
-            provider_message_id=provider_message_id,
-            attempts=tuple(self.attempts),
-            segments=segments,
-            cost=cost,
-        )
-
-
 class SendLoop:
     """Sending prepared messages along their routes, journalled, counted and announced.
 
@@ -91,6 +60,7 @@ class SendLoop:
         metrics: where attempts, failovers, costs and results are counted.
         events: the event hooks told of every routed message.
         clock: the time attempts are stamped with.
+        quality: counts each accepted send in the delivery statistics.
     """
 
     def __init__(
@@ -105,8 +75,10 @@ class SendLoop:
         metrics: Metrics,
         events: Events,
         clock: Clock,
+        quality: QualityTracker | None = None,
     ) -> None:
         self.settings = settings
+        self.quality = quality
         self.providers = providers
         self.store = store
         self.calls = calls
@@ -129,7 +101,7 @@ class SendLoop:
         progress = []
         for recipient, route in zip(prepared.recipients, routes, strict=True):
             reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
-            progress.append(_Progress(recipient, route.providers, reasons))
+            progress.append(Progress(recipient, route.providers, reasons))
         if record is not None:
             await self._recover(record, progress)
         pending = [p for p in progress if p.result is None]
@@ -144,6 +116,8 @@ class SendLoop:
             segments=text.segments,
         )
         await self.store.finish(result)
+        if self.quality is not None:
+            await self.quality.sent({r.ref: r for r in prepared.recipients}, result.recipients)
         self._count(result)
         await self.events.message_routed(message, result)
         if {r.status for r in result.recipients} == {RecipientStatus.FAILED}:
@@ -156,7 +130,27 @@ class SendLoop:
             raise NoRouteError({k: "; ".join(v) for k, v in why.items()}, result)
         return result
 
-    async def _recover(self, record: MessageRecord, progress: list[_Progress]) -> None:
+    async def send_again(
+        self,
+        prepared: Prepared,
+        recipient: Recipient,
+        candidates: Sequence[str],
+        record: RecipientRecord,
+    ) -> RecipientResult:
+        """Send one recipient of a finished message once more along *candidates* (a
+        redelivery), after the attempts of *record*; ``max_attempts`` counts the new ones."""
+        item = Progress(recipient, tuple(candidates), {}, attempts=list(record.attempts))
+        item.first = len(item.attempts)
+        while item.result is None:
+            await self._round(prepared, [item])
+        message, text, result = prepared.message, prepared.text, item.result
+        sent = SendResult(message.id, message.reference, (result,), text.encoding, text.segments)
+        await self.store.finish(sent)
+        if self.quality is not None:
+            await self.quality.sent({recipient.ref: recipient}, sent.recipients)
+        return result
+
+    async def _recover(self, record: MessageRecord, progress: list[Progress]) -> None:
         by_ref = {r.ref: r for r in record.recipients}
         for item in progress:
             previous = by_ref.get(item.recipient.ref)
@@ -175,7 +169,7 @@ class SendLoop:
             item.candidates = tuple(c for c in item.candidates if c not in tried)
 
     async def _interrupted(
-        self, message_id: str, item: _Progress, previous: RecipientRecord
+        self, message_id: str, item: Progress, previous: RecipientRecord
     ) -> bool:
         """Settle an attempt a crash cut short, journalled as it ended; True when finished.
 
@@ -209,7 +203,7 @@ class SendLoop:
             return False
         return item.result is not None or self._settled_by(item, attempt)
 
-    def _settled_by(self, item: _Progress, last: Attempt) -> bool:
+    def _settled_by(self, item: Progress, last: Attempt) -> bool:
         """Finish a recovered recipient whose last journalled attempt was final."""
         if last.outcome is Outcome.ACCEPTED:
             item.finish(RecipientStatus.ACCEPTED, last.provider, last.provider_message_id)
@@ -221,14 +215,14 @@ class SendLoop:
             return False
         return True
 
-    async def _round(self, prepared: Prepared, pending: list[_Progress]) -> None:
+    async def _round(self, prepared: Prepared, pending: list[Progress]) -> None:
         """One attempt for every pending recipient: batched per provider, concurrently."""
         segments = prepared.text.segments
-        groups: dict[str, list[_Progress]] = {}
+        groups: dict[str, list[Progress]] = {}
         for item in pending:
             if (
                 item.position >= len(item.candidates)
-                or len(item.attempts) >= self.settings.max_attempts
+                or len(item.attempts) - item.first >= self.settings.max_attempts
             ):
                 item.finish(RecipientStatus.FAILED, segments=segments)
                 continue
@@ -243,13 +237,17 @@ class SendLoop:
         else:
             await asyncio.gather(*calls)
 
-    async def _attempt(self, prepared: Prepared, name: str, items: list[_Progress]) -> None:
+    async def _attempt(self, prepared: Prepared, name: str, items: list[Progress]) -> None:
         message, text = prepared.message, prepared.text
         state = self.providers[name]
         if not state.breaker.acquire():
             for item in items:
                 item.reasons[name] = f"circuit breaker {state.breaker.state}"
                 item.position += 1
+            return
+        items = self._admitted(state, items)
+        if not items:
+            state.breaker.abandon()
             return
         batch = Batch(
             message_id=message.id,
@@ -267,6 +265,8 @@ class SendLoop:
             outcomes = await self.calls.send(state, batch)
         except BaseException:
             state.breaker.abandon()  # the probe, if this was one, must not be lost
+            for item in items:
+                state.countries.abandon(item.recipient.country)
             raise
         if all(o.kind is ErrorKind.BUDGET for o in outcomes.values()):
             state.breaker.abandon()  # our own budget said no: the provider is not to blame
@@ -274,6 +274,7 @@ class SendLoop:
             state.breaker.record(*_breaker_signal(outcomes.values()))
         for item in items:
             outcome = outcomes[item.recipient.e164]
+            state.countries.record(item.recipient.country, outcome.outcome, outcome.kind)
             attempt = Attempt(
                 provider=name,
                 outcome=outcome.outcome,
@@ -289,8 +290,21 @@ class SendLoop:
             self.metrics.series(self.metrics.attempts, name, outcome.outcome.value).inc()
             await self._settle(state, item, outcome, text.segments)
 
+    def _admitted(self, state: ProviderState, items: list[Progress]) -> list[Progress]:
+        """The recipients whose country's breaker lets them go to *state*; the rest move on."""
+        admitted = []
+        for item in items:
+            country = item.recipient.country
+            if state.countries.acquire(country):
+                admitted.append(item)
+            else:
+                held = state.countries.breaker(country).state
+                item.reasons[state.name] = f"circuit breaker for {country} {held}"
+                item.position += 1
+        return admitted
+
     async def _settle(
-        self, state: ProviderState, item: _Progress, outcome: RecipientOutcome, segments: int
+        self, state: ProviderState, item: Progress, outcome: RecipientOutcome, segments: int
     ) -> None:
         """Decide what one recipient's outcome means: stop, fail over, or resolve."""
         name = state.name
@@ -321,7 +335,7 @@ class SendLoop:
     async def _settle_ambiguous(
         self,
         state: ProviderState,
-        item: _Progress,
+        item: Progress,
         provider_message_id: str | None,
         segments: int = 1,
     ) -> bool:

@@ -6,25 +6,36 @@ import abc
 
 from router.clock import Clock
 from router.provider import Limits
-from router.state.health import Breaker, StateListener
+from router.state.countries import CountryBreakers, CountryListener
+from router.state.health import Breaker, BreakerSettings, StateListener
 from router.state.limits import Budget
 from router.state.repeats import RecentPushes
 
 
 class LiveState(abc.ABC):
-    """Where a Router keeps each provider account's budget and breaker, and recent pushes.
+    """Where a Router keeps each provider account's budget and breakers, and recent pushes.
 
-    The Router asks for a provider's budget and breaker once, when it starts, and for the
+    The Router asks for a provider's budget and breakers once, when it starts, and for the
     recent pushes once; it never keeps a copy of what they hold.
     """
+
+    clock: Clock
 
     @abc.abstractmethod
     def budget(self, provider: str, limits: Limits) -> Budget:
         """The budget of *provider*'s account: every call of it takes a slot there."""
 
     @abc.abstractmethod
-    def breaker(self, provider: str, on_change: StateListener) -> Breaker:
+    def breaker(
+        self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None
+    ) -> Breaker:
         """The circuit breaker of *provider*; *on_change* hears every move."""
+
+    def country_breakers(
+        self, provider: str, settings: BreakerSettings, on_change: CountryListener | None = None
+    ) -> CountryBreakers:
+        """The breakers of *provider* per destination country; this process's by default."""
+        return CountryBreakers(provider, settings, self.clock, on_change)
 
     @abc.abstractmethod
     def pushes(self) -> RecentPushes:
@@ -42,9 +53,11 @@ class MemoryState(LiveState):
         """A new in-process budget with *limits*."""
         return Budget(provider, limits, self.clock)
 
-    def breaker(self, provider: str, on_change: StateListener) -> Breaker:
+    def breaker(
+        self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None
+    ) -> Breaker:
         """A new in-process breaker, closed."""
-        return Breaker(provider, clock=self.clock, on_change=on_change)
+        return Breaker(provider, settings, clock=self.clock, on_change=on_change)
 
     def pushes(self) -> RecentPushes:
         """This process's record of recent pushes."""

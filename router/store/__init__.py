@@ -20,17 +20,27 @@ from router.store.base import (
     RecipientRecord,
     ReportMatch,
 )
+from router.store.deliveries import (
+    DeliveryFigures,
+    DeliverySample,
+    QualityState,
+    QualityWeight,
+)
 from router.store.memory import MemoryStore
 from router.store.sqlite import SQLiteStore
 
 __all__ = [
     "CallRecord",
+    "DeliveryFigures",
+    "DeliverySample",
     "HoldRecord",
     "InboundRecord",
     "MemoryStore",
     "MessageRecord",
     "MessageState",
     "MessageStore",
+    "QualityState",
+    "QualityWeight",
     "RecentCalls",
     "RecipientRecord",
     "ReportMatch",

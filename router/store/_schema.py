@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from router.model import (
@@ -20,6 +20,7 @@ from router.model import (
     Outcome,
     RecipientStatus,
 )
+from router.store._learning import MIGRATIONS as LEARNING_MIGRATIONS
 from router.store.base import (
     CallRecord,
     HoldRecord,
@@ -114,6 +115,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: when an in-flight attempt started, so recovery can tell a message the
     # provider never got (not known once the attempt's timeout passed) from a lost answer.
     ("ALTER TABLE recipients ADD COLUMN in_flight_at REAL",),
+    # 3 -> 5: delivery statistics, learnt weights, redelivery (router.store._learning).
+    *LEARNING_MIGRATIONS,
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 
@@ -159,6 +162,8 @@ def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientReco
         delivery_at=row["delivery_at"],
         delivery_parts=_parts(row["delivery_parts"]),
         cost=None if row["cost"] is None else Decimal(row["cost"]),
+        redelivered_from=row["redelivered_from"],
+        redelivery_reason=row["redelivery_reason"],
     )
 
 
@@ -250,4 +255,42 @@ def read_budget_calls(conn: sqlite3.Connection, since: float) -> RecentCalls:
     return RecentCalls(
         tuple(CallRecord(r["provider"], r["operation"], r["started"], r["ended"]) for r in calls),
         tuple(HoldRecord(r["provider"], r["operation"] or None, r["until"]) for r in holds),
+    )
+
+
+def mark_sending(conn: sqlite3.Connection, message_id: str) -> None:
+    """Move a queued message to sending; KeyError when there is no such message."""
+    row = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        raise KeyError(message_id)
+    if row["state"] == MessageState.QUEUED.value:
+        conn.execute(
+            "UPDATE messages SET state = ? WHERE id = ?", (MessageState.SENDING.value, message_id)
+        )
+
+
+def insert_attempts(
+    conn: sqlite3.Connection,
+    message_id: str,
+    ref: str,
+    attempts: Iterable[Attempt],
+    start: int = 0,
+) -> None:
+    """Journal *attempts* of one recipient, numbered from *start*."""
+    conn.executemany(
+        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                message_id,
+                ref,
+                seq,
+                a.provider,
+                a.outcome.value,
+                a.reason,
+                a.provider_message_id,
+                None if a.kind is None else a.kind.value,
+                a.at,
+            )
+            for seq, a in enumerate(attempts, start)
+        ],
     )

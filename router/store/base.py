@@ -12,7 +12,6 @@ import abc
 import enum
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import NamedTuple
 
 import attrs
 
@@ -29,9 +28,11 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+from router.store.deliveries import DeliveryFigures, DeliverySample, QualityState
 
 
-class ReportMatch(NamedTuple):
+@attrs.frozen
+class ReportMatch:
     """What :meth:`MessageStore.apply_report` matched a report to, and what it did."""
 
     message_id: str
@@ -40,6 +41,9 @@ class ReportMatch(NamedTuple):
     applied: bool
     """Whether the report changed the recipient's delivery status: False when it had a
     final one already (a report never downgrades) or the report said nothing new."""
+    status: DeliveryStatus | None = attrs.field(default=None, eq=False)
+    """The recipient's delivery status after the report (the parts of a long text
+    together). Left out of comparisons: it follows from the journal, not the match."""
 
 
 class MessageState(enum.StrEnum):
@@ -75,6 +79,10 @@ class RecipientRecord:
     delivery_parts: tuple[DeliveryStatus | None, ...] = ()
     """Each part's status when the provider reports the parts of a long text apart."""
     cost: Decimal | None = None
+    redelivered_from: str | None = None
+    """The provider whose failed or expired report had this recipient sent once more."""
+    redelivery_reason: str | None = None
+    """Why it was sent once more: that report, in words."""
 
 
 @attrs.frozen
@@ -283,6 +291,45 @@ class MessageStore(abc.ABC):
         """Messages not done, oldest first, each recipient with its attempts and in-flight mark.
 
         The daemon sends or resolves them at start.
+        """
+
+    @abc.abstractmethod
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        """Count accepted sends in the delivery statistics; a (provider, ref) counted
+        before is not counted again."""
+
+    @abc.abstractmethod
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
+        """Count the final report of the send of *ref* through *provider*; only the first
+        final report of a counted send counts."""
+
+    @abc.abstractmethod
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        """The delivery statistics of the sends at or after *since*, by provider and country
+        (sorted so); a send before *missing_before* without a final report is missing."""
+
+    @abc.abstractmethod
+    async def forget_deliveries(self, before: float) -> None:
+        """Forget the counted sends made before *before*."""
+
+    @abc.abstractmethod
+    async def quality_state(self) -> QualityState:
+        """The learnt routing weights, when they last moved, and the API's freeze."""
+
+    @abc.abstractmethod
+    async def save_quality(self, state: QualityState) -> None:
+        """Keep *state* in place of the one before."""
+
+    @abc.abstractmethod
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        """Mark a recipient sent through *provider* as redelivered, once: True when this
+        call marked it (its delivery status is cleared for the new send's reports), False
+        when it was marked before or its provider is not *provider*.
+
+        Raises:
+            KeyError: no such message.
         """
 
     async def record_calls(  # noqa: B027 - a store may remember nothing

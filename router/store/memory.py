@@ -17,6 +17,7 @@ import attrs
 from router.model import (
     Attempt,
     DeliveryReport,
+    DeliveryStatus,
     Encoding,
     InboundMessage,
     Message,
@@ -39,6 +40,12 @@ from router.store.base import (
     check_limit,
     inbound_key,
     ref_candidates,
+)
+from router.store.deliveries import (
+    DeliveryFigures,
+    DeliverySample,
+    MemoryDeliveries,
+    QualityState,
 )
 from router.store.reports import merge_report, report_target
 
@@ -86,6 +93,7 @@ class MemoryStore(MessageStore):
         self._inbound_seq = itertools.count(1)
         self._calls: dict[tuple[str, str, float], CallRecord] = {}
         self._holds: dict[tuple[str, str | None], HoldRecord] = {}
+        self._deliveries = MemoryDeliveries(max_samples=max_messages)
 
     async def add(
         self,
@@ -215,7 +223,7 @@ class MemoryStore(MessageStore):
                 record,
                 recipients=tuple(merged if r is target else r for r in record.recipients),
             )
-            return ReportMatch(message_id, target.ref, applied=merged != target)
+            return ReportMatch(message_id, target.ref, merged != target, merged.delivery)
         return None
 
     def _answered(self, in_reply_to: str | None) -> str | None:
@@ -303,3 +311,40 @@ class MemoryStore(MessageStore):
         calls = sorted((c for c in self._calls.values() if c.at >= since), key=lambda c: c.started)
         holds = [h for h in self._holds.values() if h.until >= since]
         return RecentCalls(tuple(calls), tuple(holds))
+
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        self._deliveries.record_sends(samples)
+
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
+        self._deliveries.record_final(provider, ref, status, now)
+
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        return self._deliveries.figures(since, missing_before)
+
+    async def forget_deliveries(self, before: float) -> None:
+        self._deliveries.forget(before)
+
+    async def quality_state(self) -> QualityState:
+        return self._deliveries.quality
+
+    async def save_quality(self, state: QualityState) -> None:
+        self._deliveries.quality = state
+
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        record = self._messages[message_id]
+        current = next((r for r in record.recipients if r.ref == ref), None)
+        if current is None or current.provider != provider or current.redelivered_from:
+            return False
+        self._update(
+            message_id,
+            ref,
+            redelivered_from=provider,
+            redelivery_reason=reason,
+            delivery=None,
+            delivery_raw=None,
+            delivery_at=None,
+            delivery_parts=(),
+        )
+        return True

@@ -77,13 +77,16 @@ def _combined(parts: Sequence[DeliveryStatus | None], latest: DeliveryStatus) ->
 
 
 def merge_report(current: RecipientRecord, report: DeliveryReport, now: float) -> RecipientRecord:
-    """*current* with *report* applied; a final status is never replaced.
+    """*current* with *report* applied; a final status is never replaced, and once a
+    recipient was redelivered, the provider it failed on no longer speaks for it.
 
     A report about one part of a long text updates that part; the recipient's status is
     then the parts' together: delivered only when every part is, failed when any is.
     """
     if current.delivery is not None and current.delivery.is_final:
         return current
+    if current.redelivered_from == report.provider != current.provider:
+        return current  # about the send that failed before: the new one speaks now
     at = report.at if report.at is not None else now
     part = report.part
     if part is None or part[1] <= 1 or not 1 <= part[0] <= part[1]:

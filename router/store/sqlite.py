@@ -15,23 +15,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from router.errors import StoreError
 from router.model import (
     Attempt,
     DeliveryReport,
+    DeliveryStatus,
     Encoding,
     InboundMessage,
     Message,
     Recipient,
     SendResult,
 )
+from router.store import _learning as learning
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
+    insert_attempts,
     load_messages,
+    mark_sending,
     parts_json,
     read_budget_calls,
     write_budget_calls,
@@ -54,6 +58,7 @@ from router.store.base import (
     inbound_key,
     ref_candidates,
 )
+from router.store.deliveries import DeliveryFigures, DeliverySample, QualityState
 from router.store.reports import merge_report, report_target
 
 __all__ = ["SQLiteStore"]
@@ -161,7 +166,7 @@ class SQLiteStore(MessageStore):
         self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
     ) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            _mark_sending(conn, message_id)
+            mark_sending(conn, message_id)
             conn.executemany(
                 "UPDATE recipients SET in_flight = ?, in_flight_at = ?"
                 " WHERE message_id = ? AND ref = ?",
@@ -172,7 +177,7 @@ class SQLiteStore(MessageStore):
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            _mark_sending(conn, message_id)
+            mark_sending(conn, message_id)
             cursor = conn.execute(
                 "UPDATE recipients SET in_flight = NULL, in_flight_at = NULL"
                 " WHERE message_id = ? AND ref = ?",
@@ -184,7 +189,7 @@ class SQLiteStore(MessageStore):
                 "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND ref = ?",
                 (message_id, ref),
             ).fetchone()
-            _insert_attempts(conn, message_id, ref, [attempt], start=seq)
+            insert_attempts(conn, message_id, ref, [attempt], start=seq)
 
         await self.writer.run(work, keep=message_id)
 
@@ -214,7 +219,7 @@ class SQLiteStore(MessageStore):
                 conn.execute(
                     "DELETE FROM attempts WHERE message_id = ? AND ref = ?", (message_id, r.ref)
                 )
-                _insert_attempts(conn, message_id, r.ref, r.attempts)
+                insert_attempts(conn, message_id, r.ref, r.attempts)
 
         await self.writer.run(work, keep=result.message_id)
 
@@ -255,7 +260,7 @@ class SQLiteStore(MessageStore):
                             target.ref,
                         ),
                     )
-                return ReportMatch(message_id, target.ref, applied=merged != target)
+                return ReportMatch(message_id, target.ref, merged != target, merged.delivery)
             return None
 
         return await self.writer.run(work)
@@ -348,6 +353,35 @@ class SQLiteStore(MessageStore):
     ) -> None:
         await self.writer.run(lambda conn: write_budget_calls(conn, calls, holds, forget_before))
 
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        await self.writer.run(lambda conn: learning.record_sends(conn, samples))
+
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
+        await self.writer.run(lambda conn: learning.record_final(conn, provider, ref, status, now))
+
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        return await self.writer.run(
+            lambda conn: learning.delivery_figures(conn, since, missing_before)
+        )
+
+    async def forget_deliveries(self, before: float) -> None:
+        await self.writer.run(lambda conn: learning.forget_deliveries(conn, before))
+
+    async def quality_state(self) -> QualityState:
+        return await self.writer.run(learning.quality_state)
+
+    async def save_quality(self, state: QualityState) -> None:
+        await self.writer.run(lambda conn: learning.save_quality(conn, state))
+
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            mark_sending(conn, message_id)  # raises KeyError for no such message
+            return learning.claim_redelivery(conn, message_id, ref, provider, reason)
+
+        return await self.writer.run(work, keep=message_id)
+
     async def recent_calls(self, since: float) -> RecentCalls:
         return await self.writer.run(lambda conn: read_budget_calls(conn, since))
 
@@ -355,39 +389,3 @@ class SQLiteStore(MessageStore):
 def _prepare(conn: sqlite3.Connection, path: str) -> None:
     """Set WAL and durable commits, then apply the migrations the file lacks."""
     prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)
-
-
-def _mark_sending(conn: sqlite3.Connection, message_id: str) -> None:
-    row = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None:
-        raise KeyError(message_id)
-    if row["state"] == MessageState.QUEUED.value:
-        conn.execute(
-            "UPDATE messages SET state = ? WHERE id = ?", (MessageState.SENDING.value, message_id)
-        )
-
-
-def _insert_attempts(
-    conn: sqlite3.Connection,
-    message_id: str,
-    ref: str,
-    attempts: Iterable[Attempt],
-    start: int = 0,
-) -> None:
-    conn.executemany(
-        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                message_id,
-                ref,
-                seq,
-                a.provider,
-                a.outcome.value,
-                a.reason,
-                a.provider_message_id,
-                None if a.kind is None else a.kind.value,
-                a.at,
-            )
-            for seq, a in enumerate(attempts, start)
-        ],
-    )

@@ -36,7 +36,7 @@ from router.testing import FakeConfig
 
 D = Decimal
 PLUGINS = "known: fake, limited, smsbroadcast, smsc, smscentral, smsoffice"
-POLICIES = "known: balance, cheapest, prefix, priority"
+POLICIES = "known: balance, cheapest, prefix, priority, quality, share"
 DURATION = 'expected a duration like "30s", "5m" or "500ms"'
 OUTCOMES = (
     "'accepted', 'rejected_recipient', 'rejected_message', 'provider_error', 'unavailable', "

@@ -87,7 +87,7 @@ async def _check(
         for j, (provider, m, how, status) in enumerate(pushes):
             matched = await store.apply_report(_report(provider, m, how, status, j % 2), NOW + 1)
             if matched is not None:
-                assert through[matched[0]] == provider, (provider, m, how)
+                assert through[matched.message_id] == provider, (provider, m, how)
         for name, provider in through.items():
             record = await store.get(name)
             assert record is not None

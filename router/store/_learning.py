@@ -1,0 +1,126 @@
+"""The SQLite side of routing that learns: the delivery statistics, the learnt weights and
+the redelivery claim, as migrations and the SQL each store method runs on the writer thread.
+
+The rules are those of :mod:`router.store.deliveries`; the contract tests run both stores.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from router.model import DeliveryStatus
+from router.store.deliveries import DeliveryFigures, DeliverySample, QualityState, QualityWeight
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # Each accepted send by provider and destination country, and its final report:
+        # the delivery statistics over a rolling window (pruned to it).
+        """CREATE TABLE deliveries (
+            provider TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            country TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            status TEXT,
+            final_at REAL,
+            PRIMARY KEY (provider, ref)
+        )""",
+        "CREATE INDEX deliveries_sent ON deliveries (sent_at)",
+        """CREATE TABLE quality_weights (
+            provider TEXT NOT NULL,
+            country TEXT NOT NULL,
+            weight REAL NOT NULL,
+            PRIMARY KEY (provider, country)
+        )""",
+        """CREATE TABLE quality_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            stepped_at REAL,
+            frozen INTEGER NOT NULL
+        )""",
+    ),
+    (
+        # A recipient sent once more after a failed report: from which provider, and why.
+        "ALTER TABLE recipients ADD COLUMN redelivered_from TEXT",
+        "ALTER TABLE recipients ADD COLUMN redelivery_reason TEXT",
+    ),
+)
+"""Steps appended to the journal's migrations (:mod:`router.store._schema`)."""
+
+
+def record_sends(conn: sqlite3.Connection, samples: Sequence[DeliverySample]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO deliveries (provider, ref, country, sent_at) VALUES (?, ?, ?, ?)",
+        [(s.provider, s.ref, s.country, s.sent_at) for s in samples],
+    )
+
+
+def record_final(
+    conn: sqlite3.Connection, provider: str, ref: str, status: DeliveryStatus, now: float
+) -> None:
+    conn.execute(
+        "UPDATE deliveries SET status = ?, final_at = ?"
+        " WHERE provider = ? AND ref = ? AND status IS NULL",
+        (status.value, now, provider, ref),
+    )
+
+
+def delivery_figures(
+    conn: sqlite3.Connection, since: float, missing_before: float
+) -> list[DeliveryFigures]:
+    rows = conn.execute(
+        "SELECT provider, country, COUNT(*) AS sent,"
+        " SUM(status = 'delivered') AS delivered,"
+        " SUM(status IS NOT NULL AND status != 'delivered') AS failed,"
+        " SUM(status IS NULL AND sent_at < ?) AS missing,"
+        " SUM(status IS NULL AND sent_at >= ?) AS pending,"
+        " AVG(final_at - sent_at) AS latency"
+        " FROM deliveries WHERE sent_at >= ? GROUP BY provider, country"
+        " ORDER BY provider, country",
+        (missing_before, missing_before, since),
+    )
+    return [
+        DeliveryFigures(
+            r["provider"], r["country"], r["sent"], r["delivered"], r["failed"], r["missing"],
+            r["pending"], r["latency"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def forget_deliveries(conn: sqlite3.Connection, before: float) -> None:
+    conn.execute("DELETE FROM deliveries WHERE sent_at < ?", (before,))
+
+
+def quality_state(conn: sqlite3.Connection) -> QualityState:
+    weights = tuple(
+        QualityWeight(r["provider"], r["country"], r["weight"])
+        for r in conn.execute("SELECT * FROM quality_weights ORDER BY provider, country")
+    )
+    row = conn.execute("SELECT stepped_at, frozen FROM quality_state").fetchone()
+    if row is None:
+        return QualityState(weights)
+    return QualityState(weights, row["stepped_at"], bool(row["frozen"]))
+
+
+def save_quality(conn: sqlite3.Connection, state: QualityState) -> None:
+    conn.execute("DELETE FROM quality_weights")
+    conn.executemany(
+        "INSERT INTO quality_weights VALUES (?, ?, ?)",
+        [(w.provider, w.country, w.weight) for w in state.weights],
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO quality_state VALUES (1, ?, ?)",
+        (state.stepped_at, int(state.frozen)),
+    )
+
+
+def claim_redelivery(
+    conn: sqlite3.Connection, message_id: str, ref: str, provider: str, reason: str
+) -> bool:
+    cursor = conn.execute(
+        "UPDATE recipients SET redelivered_from = ?, redelivery_reason = ?, delivery = NULL,"
+        " delivery_raw = NULL, delivery_at = NULL, delivery_parts = NULL"
+        " WHERE message_id = ? AND ref = ? AND provider = ? AND redelivered_from IS NULL",
+        (provider, reason, message_id, ref, provider),
+    )
+    return cursor.rowcount == 1

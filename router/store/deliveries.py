@@ -1,0 +1,155 @@
+"""Delivery statistics in the journal: each accepted send, and its final report, counted
+per provider and destination country; and the learnt routing weights beside them.
+
+The engine counts a recipient's send when a provider accepts it
+(:meth:`~router.store.MessageStore.record_sends`) and its final delivery report when one
+comes (:meth:`~router.store.MessageStore.record_final`). Over a rolling window a store
+answers with :class:`DeliveryFigures`: sends, delivered, failed, still missing after the
+report timeout (counted as not delivered), and the mean time from send to final report.
+Kept in the journal, they survive restarts and are shared by every router on that journal.
+:class:`MemoryDeliveries` is the in-memory store's copy of these rules; SQLite's is SQL
+(:mod:`router.store._learning`), and the store contract tests hold both to them.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from router.model import DeliveryStatus
+
+
+@attrs.frozen
+class DeliverySample:
+    """One recipient's send a provider accepted, as the statistics count it."""
+
+    provider: str
+    country: str
+    """The destination country (:attr:`router.Recipient.country`)."""
+    ref: str
+    """Our reference of the recipient: with the provider, it names the send."""
+    sent_at: float
+
+
+@attrs.frozen
+class DeliveryFigures:
+    """How one provider delivered to one country over the window."""
+
+    provider: str
+    country: str
+    sent: int
+    """Sends in the window."""
+    delivered: int
+    failed: int
+    """Final reports other than delivered (failed, expired, rejected)."""
+    missing: int
+    """Sends with no final report after the report timeout: counted as not delivered."""
+    pending: int
+    """Sends with no final report yet, within the report timeout: not counted yet."""
+    latency: float | None
+    """Mean seconds from the send to its final report, when any came."""
+
+    @property
+    def outcomes(self) -> int:
+        """Sends whose outcome counts: delivered, failed or missing."""
+        return self.delivered + self.failed + self.missing
+
+    @property
+    def delivered_share(self) -> float | None:
+        """Delivered of the sends whose outcome counts, or None with none."""
+        return self.delivered / self.outcomes if self.outcomes else None
+
+
+@attrs.frozen
+class QualityWeight:
+    """A provider's learnt weight to one country: the share of its traffic it keeps."""
+
+    provider: str
+    country: str
+    weight: float
+
+
+@attrs.frozen
+class QualityState:
+    """The learnt weights, when they last moved, and the operator's freeze."""
+
+    weights: tuple[QualityWeight, ...] = ()
+    stepped_at: float | None = None
+    """When the weights last moved (or were last looked at to move), from the router's clock."""
+    frozen: bool = False
+    """Frozen through the API: the weights do not move until it is lifted."""
+
+
+def figures(
+    rows: Iterable[tuple[DeliverySample, DeliveryStatus | None, float | None]],
+    since: float,
+    missing_before: float,
+) -> list[DeliveryFigures]:
+    """The figures of the sends in *rows* at or after *since*, by provider and country.
+
+    A send before *missing_before* with no final report is missing.
+    """
+    groups: dict[tuple[str, str], list[float]] = {}
+    latencies: dict[tuple[str, str], list[float]] = {}
+    for sample, status, final_at in rows:
+        if sample.sent_at < since:
+            continue
+        key = (sample.provider, sample.country)
+        counts = groups.setdefault(key, [0, 0, 0, 0, 0])
+        counts[0] += 1
+        if status is DeliveryStatus.DELIVERED:
+            counts[1] += 1
+        elif status is not None:
+            counts[2] += 1
+        elif sample.sent_at < missing_before:
+            counts[3] += 1
+        else:
+            counts[4] += 1
+        if status is not None and final_at is not None:
+            latencies.setdefault(key, []).append(final_at - sample.sent_at)
+    found = []
+    for (provider, country), (sent, delivered, failed, missing, pending) in sorted(groups.items()):
+        times = latencies.get((provider, country))
+        latency = sum(times) / len(times) if times else None
+        found.append(
+            DeliveryFigures(
+                provider, country, int(sent), int(delivered), int(failed), int(missing),
+                int(pending), latency,
+            )
+        )  # fmt: skip
+    return found
+
+
+class MemoryDeliveries:
+    """The delivery statistics and learnt weights in memory, bounded to *max_samples*."""
+
+    def __init__(self, max_samples: int) -> None:
+        self.max_samples = max_samples
+        self._rows: collections.OrderedDict[
+            tuple[str, str], tuple[DeliverySample, DeliveryStatus | None, float | None]
+        ] = collections.OrderedDict()
+        self.quality = QualityState()
+
+    def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        """Count each sample once (by provider and ref)."""
+        for sample in samples:
+            self._rows.setdefault((sample.provider, sample.ref), (sample, None, None))
+        while len(self._rows) > self.max_samples:
+            self._rows.popitem(last=False)
+
+    def record_final(self, provider: str, ref: str, status: DeliveryStatus, now: float) -> None:
+        """The first final report of a counted send."""
+        row = self._rows.get((provider, ref))
+        if row is not None and row[1] is None:
+            self._rows[provider, ref] = (row[0], status, now)
+
+    def figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        """See :func:`figures`."""
+        return figures(self._rows.values(), since, missing_before)
+
+    def forget(self, before: float) -> None:
+        """Forget the sends made before *before*."""
+        for key in [k for k, row in self._rows.items() if row[0].sent_at < before]:
+            del self._rows[key]
