@@ -95,6 +95,8 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
+        # Long but flat: the composition root builds each part once, in order, and hands it
+        # what it uses; cutting it up would hide the order the parts depend on.
         self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
