@@ -160,6 +160,8 @@ def _record_recipient_json(recipient: RecipientRecord) -> dict[str, Any]:
         "provider_message_id": recipient.provider_message_id,
         "cost": _decimal(recipient.cost),
         "attempts": [attempt_json(a) for a in recipient.attempts],
+        "redelivered_from": recipient.redelivered_from,
+        "redelivery_reason": recipient.redelivery_reason,
         "delivery": None
         if recipient.delivery is None
         else {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.daemon.quality import QUALITY_PATHS
 from router.daemon.schemas import SCHEMAS
 
 __all__ = ["OPENAPI"]
@@ -141,5 +142,6 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **QUALITY_PATHS,
     },
 }

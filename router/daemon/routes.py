@@ -31,6 +31,7 @@ from router.daemon.json import (
 )
 from router.daemon.openapi import OPENAPI
 from router.daemon.pushes import Unreadable, read_push
+from router.daemon.quality import countries_json
 from router.errors import CallbackError
 from router.model import CallbackKind, CallbackRequest
 
@@ -85,7 +86,15 @@ class _Routes:
         """``GET /v1/providers``: health, balance and its age, limits, in flight."""
         router = self.daemon.router
         now = router.clock.time()
-        return respond({"providers": [provider_json(s, now) for s in router.providers.values()]})
+        learnt = router.quality
+        return respond(
+            {
+                "providers": [
+                    {**provider_json(s, now), **countries_json(s, learnt)}
+                    for s in router.providers.values()
+                ]
+            }
+        )
 
     async def get_plugins(self, request: web.Request) -> web.Response:
         """``GET /v1/plugins``: loaded plugins, versions, what each registered."""

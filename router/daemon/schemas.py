@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from router.daemon.quality import COUNTRIES_SCHEMA, QUALITY_SCHEMA
 from router.model import Encoding, EventType, Outcome, RecipientStatus
 from router.state import BreakerState
 from router.store import MessageState
@@ -123,6 +124,11 @@ _RECORD = {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/Attempt"},
                     },
+                    "redelivered_from": {
+                        "type": ["string", "null"],
+                        "description": "The provider whose failed report had it sent again",
+                    },
+                    "redelivery_reason": {"type": ["string", "null"]},
                     "delivery": {
                         "type": ["object", "null"],
                         "required": ["status", "raw_status", "at"],
@@ -255,6 +261,7 @@ _PROVIDERS = {
                     },
                     "in_flight": {"type": "integer"},
                     "limits": {"type": "object"},
+                    **COUNTRIES_SCHEMA,
                 },
             },
         }
@@ -352,6 +359,7 @@ SCHEMAS: dict[str, Any] = {
     "Queued": _QUEUED,
     "Route": _ROUTE,
     "Providers": _PROVIDERS,
+    "Quality": QUALITY_SCHEMA,
     "Plugins": _PLUGINS,
     "InboundPage": _INBOUND,
     "WebhookEvent": _EVENT,

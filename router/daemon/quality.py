@@ -1,0 +1,173 @@
+"""What routing learnt, over the API: per provider in ``GET /v1/providers``, and the
+weights' freeze.
+
+* ``GET /v1/quality``: whether the weights are frozen (and by what), when they last moved,
+  and every learnt weight with the figures it came from;
+* ``PUT /v1/quality/freeze``: freeze the weights (they stay where they are, the statistics
+  go on being counted); ``DELETE /v1/quality/freeze`` lifts it, unless the config froze them.
+
+The freeze is kept in the journal: it outlives a restart and holds for every router on it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from router.daemon.json import error, respond
+from router.engine.providers import ProviderState
+from router.engine.quality import QualityTracker
+from router.policy import Learnt
+
+if TYPE_CHECKING:
+    from router.daemon.app import Daemon
+
+__all__ = ["COUNTRIES_SCHEMA", "QUALITY_PATHS", "QUALITY_SCHEMA", "add_routes", "countries_json"]
+
+
+def _learnt_json(country: str, learnt: Learnt) -> dict[str, Any]:
+    f = learnt.figures
+    return {
+        "country": country,
+        "weight": learnt.weight,
+        "resting_weight": learnt.resting,
+        "sent": 0 if f is None else f.sent,
+        "delivered": 0 if f is None else f.delivered,
+        "failed": 0 if f is None else f.failed,
+        "missing": 0 if f is None else f.missing,
+        "pending": 0 if f is None else f.pending,
+        "delivered_share": None if f is None else f.delivered_share,
+        "report_latency_seconds": None if f is None else f.latency,
+    }
+
+
+def countries_json(state: ProviderState, quality: QualityTracker) -> dict[str, Any]:
+    """What one provider's entry in ``/v1/providers`` shows per destination country."""
+    breakers = state.countries.states()
+    learnt = quality.learnt(state.name)
+    return {
+        "country_breakers": {country: s.value for country, s in breakers.items()},
+        "delivery": [_learnt_json(c, learnt[c]) for c in sorted(learnt)],
+    }
+
+
+def quality_json(daemon: Daemon) -> dict[str, Any]:
+    """The weights' freeze and every learnt weight."""
+    router = daemon.router
+    quality = router.quality
+    by = "config" if quality.settings.frozen else "api" if quality.frozen_by_api else None
+    return {
+        "frozen": quality.frozen,
+        "frozen_by": by,
+        "stepped_at": quality.stepped_at,
+        "interval_seconds": float(quality.settings.interval),
+        "window_seconds": float(quality.settings.window),
+        "providers": {
+            name: [_learnt_json(c, found) for c, found in sorted(quality.learnt(name).items())]
+            for name in router.providers
+        },
+    }
+
+
+def add_routes(app: web.Application, daemon: Daemon) -> None:
+    """Serve ``/v1/quality`` and its freeze on *app* from *daemon*."""
+
+    async def get_quality(request: web.Request) -> web.Response:
+        return respond(quality_json(daemon))
+
+    async def freeze(request: web.Request) -> web.Response:
+        await daemon.router.quality.freeze(True)
+        return respond(quality_json(daemon))
+
+    async def unfreeze(request: web.Request) -> web.Response:
+        quality = daemon.router.quality
+        if quality.settings.frozen:
+            return error(
+                409, "frozen_by_config", "router.quality.frozen is true in the config", None
+            )
+        await quality.freeze(False)
+        return respond(quality_json(daemon))
+
+    app.router.add_get("/v1/quality", get_quality)
+    app.router.add_put("/v1/quality/freeze", freeze)
+    app.router.add_delete("/v1/quality/freeze", unfreeze)
+
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_LEARNT = {
+    "type": "object",
+    "required": ["country", "weight", "resting_weight", "sent", "delivered", "failed"],
+    "properties": {
+        "country": {"type": "string", "description": "ISO country, or + and a calling code"},
+        "weight": {"type": "number", "description": "The share of its traffic it keeps"},
+        "resting_weight": {"type": "number"},
+        "sent": {"type": "integer", "description": "Sends in the window"},
+        "delivered": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "missing": {"type": "integer", "description": "No final report after the timeout"},
+        "pending": {"type": "integer"},
+        "delivered_share": _NUMBER_OR_NULL,
+        "report_latency_seconds": _NUMBER_OR_NULL,
+    },
+}
+COUNTRIES_SCHEMA: dict[str, Any] = {
+    "country_breakers": {
+        "type": "object",
+        "description": "Each destination country whose breaker is not closed, and its state",
+        "additionalProperties": {"type": "string"},
+    },
+    "delivery": {"type": "array", "items": _LEARNT},
+}
+"""The properties :func:`countries_json` adds to a provider in ``/v1/providers``."""
+QUALITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["frozen", "frozen_by", "stepped_at", "providers"],
+    "properties": {
+        "frozen": {"type": "boolean"},
+        "frozen_by": {"enum": ["config", "api", None]},
+        "stepped_at": _NUMBER_OR_NULL,
+        "interval_seconds": {"type": "number"},
+        "window_seconds": {"type": "number"},
+        "providers": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": _LEARNT},
+        },
+    },
+}
+
+
+def _answer(description: str, name: str = "Quality") -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{name}"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _answer("The request is wrong; `field` names what", "Error"),
+    "401": _answer("No valid bearer token", "Error"),
+}
+
+
+QUALITY_PATHS: dict[str, Any] = {
+    "/v1/quality": {
+        "get": {
+            "summary": "The learnt routing weights, with their figures, and their freeze",
+            "responses": {"200": _answer("The weights"), **_ERRORS},
+        }
+    },
+    "/v1/quality/freeze": {
+        "put": {
+            "summary": "Freeze the learnt weights (statistics go on being counted)",
+            "responses": {"200": _answer("Frozen"), **_ERRORS},
+        },
+        "delete": {
+            "summary": "Lift the freeze set through the API",
+            "responses": {
+                "200": _answer("No longer frozen by the API"),
+                "409": _answer("The config freezes them", "Error"),
+                **_ERRORS,
+            },
+        },
+    },
+}
+"""The paths :func:`add_routes` serves, for the OpenAPI document."""
