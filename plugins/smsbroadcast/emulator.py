@@ -193,6 +193,8 @@ class SMSBroadcastEmulator(Emulator):
         message = params["message"]
         segments = analyse(message).segments
         valid = [intl for intl in map(international, numbers) if intl is not None]
+        if any(self.outcome_for(intl) == "refuse" for intl in valid):
+            return "ERROR: No route to destination"  # made up, in the provider's style
         cost = Decimal(segments * len(valid))
         if cost > account.balance:
             return CREDIT_ERROR
@@ -229,7 +231,11 @@ class SMSBroadcastEmulator(Emulator):
         params = {"to": to, "ref": ref, "smsref": smsref}
         if not ref:
             del params["ref"]
-        params["status"] = self.dlr_statuses.get(to, self.dlr_status)
+        outcome = self.outcome_for(to)
+        if outcome == "none":
+            return
+        status = _WORDS.get(outcome, self.dlr_status)
+        params["status"] = self.dlr_statuses.get(to, status)
         self.push(self.callback_url, params)
 
     def provider_error(self, request: web.Request) -> web.Response:
@@ -250,6 +256,10 @@ class SMSBroadcastEmulator(Emulator):
         if ref is not None:
             params["ref"] = ref
         return self.push(self.inbound_url, params)
+
+
+# providers.md 1.4: the statuses it pushes.
+_WORDS = {"failed": "Failed", "expired": "Expired"}
 
 
 def _text(body: str) -> web.Response:

@@ -53,6 +53,7 @@ _ERRORS = {
     8: "can't deliver to this number",
     9: "duplicate request, wait a minute",
 }
+_OUTCOME_STATUS = {"failed": 20, "expired": 3, "none": None}  # providers.md 3.4 statuses
 
 
 @attrs.define
@@ -181,9 +182,10 @@ class SMSCEmulator(Emulator):
         self.messages[(message_id, message.phone)] = message
         sent = {"id": str(message_id), "phone": message.phone, "mes": text, "sender": sender}
         self.counters.sent.append({**sent, "login": account.username, "parts": str(parts)})
-        if self.delivery_status is not None:
+        status = _OUTCOME_STATUS.get(self.outcome_for(message.phone), self.delivery_status)
+        if status is not None:
             # A report pushed at once could reach the router before our answer does.
-            self.set_status(message_id, phone, self.delivery_status, delay=self.dlr_delay)
+            self.set_status(message_id, phone, status, delay=self.dlr_delay)
 
     async def _send(self, request: web.Request) -> web.Response:
         params = self.fields(request)
@@ -199,6 +201,8 @@ class SMSCEmulator(Emulator):
             return self._error(fmt, 1, given)
         if len(text) > 1000:
             return self._error(fmt, 1, given)
+        if any(self.outcome_for(_digits(p)) == "refuse" for p in phones):
+            return web.Response(status=503, text="Service Unavailable")  # its route is down
         bad = {p: 7 if not _PHONE.fullmatch(p) else 8 for p in phones if not self._deliverable(p)}
         good = [p for p in phones if p not in bad]
         if not good:

@@ -3,7 +3,8 @@
 For each destination country, a provider whose delivered share counts (its sample has at
 least ``min_sample`` outcomes) and falls short of the best provider's there by more than
 ``tolerance`` aims at ``resting x share / best``, never below ``min_weight``; any other
-provider aims at its resting weight. A weight falls toward its aim by at most ``step`` per
+provider aims at its resting weight. A provider measured alone in a country is held to
+perfect delivery (best = 1). A weight falls toward its aim by at most ``step`` per
 interval and rises by at most ``return_step``: a provider doing badly loses traffic in
 steps, and one that recovers (or whose sample is too small to say) wins it back slowly.
 """
@@ -48,11 +49,14 @@ def next_weights(
         weights: the weights now, by (provider, country); a missing one is resting.
         resting: the resting weight of every provider that may send.
     """
-    best: dict[str, float] = {}
+    shares: dict[str, list[float]] = {}
     for (provider, country), found in figures.items():
         share = found.delivered_share
         if provider in resting and share is not None and found.outcomes >= settings.min_sample:
-            best[country] = max(best.get(country, 0.0), share)
+            shares.setdefault(country, []).append(share)
+    # One provider measured alone is held to perfect delivery, so that while it does badly
+    # the others get traffic and a measure of their own.
+    best = {c: max(found) if len(found) > 1 else 1.0 for c, found in shares.items()}
     out = []
     for provider, country in sorted({*figures, *weights}):
         rest = resting.get(provider)

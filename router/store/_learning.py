@@ -16,16 +16,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # Each accepted send by provider and destination country, and its final report:
         # the delivery statistics over a rolling window (pruned to it).
+        # A final report may be journalled before its send is counted (the provider pushed
+        # it at once): its row waits, without a country or a send time, for the send.
         """CREATE TABLE deliveries (
             provider TEXT NOT NULL,
             ref TEXT NOT NULL,
-            country TEXT NOT NULL,
-            sent_at REAL NOT NULL,
+            country TEXT,
+            sent_at REAL,
             status TEXT,
             final_at REAL,
             PRIMARY KEY (provider, ref)
         )""",
-        "CREATE INDEX deliveries_sent ON deliveries (sent_at)",
+        "CREATE INDEX deliveries_sent ON deliveries (coalesce(sent_at, final_at))",
         """CREATE TABLE quality_weights (
             provider TEXT NOT NULL,
             country TEXT NOT NULL,
@@ -49,7 +51,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 def record_sends(conn: sqlite3.Connection, samples: Sequence[DeliverySample]) -> None:
     conn.executemany(
-        "INSERT OR IGNORE INTO deliveries (provider, ref, country, sent_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO deliveries (provider, ref, country, sent_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (provider, ref) DO UPDATE SET country = excluded.country,"
+        " sent_at = excluded.sent_at WHERE sent_at IS NULL",
         [(s.provider, s.ref, s.country, s.sent_at) for s in samples],
     )
 
@@ -58,9 +62,10 @@ def record_final(
     conn: sqlite3.Connection, provider: str, ref: str, status: DeliveryStatus, now: float
 ) -> None:
     conn.execute(
-        "UPDATE deliveries SET status = ?, final_at = ?"
-        " WHERE provider = ? AND ref = ? AND status IS NULL",
-        (status.value, now, provider, ref),
+        "INSERT INTO deliveries (provider, ref, status, final_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (provider, ref) DO UPDATE SET status = excluded.status,"
+        " final_at = excluded.final_at WHERE status IS NULL",
+        (provider, ref, status.value, now),
     )
 
 
@@ -69,26 +74,26 @@ def delivery_figures(
 ) -> list[DeliveryFigures]:
     rows = conn.execute(
         "SELECT provider, country, COUNT(*) AS sent,"
-        " SUM(status = 'delivered') AS delivered,"
-        " SUM(status IS NOT NULL AND status != 'delivered') AS failed,"
-        " SUM(status IS NULL AND sent_at < ?) AS missing,"
-        " SUM(status IS NULL AND sent_at >= ?) AS pending,"
-        " AVG(final_at - sent_at) AS latency"
+        " TOTAL(status = 'delivered') AS delivered,"
+        " TOTAL(status IS NOT NULL AND status != 'delivered') AS failed,"
+        " TOTAL(status IS NULL AND sent_at < ?) AS missing,"
+        " TOTAL(status IS NULL AND sent_at >= ?) AS pending,"
+        " AVG(max(final_at - sent_at, 0)) AS latency"
         " FROM deliveries WHERE sent_at >= ? GROUP BY provider, country"
         " ORDER BY provider, country",
         (missing_before, missing_before, since),
     )
     return [
         DeliveryFigures(
-            r["provider"], r["country"], r["sent"], r["delivered"], r["failed"], r["missing"],
-            r["pending"], r["latency"],
+            r["provider"], r["country"], r["sent"], int(r["delivered"]), int(r["failed"]),
+            int(r["missing"]), int(r["pending"]), r["latency"],
         )
         for r in rows
     ]  # fmt: skip
 
 
 def forget_deliveries(conn: sqlite3.Connection, before: float) -> None:
-    conn.execute("DELETE FROM deliveries WHERE sent_at < ?", (before,))
+    conn.execute("DELETE FROM deliveries WHERE coalesce(sent_at, final_at) < ?", (before,))
 
 
 def quality_state(conn: sqlite3.Connection) -> QualityState:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -108,7 +109,7 @@ def figures(
         else:
             counts[4] += 1
         if status is not None and final_at is not None:
-            latencies.setdefault(key, []).append(final_at - sample.sent_at)
+            latencies.setdefault(key, []).append(max(0.0, final_at - sample.sent_at))
     found = []
     for (provider, country), (sent, delivered, failed, missing, pending) in sorted(groups.items()):
         times = latencies.get((provider, country))
@@ -123,33 +124,44 @@ def figures(
 
 
 class MemoryDeliveries:
-    """The delivery statistics and learnt weights in memory, bounded to *max_samples*."""
+    """The delivery statistics and learnt weights in memory, bounded to *max_samples*.
+
+    A final report may come before its send is counted (the provider pushed it at once):
+    it waits, without a sample, for the send.
+    """
 
     def __init__(self, max_samples: int) -> None:
         self.max_samples = max_samples
-        self._rows: collections.OrderedDict[
-            tuple[str, str], tuple[DeliverySample, DeliveryStatus | None, float | None]
-        ] = collections.OrderedDict()
+        self._rows: collections.OrderedDict[tuple[str, str], _Row] = collections.OrderedDict()
         self.quality = QualityState()
 
     def record_sends(self, samples: Sequence[DeliverySample]) -> None:
         """Count each sample once (by provider and ref)."""
         for sample in samples:
-            self._rows.setdefault((sample.provider, sample.ref), (sample, None, None))
+            row = self._rows.setdefault((sample.provider, sample.ref), [None, None, None])
+            if row[0] is None:
+                row[0] = sample
         while len(self._rows) > self.max_samples:
             self._rows.popitem(last=False)
 
     def record_final(self, provider: str, ref: str, status: DeliveryStatus, now: float) -> None:
-        """The first final report of a counted send."""
-        row = self._rows.get((provider, ref))
-        if row is not None and row[1] is None:
-            self._rows[provider, ref] = (row[0], status, now)
+        """The first final report of a send, counted or not yet."""
+        row = self._rows.setdefault((provider, ref), [None, None, None])
+        if row[1] is None:
+            row[1], row[2] = status, now
 
     def figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
         """See :func:`figures`."""
-        return figures(self._rows.values(), since, missing_before)
+        rows = [(r[0], r[1], r[2]) for r in self._rows.values() if r[0] is not None]
+        return figures(rows, since, missing_before)
 
     def forget(self, before: float) -> None:
-        """Forget the sends made before *before*."""
-        for key in [k for k, row in self._rows.items() if row[0].sent_at < before]:
-            del self._rows[key]
+        """Forget the sends made (or the reports of uncounted ones come) before *before*."""
+        for key, row in list(self._rows.items()):
+            at = row[0].sent_at if row[0] is not None else row[2]
+            if at is not None and at < before:
+                del self._rows[key]
+
+
+_Row = list[Any]
+"""[sample or None, final status or None, when it came or None]."""

@@ -38,12 +38,21 @@ from router.testing.conformance import (
     check_provider,
     check_provider_type,
 )
-from router.testing.emulator import Account, Counters, Emulator, Fault, Handler, Push
+from router.testing.emulator import (
+    DELIVERY_OUTCOMES,
+    Account,
+    Counters,
+    Emulator,
+    Fault,
+    Handler,
+    Push,
+)
 from router.testing.fakes import FakeClock, FakeConfig, FakeProvider
 from router.testing.faults import ProviderFactory
 
 __all__ = [
     "DEFAULT_NUMBERS",
+    "DELIVERY_OUTCOMES",
     "Account",
     "ConformanceError",
     "ConformanceReport",

@@ -91,6 +91,9 @@ class Counters:
     """Every SMS the emulator took, as the provider would have sent it."""
 
 
+DELIVERY_OUTCOMES = ("delivered", "failed", "expired", "none", "refuse")
+"""What an emulator can make of a send to a destination (:meth:`Emulator.set_outcome`)."""
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FIELDS = web.RequestKey("fields", dict[str, str])
 
@@ -125,6 +128,9 @@ class Emulator:
         self.push_scale = push_scale
         """Multiplies ``push_schedule``, so tests can replay hours of retries in a moment."""
         self.counters = Counters()
+        self.outcomes: dict[str, str] = {}
+        """What becomes of sends by E.164 digit prefix of the destination (the longest wins):
+        see :meth:`set_outcome`. A destination under none is delivered."""
         self.faults: list[Fault] = []
         self.pushes: list[Push] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -216,6 +222,31 @@ class Emulator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    # -- delivery outcomes ----------------------------------------------------------------
+
+    def set_outcome(self, prefix: str, outcome: str) -> None:
+        """Make sends to destinations under the E.164 digit *prefix* end in *outcome*.
+
+        ``delivered``, ``failed`` or ``expired``: the send is taken and that final report
+        is pushed, in the provider's own words; ``none``: taken, and no report ever comes;
+        ``refuse``: the provider refuses the send, as it does when its route there is down
+        (in its own error answer). ``prefix`` ``""`` covers every destination.
+        """
+        if outcome not in DELIVERY_OUTCOMES:
+            raise ValueError(f"outcome {outcome!r}: expected one of {DELIVERY_OUTCOMES}")
+        if prefix and not prefix.isdigit():
+            raise ValueError(f'prefix {prefix!r}: expected E.164 digits without "+"')
+        self.outcomes[prefix] = outcome
+
+    def outcome_for(self, number: str) -> str:
+        """What becomes of a send to *number* (E.164, with or without ``+``)."""
+        digits = number.removeprefix("+")
+        for end in range(len(digits), -1, -1):
+            found = self.outcomes.get(digits[:end])
+            if found is not None:
+                return found
+        return "delivered"
 
     # -- faults ---------------------------------------------------------------------------
 
