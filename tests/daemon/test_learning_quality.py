@@ -66,13 +66,17 @@ async def test_traffic_moves_by_steps_stays_shared_holds_when_frozen_and_returns
         # Shared, not moved whole: at its floor a keeps a part and goes on being measured.
         assert 0 < sum(to_a[4:]) < 4 * PER_ROUND / 2
         figures = s.router.quality.learnt("a")["ZA"].figures
-        assert figures is not None and figures.sent == sum(to_a[3:]) and figures.delivered == 0
+        assert figures is not None
+        assert figures.sent == sum(to_a[3:])
+        assert figures.delivered == 0
         # POST /v1/route explains with the figures it used; /v1/providers and metrics show them.
         status, plan = await s.call("POST", "/v1/route", {"to": ZA, "text": "hi"})
         keys = {c["provider"]: c["keys"]["quality"] for c in plan["routes"][0]["candidates"]}
-        assert status == 200 and "weight 0.20 (resting 1.00) to ZA" in keys["a"]
+        assert status == 200
+        assert "weight 0.20 (resting 1.00) to ZA" in keys["a"]
         assert f"delivered 0 of {figures.outcomes} (0%)" in keys["a"]
-        assert "weight 1.00" in keys["b"] and "delivered" in keys["b"]
+        assert "weight 1.00" in keys["b"]
+        assert "delivered" in keys["b"]
         [za] = (await s.provider("a"))["delivery"]
         assert (za["country"], za["weight"], za["delivered"]) == ("ZA", 0.2, 0)
         assert za["failed"] == figures.failed > 0
@@ -90,7 +94,9 @@ async def test_traffic_moves_by_steps_stays_shared_holds_when_frozen_and_returns
             assert weight(s) == 0.2
             assert took["a"] == expected_for_a(f"z{k}", 0.2)
         figures = s.router.quality.learnt("a")["ZA"].figures
-        assert figures is not None and figures.failed == 0 and figures.delivered > 0
+        assert figures is not None
+        assert figures.failed == 0
+        assert figures.delivered > 0
 
         # Unfrozen: a delivers as well as b, so its weight climbs back, slowly, to resting.
         status, body = await s.call("DELETE", "/v1/quality/freeze")
