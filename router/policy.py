@@ -8,8 +8,8 @@ fall through to the next key and finally to config order. Before any configured 
 the always-on filters run: breaker open (the provider's, or its breaker for the
 destination country), capability, balance known below the cost.
 
-A policy whose answer depends on more than the destination, the message's shape and the
-providers' views (the message id, learnt statistics) says so with ``cacheable = False``.
+A policy's answers may be remembered only when it says ``cacheable = True``; one whose answer
+depends on the message id or on learnt statistics (``share``, ``quality``) keeps it False.
 """
 
 from __future__ import annotations
@@ -238,11 +238,12 @@ class Policy(abc.ABC):
     learns: ClassVar[bool] = False
     """Whether it reads what the router learns (:attr:`ProviderView.learnt`): a Router
     whose chain has one reads its delivery statistics every interval while it runs."""
-    cacheable: ClassVar[bool] = True
-    """Whether its answers depend only on the destination, the message's shape (encoding,
-    segments, sender kind, recipient count) and the providers' views, so a router may keep
-    a decision for other messages like it. A policy whose answer depends on the message id
-    (a split by weights) or on anything else that moves must set it False."""
+    cacheable: ClassVar[bool] = False
+    """Whether a router may remember this policy's answers for other messages of the same
+    destination prefix and shape. Only a policy whose answers depend on nothing but the
+    destination, the message's shape and the providers' views may say True; one whose
+    answer depends on the message id (a split by weights) or on anything else that moves
+    keeps it False."""
 
     @classmethod
     def problems(cls, config: Any, providers: Sequence[str]) -> list[str]:
@@ -314,11 +315,8 @@ class PolicyChain:
     def __init__(self, policies: Sequence[Policy]) -> None:
         self.policies = tuple(policies)
         self._ordering = tuple(p for p in self.policies if p.orders)
-
-    @property
-    def cacheable(self) -> bool:
-        """Whether every policy of the chain is (:attr:`Policy.cacheable`)."""
-        return all(p.cacheable for p in self.policies)
+        self.cacheable = all(p.cacheable for p in self.policies)
+        """Whether decisions through this chain may be remembered."""
 
     def decide(
         self, ctx: RoutingContext, providers: Sequence[ProviderView]

@@ -125,10 +125,8 @@ def test_quality_moves_the_share_a_weight_gives_up_and_explains_with_its_figures
 def test_both_declare_they_cannot_be_cached() -> None:
     assert not Share.cacheable
     assert not Quality.cacheable
-    assert Prefix.cacheable
-    assert Cheapest.cacheable
     assert not PolicyChain([Prefix(NoOptions()), Quality(NoOptions())]).cacheable
-    assert PolicyChain([Prefix(NoOptions()), Cheapest(NoOptions())]).cacheable
+    assert not PolicyChain([Share(ShareConfig({"a": 1}))]).cacheable
 
 
 def problems(data: dict[str, Any]) -> list[str]:
