@@ -8,7 +8,7 @@ and a series shows only once a provider sent there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from router.engine.providers import ProviderState
 from router.engine.quality import QualityTracker
+from router.model import RecipientStatus
 from router.state import BreakerState
 
 OUTCOMES = ("delivered", "failed", "missing", "pending")
@@ -99,9 +100,12 @@ class LearntCollector(Collector):
         return family
 
 
-def redeliveries(registry: CollectorRegistry, namespace: str = "smsrouter") -> Counter:
-    """The redeliveries counter, by the provider whose report failed and the new status."""
-    return Counter(
+def redeliveries(
+    registry: CollectorRegistry, providers: Iterable[str], namespace: str = "smsrouter"
+) -> Counter:
+    """The redeliveries counter, by the provider whose report failed and the new status,
+    its series made for every configured provider."""
+    counter = Counter(
         "redeliveries",
         "Recipients sent once more after a failed or expired report, by the provider it"
         " failed on and how the new send ended",
@@ -109,3 +113,7 @@ def redeliveries(registry: CollectorRegistry, namespace: str = "smsrouter") -> C
         namespace=namespace,
         registry=registry,
     )
+    for provider in providers:
+        for status in RecipientStatus:
+            counter.labels(provider, status.value)
+    return counter

@@ -155,7 +155,7 @@ class Router:
             loop=self._loop,
             decider=self.decider,
             prepare=self.prepare,
-            counter=redeliveries(metrics.registry),
+            counter=redeliveries(metrics.registry, self.config.providers),
             clock=clock,
         )
         """Sends a recipient once more after a failed report (``redeliver_within``)."""
