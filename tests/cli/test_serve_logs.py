@@ -6,49 +6,11 @@ The daemon is a real process here (its log is the point), in front of the emulat
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.cli.support import config_text
-from tests.daemon.support import SECRET, TOKEN, DaemonProcess, free_port, wait_until, write_config
-
-
-class LoggedDaemon(DaemonProcess):
-    """``smsrouter serve`` with the options under test, its stderr in its own file."""
-
-    def __init__(self, config: Path, env: dict[str, str], log: Path, *options: str) -> None:
-        super().__init__(config, free_port(), env, log)
-        self.options = options
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        with open(self.log, "ab") as out:
-            return subprocess.Popen(  # noqa: S603 - our own CLI
-                [
-                    sys.executable,
-                    "-m",
-                    "router",
-                    "serve",
-                    *self.options,
-                    "--config",
-                    str(self.config),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                ],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def finish(self) -> str:
-        """SIGTERM, wait for the exit, and the log."""
-        self.signal(signal.SIGTERM)
-        assert await self.wait() == 0, self.log.read_text()
-        if self.http is not None:
-            await self.http.close()
-        return self.log.read_text(encoding="utf-8")
+from tests.cli.support import LoggedDaemon, config_text
+from tests.daemon.support import SECRET, TOKEN, DaemonProcess, wait_until, write_config
 
 
 async def delivered(daemon: DaemonProcess, message_id: str) -> bool:
