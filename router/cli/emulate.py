@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from router.addresses import split_listen
+from router.addresses import http_url, split_listen
 from router.cli.toml_text import toml_text
 from router.config import read_toml
 from router.errors import RouterError
@@ -175,14 +176,21 @@ def write_config(config: Mapping[str, Any], path: Path, daemon: str) -> None:
 
 
 async def run_emulators(
-    name: str, listen: str, daemon_listen: str, write: str | None, secret: str
+    name: str, listen: str, daemon_listen: str, write: str | None, secret: str | None
 ) -> int:
-    """``smsrouter emulate``: run the emulators until Ctrl-C, having said where each is."""
+    """``smsrouter emulate``: run the emulators until Ctrl-C, having said where each is.
+
+    Without *secret* (no ``--callback-secret``, no ``SMSROUTER_CALLBACK_SECRET``), one is
+    made up for the callback URLs and written into the config as it is.
+    """
     host, port = split_listen(listen)
     daemon_host, daemon_port = split_listen(daemon_listen)
-    daemon = f"http://{daemon_host}:{daemon_port}"
+    daemon = http_url(daemon_host, daemon_port)
     base = read_example()
     base["server"] = {**base.get("server", {}), "listen": daemon_listen}
+    if secret is None:
+        secret = secrets.token_urlsafe(18)
+        base["server"]["callback_secret"] = secret
     emulated = await start_emulators(
         base,
         daemon=daemon,

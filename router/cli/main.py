@@ -120,7 +120,8 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
     )
     emulate.add_argument(
         "--callback-secret",
-        help="the daemon's callback secret (default: $SMSROUTER_CALLBACK_SECRET)",
+        help="the daemon's callback secret (default: $SMSROUTER_CALLBACK_SECRET; with "
+        "neither, one is made up and written into the --write-config file)",
     )
     emulate.add_argument(
         "--write-config",

@@ -18,6 +18,7 @@ from router.config import read_toml
 from router.daemon.json import no_route_json, provider_json, result_json, route_json
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
+from router.logs import hide_in_aiohttp_logs, secrets_of
 from router.model import Message
 from router.plugins import PluginHost, PluginInfo
 
@@ -134,7 +135,9 @@ class LocalTarget:
         data = read_toml(self.path)
         if store:  # a command that sends nothing journals nothing
             data["store"] = {**data.get("store", {}), **store}
-        return Router(data)
+        router = Router(data)
+        hide_in_aiohttp_logs(secrets_of(router.config))  # and in every line this process logs
+        return router
 
     async def route(self, message: Message) -> dict[str, Any]:
         """The explanation, from a Router started without reading balances."""

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
+from router.addresses import http_url
 from router.config import Config
 from router.hookspecs import hookimpl
 from router.model import DeliveryReport, InboundMessage, Message, SendResult
@@ -47,7 +48,7 @@ def started_line(
     config: Config, addresses: Iterable[tuple[str, int]], store: str, version: str
 ) -> tuple[str, dict[str, Any]]:
     """The line the daemon logs once it serves, and its fields."""
-    urls = [f"http://[{h}]:{p}" if ":" in h else f"http://{h}:{p}" for h, p in addresses]
+    urls = [http_url(host, port) for host, port in addresses]
     providers = {
         name: settings.common.plugin
         for name, settings in config.providers.items()

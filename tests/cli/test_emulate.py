@@ -82,11 +82,13 @@ async def send_through_each(daemon: DaemonProcess) -> dict[str, str]:
 async def test_emulate_all_writes_a_config_whose_every_provider_sends_and_reports(
     tmp_path: Path, daemon_env: dict[str, str]
 ) -> None:
+    # No callback secret given: emulate makes one up and writes it into the config.
+    env = {k: v for k, v in daemon_env.items() if k != "SMSROUTER_CALLBACK_SECRET"}
     port = free_port()
     config, out = tmp_path / "smsrouter.toml", tmp_path / "emulate.out"
     command = [sys.executable, "-m", "router", "emulate", "all", "--write-config", str(config)]
     command += ["--daemon-listen", f"127.0.0.1:{port}"]
-    emulate = spawn(command, daemon_env, out)
+    emulate = spawn(command, env, out)
     try:
         shown = await wait_for_line(out, emulate, "wrote ")
         for provider, path in API_PATHS.items():
@@ -95,7 +97,8 @@ async def test_emulate_all_writes_a_config_whose_every_provider_sends_and_report
         written = tomllib.loads(read(config))
         assert written["server"]["listen"] == f"127.0.0.1:{port}"
         assert sorted(written["providers"]) == sorted(NUMBERS)
-        daemon = LoggedDaemon(config, daemon_env, tmp_path / "serve.log", port=port, cwd=tmp_path)
+        assert len(written["server"]["callback_secret"]) >= 20
+        daemon = LoggedDaemon(config, env, tmp_path / "serve.log", port=port, cwd=tmp_path)
         await daemon.start()
         try:
             await send_through_each(daemon)
