@@ -1,4 +1,4 @@
-"""Helpers of the command tests: a bulk run and ``serve`` in a subprocess, configs, CSV files."""
+"""For the command tests: a bulk run and ``serve`` in a subprocess, configs, CSV files."""
 
 from __future__ import annotations
 
