@@ -93,13 +93,12 @@ def _send_usage(args: argparse.Namespace) -> str | None:
 
 def send(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """``send``: one message (``--to``, ``--text``) or a CSV file's rows."""
-    problem = _send_usage(args)
+    problem = _send_usage(args) or target_problem(args)
     if problem is not None:
         args.parser.error(problem)
-    target = _target(args)
     if args.csv is not None:
         return _send_csv(args)
-    return _send_one(target, _message(args))
+    return _send_one(_target(args), _message(args))
 
 
 async def _send_csv(args: argparse.Namespace) -> int:

@@ -132,7 +132,8 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="smsrouter", description=__doc__.splitlines()[0])
+    summary = __doc__.splitlines()[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="smsrouter", description=summary)
     parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     _logging_options(parser)
     commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
