@@ -166,21 +166,35 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """The lines ``--log-format text`` writes."""
 
 
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure` puts on the root logger (and replaces when called again)."""
+
+
 def configure(level: int, log_format: str = "text", stream: TextIO | None = None) -> None:
     """Log records of *level* and above to *stream* (stderr), as ``text`` or ``json`` lines.
 
-    Replaces the root logger's handlers with one that escapes control characters (text) and
-    masks the secrets of the config in force (both), so no logger writes a secret.
+    The handler escapes control characters (text) and masks the secrets of the config in
+    force (both), so no logger writes a secret. Where logging was set up already by whoever
+    runs this (an application, a test runner), its handlers are kept as they are, with
+    these filters added, and no handler or level is changed.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-        handler.addFilter(EscapeControls())
-    handler.addFilter(_SECRETS)
     root = logging.getLogger()
-    for old in root.handlers[:]:
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)
+    filters: list[logging.Filter] = (
+        [_SECRETS] if log_format == "json" else [EscapeControls(), _SECRETS]
+    )
+    if root.handlers:
+        for handler in root.handlers:
+            for wanted in filters:
+                if not any(type(f) is type(wanted) for f in handler.filters):
+                    handler.addFilter(wanted)
+        return
+    handler = _Handler(stream or sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    for wanted in filters:
+        handler.addFilter(wanted)
     root.addHandler(handler)
     root.setLevel(level)

@@ -112,8 +112,12 @@ class AccessLog(AbstractAccessLogger):
 
 
 def _log(text: str, fields: Mapping[str, Any]) -> None:
-    if MESSAGES.isEnabledFor(logging.INFO):
-        MESSAGES.info("%s", text, extra=dict(fields))
+    MESSAGES.info("%s", text, extra=dict(fields))
+
+
+def _on() -> bool:
+    """Whether event lines are written: each costs about 20 us of CPU, a check 0.1 us."""
+    return MESSAGES.isEnabledFor(logging.INFO)
 
 
 class EventLog:
@@ -122,6 +126,8 @@ class EventLog:
     @hookimpl
     def smsrouter_message_routed(self, message: Message, result: SendResult) -> None:
         """One line per recipient: its status, the provider that took it, the attempts."""
+        if not _on():
+            return
         for r in result.recipients:
             path = " -> ".join(f"{a.provider}:{a.outcome.value}" for a in r.attempts)
             by = f" by {r.provider}" if r.provider else ""
@@ -143,6 +149,8 @@ class EventLog:
         self, report: DeliveryReport, message_id: str | None, ref: str | None, applied: bool
     ) -> None:
         """One line per report: the message it is about (if any) and its status."""
+        if not _on():
+            return
         about = f"message {message_id}" if message_id else "no known message"
         text = f"delivery report from {report.provider} on {about}: {report.status.value}"
         fields = {
@@ -158,6 +166,8 @@ class EventLog:
     @hookimpl
     def smsrouter_inbound_message(self, message: InboundMessage) -> None:
         """One line per inbound text: who sent it, through which provider, what it answers."""
+        if not _on():
+            return
         answers = f", replying to message {message.in_reply_to}" if message.in_reply_to else ""
         fields = {
             "provider": message.provider,
