@@ -23,7 +23,7 @@ from router.policy import Learnt
 if TYPE_CHECKING:
     from router.daemon.app import Daemon
 
-__all__ = ["COUNTRIES_SCHEMA", "QUALITY_PATHS", "QUALITY_SCHEMA", "add_routes", "countries_json"]
+__all__ = ["add_routes", "countries_json"]
 
 
 def _learnt_json(country: str, learnt: Learnt) -> dict[str, Any]:
@@ -92,82 +92,3 @@ def add_routes(app: web.Application, daemon: Daemon) -> None:
     app.router.add_get("/v1/quality", get_quality)
     app.router.add_put("/v1/quality/freeze", freeze)
     app.router.add_delete("/v1/quality/freeze", unfreeze)
-
-
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_LEARNT = {
-    "type": "object",
-    "required": ["country", "weight", "resting_weight", "sent", "delivered", "failed"],
-    "properties": {
-        "country": {"type": "string", "description": "ISO country, or + and a calling code"},
-        "weight": {"type": "number", "description": "The share of its traffic it keeps"},
-        "resting_weight": {"type": "number"},
-        "sent": {"type": "integer", "description": "Sends in the window"},
-        "delivered": {"type": "integer"},
-        "failed": {"type": "integer"},
-        "missing": {"type": "integer", "description": "No final report after the timeout"},
-        "pending": {"type": "integer"},
-        "delivered_share": _NUMBER_OR_NULL,
-        "report_latency_seconds": _NUMBER_OR_NULL,
-    },
-}
-COUNTRIES_SCHEMA: dict[str, Any] = {
-    "country_breakers": {
-        "type": "object",
-        "description": "Each destination country whose breaker is not closed, and its state",
-        "additionalProperties": {"type": "string"},
-    },
-    "delivery": {"type": "array", "items": _LEARNT},
-}
-"""The properties :func:`countries_json` adds to a provider in ``/v1/providers``."""
-QUALITY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["frozen", "frozen_by", "stepped_at", "providers"],
-    "properties": {
-        "frozen": {"type": "boolean"},
-        "frozen_by": {"enum": ["config", "api", None]},
-        "stepped_at": _NUMBER_OR_NULL,
-        "interval_seconds": {"type": "number"},
-        "window_seconds": {"type": "number"},
-        "providers": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": _LEARNT},
-        },
-    },
-}
-
-
-def _answer(description: str, name: str = "Quality") -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{name}"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERRORS = {
-    "400": _answer("The request is wrong; `field` names what", "Error"),
-    "401": _answer("No valid bearer token", "Error"),
-}
-
-
-QUALITY_PATHS: dict[str, Any] = {
-    "/v1/quality": {
-        "get": {
-            "summary": "The learnt routing weights, with their figures, and their freeze",
-            "responses": {"200": _answer("The weights"), **_ERRORS},
-        }
-    },
-    "/v1/quality/freeze": {
-        "put": {
-            "summary": "Freeze the learnt weights (statistics go on being counted)",
-            "responses": {"200": _answer("Frozen"), **_ERRORS},
-        },
-        "delete": {
-            "summary": "Lift the freeze set through the API",
-            "responses": {
-                "200": _answer("No longer frozen by the API"),
-                "409": _answer("The config freezes them", "Error"),
-                **_ERRORS,
-            },
-        },
-    },
-}
-"""The paths :func:`add_routes` serves, for the OpenAPI document."""
