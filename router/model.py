@@ -13,7 +13,7 @@ import datetime
 import enum
 import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 

@@ -78,7 +78,8 @@ async def test_a_message_with_a_scheduled_recipient_is_held_until_its_soonest_ti
               callback_url="https://example.com/cb")  # fmt: skip
     await store.finish(result("m1", (SCHEDULED, NOW + 600, ""), (SCHEDULED, NOW + 500, "")))
     record = await store.get("m1")
-    assert record is not None and record.state is MessageState.HELD
+    assert record is not None
+    assert record.state is MessageState.HELD
     assert [r.due_at for r in record.recipients] == [NOW + 600, NOW + 500]
     message = record.message()
     assert (message.send_at, message.expires_at, message.urgent, message.callback_url) == (
@@ -110,7 +111,8 @@ async def test_held_messages_come_soonest_first_and_a_finished_one_leaves(
     accepted = RecipientStatus.ACCEPTED
     await store.finish(result("soon", (accepted, None, ""), (accepted, None, "")))
     record = await store.get("soon")
-    assert record is not None and record.state is MessageState.DONE
+    assert record is not None
+    assert record.state is MessageState.DONE
     assert await store.next_held() == NOW + 90
     assert await store.held_due(NOW + 100) == ["late"]
 
@@ -120,7 +122,8 @@ async def test_why_a_recipient_was_not_sent_is_kept(store: MessageStore) -> None
     rejected, accepted = RecipientStatus.REJECTED, RecipientStatus.ACCEPTED
     await store.finish(result("m1", (rejected, None, "opted out"), (accepted, None, "")))
     record = await store.get("m1")
-    assert record is not None and record.state is MessageState.DONE
+    assert record is not None
+    assert record.state is MessageState.DONE
     assert [r.reason for r in record.recipients] == ["opted out", ""]
     assert record.result().recipients[0].reason == "opted out"
     assert await store.next_held() is None
@@ -131,7 +134,8 @@ async def test_a_cancel_ends_the_recipients_not_yet_sent(store: MessageStore) ->
     accepted = RecipientStatus.ACCEPTED
     await store.finish(result("m1", (accepted, None, ""), (SCHEDULED, NOW + 60, "")))
     record = await store.cancel("m1", NOW + 1)
-    assert record is not None and record.state is MessageState.DONE
+    assert record is not None
+    assert record.state is MessageState.DONE
     assert [r.status for r in record.recipients] == [accepted, RecipientStatus.CANCELLED]
     assert record.recipients[1].reason == "cancelled"
     assert await store.next_held() is None
