@@ -105,6 +105,7 @@ class SQLiteStore(MessageStore):
         segments: int,
         now: float,
     ) -> tuple[MessageRecord, bool]:
+        # One job on the writer thread, the look-up and the insert together: long but atomic.
         self.writer.backlog.check_room()
 
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
