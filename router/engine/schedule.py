@@ -93,8 +93,8 @@ class Scheduler:
             elif due <= now:
                 # What is due is being sent, or was just tried: look again in a while.
                 await sleep_or_wake(self.clock, self._wake, RETRY_AFTER)
-            else:
-                await sleep_or_wake(self.clock, self._wake, due - now)
+            else:  # from the time now: reading the journal took some
+                await sleep_or_wake(self.clock, self._wake, due - self.clock.time())
 
     async def _start_due(self, now: float) -> None:
         self._cooling = {k: until for k, until in self._cooling.items() if until > now}

@@ -180,6 +180,7 @@ async def test_a_scheduled_message_waits_for_send_at_and_an_expired_one_is_never
     r = await started(config(), on=later)
     soon = await r.send(Message(to=MOBILE, text="Soon", send_at=later.now + 600))
     assert soon[MOBILE].scheduled_at == later.now + 600
+    await until(lambda: later.slept == [600])
     later.advance(599)
     await asyncio.sleep(0)
     assert sent_to(r) == []
