@@ -13,7 +13,7 @@ import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 
-from router.clock import Clock
+from router.clock import MAX_TIME, Clock
 from router.compliance.admit import Admission
 from router.compliance.optouts import OptOutList
 from router.config import Config
@@ -81,6 +81,9 @@ class Compliance:
     def check(self, message: Message) -> None:
         """Refuse a message whose times or callback URL are wrong (the field named)."""
         send_at, expires_at = message.send_at, message.expires_at
+        for field, value in (("send_at", send_at), ("expires_at", expires_at)):
+            if value is not None and value > MAX_TIME:
+                raise ValidationError(field, "is after 2100")
         if send_at is not None and expires_at is not None and expires_at <= send_at:
             raise ValidationError("expires_at", "is not after send_at")
         if message.callback_url is not None:

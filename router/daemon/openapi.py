@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.daemon.compliance_routes import STATUSES
 from router.daemon.schemas import SCHEMAS
 
 __all__ = ["OPENAPI"]
@@ -46,6 +47,34 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/v1/messages": {
+            "get": {
+                "summary": "Messages, newest first: find one by your reference, or page by "
+                "status and time",
+                "parameters": [
+                    _query("reference", "Your reference", {"type": "string", "minLength": 1}),
+                    _query(
+                        "status",
+                        "A message's state, or a recipient's send status",
+                        {"enum": list(STATUSES)},
+                    ),
+                    _query(
+                        "since",
+                        "Created at or after: Unix seconds or ISO 8601 with a timezone",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "limit",
+                        "Page size",
+                        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    ),
+                    _query(
+                        "cursor",
+                        "The `next` cursor of the previous page",
+                        {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?_[0-9A-Za-z]{1,16}$"},
+                    ),
+                ],
+                "responses": {"200": _answer("One page", "MessagePage"), **_ERRORS},
+            },
             "post": {
                 "summary": "Send a message, or queue it with wait: false",
                 "requestBody": {"required": True, **_json("NewMessage")},
@@ -56,7 +85,7 @@ OPENAPI: dict[str, Any] = {
                     **_ERRORS,
                     **_UNAVAILABLE,
                 },
-            }
+            },
         },
         "/v1/messages/{id}": {
             "get": {
@@ -69,6 +98,48 @@ OPENAPI: dict[str, Any] = {
                     "404": _answer("No such message", "Error"),
                     **_ERRORS,
                     **_UNAVAILABLE,
+                },
+            },
+            "delete": {
+                "summary": "Cancel what of a message is not yet sent (scheduled, or queued)",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _answer("Cancelled: the message after", "MessageRecord"),
+                    "404": _answer("No such message", "Error"),
+                    "409": _answer("Every recipient was sent, or is being sent", "Error"),
+                    **_ERRORS,
+                    **_UNAVAILABLE,
+                },
+            },
+        },
+        "/v1/optouts": {
+            "get": {
+                "summary": "The opt-out list every provider's sends obey, oldest first",
+                "parameters": [_query("number", "Only this number's entry", {"type": "string"})],
+                "responses": {"200": _answer("The list", "OptOuts"), **_ERRORS},
+            },
+            "post": {
+                "summary": "Put a number on the opt-out list: no provider sends to it",
+                "requestBody": {"required": True, **_json("NewOptOut")},
+                "responses": {
+                    "201": _answer("Added", "OptOut"),
+                    "200": _answer("It was on the list already", "OptOut"),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/v1/optouts/{number}": {
+            "delete": {
+                "summary": "Take a number off the opt-out list",
+                "parameters": [
+                    {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _answer("Removed", "OptOutRemoved"),
+                    "404": _answer("The number is not on the list", "Error"),
+                    **_ERRORS,
                 },
             }
         },

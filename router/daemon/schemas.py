@@ -9,6 +9,12 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from router.daemon.compliance_schemas import (
+    COMPLIANCE_SCHEMAS,
+    NEW_MESSAGE_TIMING,
+    RECIPIENT_TIMING,
+    RECORD_TIMING,
+)
 from router.model import Encoding, EventType, Outcome, RecipientStatus
 from router.state import BreakerState
 from router.store import MessageState
@@ -52,7 +58,16 @@ _ATTEMPT = {
 _STATUS = _enum(RecipientStatus)
 _RECIPIENT = {
     "type": "object",
-    "required": ["to", "ref", "status", "provider", "provider_message_id", "cost", "attempts"],
+    "required": [
+        "to",
+        "ref",
+        "status",
+        "provider",
+        "provider_message_id",
+        "cost",
+        "attempts",
+        *RECIPIENT_TIMING,
+    ],
     "properties": {
         "to": {"type": "string"},
         "ref": {"type": "string"},
@@ -61,6 +76,7 @@ _RECIPIENT = {
         "provider_message_id": {"type": ["string", "null"]},
         "cost": {"type": ["string", "null"]},
         "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+        **RECIPIENT_TIMING,
     },
 }
 _RESULT = {
@@ -87,6 +103,7 @@ _RECORD = {
         "encoding",
         "segments",
         "created_at",
+        *RECORD_TIMING,
         "recipients",
     ],
     "properties": {
@@ -98,6 +115,7 @@ _RECORD = {
         "encoding": _enum(Encoding),
         "segments": {"type": "integer"},
         "created_at": {"type": "number"},
+        **RECORD_TIMING,
         "recipients": {
             "type": "array",
             "items": {
@@ -110,6 +128,7 @@ _RECORD = {
                     "provider_message_id",
                     "cost",
                     "attempts",
+                    *RECIPIENT_TIMING,
                     "delivery",
                 ],
                 "properties": {
@@ -123,6 +142,7 @@ _RECORD = {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/Attempt"},
                     },
+                    **RECIPIENT_TIMING,
                     "delivery": {
                         "type": ["object", "null"],
                         "required": ["status", "raw_status", "at"],
@@ -156,6 +176,7 @@ _NEW_MESSAGE = {
             "description": "Configured provider names to choose among",
         },
         "wait": {"type": "boolean", "default": True},
+        **NEW_MESSAGE_TIMING,
     },
 }
 _QUEUED = {
@@ -357,5 +378,6 @@ SCHEMAS: dict[str, Any] = {
     "WebhookEvent": _EVENT,
     "WebhookEventPage": _EVENTS,
     "Requeued": _REQUEUED,
+    **COMPLIANCE_SCHEMAS,
 }
 """Each body's schema by its name in ``#/components/schemas``."""

@@ -205,7 +205,8 @@ async def test_a_held_message_past_its_expiry_ends_expired(
     async def ended() -> RecipientStatus | None:
         record = await r.store.get(result.message_id)
         assert record is not None
-        return record.recipients[0].status
+        status: RecipientStatus | None = record.recipients[0].status
+        return status
 
     for _ in range(200):
         if await ended() is RecipientStatus.EXPIRED:
