@@ -156,4 +156,11 @@ def read_compliance(
     )
     if callbacks is not None and callbacks.max_backoff < callbacks.backoff:
         problems.append("message_callbacks.max_backoff: must not be below backoff")
+    hooks = doc.get("webhooks", [])
+    for index, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        if isinstance(hook, dict) and hook.get("name") == CALLBACK_WEBHOOK:
+            problems.append(
+                f"webhooks[{index}].name: {CALLBACK_WEBHOOK!r} is the name of messages' own "
+                "callback URLs in the event journal: choose another"
+            )
     return optouts or OptOutSettings(), callbacks or MessageCallbackSettings()
