@@ -1,4 +1,5 @@
-"""The ``smsrouter`` command: serve, send, route, balance, providers, check-config, emulate, demo.
+"""The ``smsrouter`` command: serve, send, route, balance, providers, check-config, emulate,
+optouts, demo.
 
 A handled error (bad config, bad message, no route) prints its lines without a traceback
 and exits 1; bad usage exits 2.
@@ -18,6 +19,7 @@ from router.cli.bulk import DaemonSender, InProcessSender, send_rows
 from router.cli.bulk_report import Progress, Summary, describe, table
 from router.cli.bulk_rows import read_rows
 from router.cli.demo import run_demo
+from router.cli.optouts import add_optouts_command
 from router.config import parse_config, read_toml
 from router.daemon import DEFAULT_STORE, serve, serve_problems, split_listen
 from router.engine import Router
@@ -322,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("name", help="a provider type, or all")
     emulate.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (0: any port)")
     emulate.add_argument("--callback-url", help="where delivery reports are pushed")
+    add_optouts_command(commands)
     demo = command("demo", "run emulators and the daemon, send a mixed batch, show it", _demo)
     demo.add_argument("--once", action="store_true", help="exit when the batch is done")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="the daemon's HOST:PORT")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import zoneinfo
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,12 +19,14 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router.daemon import Daemon, make_app
 from router.daemon.app import SERVER_OPTIONS
 from router.daemon.openapi import OPENAPI
 from router.testing import FakeClock
+from router.webhooks import EVENT_TYPE_HEADER, SIGNATURE_HEADER, verify
 from tests.daemon.support import TOKEN, sent_texts, wait_until, write_config
 from tests.daemon.test_daemon import config, point_callbacks
 
@@ -275,3 +278,65 @@ async def test_bad_times_are_refused_naming_the_field(
             "POST", "/v1/messages", {"to": MOBILE, "text": "Hi", **body}
         )
         assert (status, answer["error"]["field"]) == (400, field), body
+
+
+async def test_a_callback_url_gets_its_messages_reports_signed_with_retries_after_a_500(
+    tmp_path: Path, emulators: dict[str, Any], served: Any
+) -> None:
+    posts: list[tuple[dict[str, str], bytes]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append((dict(request.headers), await request.read()))
+        return web.Response(status=500 if len(posts) == 1 else 204)
+
+    app = web.Application()
+    app.router.add_post("/hooks/sms", receive)
+    receiver = TestServer(app, host="127.0.0.1")
+    await receiver.start_server()
+    try:
+        clock = FakeClock(autojump=False)
+        secret = "callback-secret-0123"
+        text = config(tmp_path, emulators) + (
+            f'\n[message_callbacks]\nsecret = "{secret}"\nbackoff = "2s"\n'
+        )
+        daemon = await served(text, clock)
+        url = str(receiver.make_url("/hooks/sms?token=abc"))
+        answer = await daemon.send(to=MOBILE, text="Tracked", reference="order-7", callback_url=url)
+        assert answer["recipients"][0]["status"] == "accepted"
+        await wait_until(lambda: _true(len(posts) == 1))
+        clock.advance(2)
+        await wait_until(lambda: _true(len(posts) == 2))
+        for headers, body in posts:
+            signature = headers[SIGNATURE_HEADER]
+            assert verify(secret, signature, body, clock.now)
+            assert headers[EVENT_TYPE_HEADER] == "delivery_report"
+        first, second = (json.loads(body) for _, body in posts)
+        assert first == second
+        data = first["data"]
+        assert (data["message_id"], data["reference"], data["recipient"]) == (
+            answer["id"], "order-7", MOBILE)  # fmt: skip
+        assert data["provider"] == "broadcast"
+        status, page = await daemon.request("GET", "/v1/events?webhook=callback_url")
+        assert status == 200
+        (item,) = page["items"]
+        assert (item["state"], item["attempts"], item["last_status"]) == ("delivered", 2, 204)
+        status, record = await daemon.request("GET", f"/v1/messages/{answer['id']}")
+        assert record["callback_url"] == url
+    finally:
+        await receiver.close()
+
+
+async def test_a_message_without_a_callback_url_posts_nothing_there(
+    tmp_path: Path, emulators: dict[str, Any], served: Any
+) -> None:
+    text = config(tmp_path, emulators) + '\n[message_callbacks]\nsecret = "callback-secret-0123"\n'
+    daemon = await served(text, FakeClock(autojump=False))
+    answer = await daemon.send(to=MOBILE, text="Untracked")
+
+    async def delivered() -> bool:
+        delivery: object = (await daemon.recipient(answer["id"]))["delivery"]
+        return delivery is not None
+
+    await wait_until(delivered)
+    status, page = await daemon.request("GET", "/v1/events?webhook=callback_url")
+    assert (status, page["items"]) == (200, [])
