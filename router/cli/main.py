@@ -236,8 +236,10 @@ async def _demo(args: argparse.Namespace) -> int:
 
 SEND_CSV_HELP = """\
 bulk sending with --csv FILE:
-  The first row names the columns: to and text, and optionally sender and reference;
-  each further row is one message to one number. A bad row (a column missing or too
+  The first row names the columns: to and text, and optionally sender, reference,
+  send_at and expires_at (Unix seconds or ISO 8601 with a timezone: a row is held in
+  the journal until send_at, and never sent after expires_at); each further row is one
+  message to one number. A bad row (a column missing or too
   many, an empty text, a bad number) is reported with its line number and the other
   rows are sent. Progress goes to stderr, a summary (sent, failed, by provider, cost)
   to stdout.
