@@ -90,6 +90,7 @@ def _header(cells: list[str], name: str) -> list[str]:
 def _parse(
     stream: TextIO, name: str, campaign: str, default_sender: str | None
 ) -> tuple[list[Row], list[RowResult]]:
+    # One pass, row by row: each problem is kept with its line and the other rows go on.
     reader = csv.reader(stream)
     columns: list[str] | None = None
     rows: list[Row] = []

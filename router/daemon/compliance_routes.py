@@ -84,6 +84,8 @@ class _Routes:
 
     async def find(self, request: web.Request) -> web.Response:
         """``GET /v1/messages``: messages, newest first, filtered and paged."""
+        if any(part.startswith("=") for part in request.query_string.split("&")):
+            raise ValidationError("query", "a parameter without a name")
         values = _find_query(request.query)
         limit = values.pop("limit")
         found = await self.daemon.store.find(**values, limit=limit + 1)
