@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -376,3 +377,29 @@ def test_a_row_held_for_its_time_counts_as_done() -> None:
     summary.add(RowResult(2, RowStatus.SCHEDULED, reason="held until 2026-12-04T22:00:00+00:00"))
     assert summary.ok
     assert summary.headline() == "1 rows: 0 sent, 1 scheduled"
+
+
+async def test_the_daemon_client_sends_a_rows_times_and_reports_held_and_opted_out_rows(
+    fake_daemon: Callable[[Handler], Awaitable[str]],
+) -> None:
+    bodies: list[Any] = []
+    held: dict[str, Any] = {"status": "scheduled", "provider": None, "cost": None, "attempts": [],
+            "reason": "", "scheduled_at": 1796421600.0}  # fmt: skip
+    refused = {**held, "status": "rejected", "reason": "opted out", "scheduled_at": None}
+    answers = [{**ACCEPTED, "recipients": [held]}, {**ACCEPTED, "recipients": [refused]}]
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        bodies.append(await request.json())
+        return web.json_response(answers.pop(0))
+
+    row = attrs.evolve(ROW, send_at=1796421600.0, expires_at=1796425200.0)
+    async with DaemonSender(await fake_daemon(answer), "t") as sender:
+        results = [await sender.send(row), await sender.send(ROW)]
+    assert (bodies[0]["send_at"], bodies[0]["expires_at"]) == (1796421600.0, 1796425200.0)
+    assert "send_at" not in bodies[1]
+    assert results == [
+        RowResult(
+            7, RowStatus.SCHEDULED, segments=1, reason="held until 2026-12-04T22:00:00+00:00"
+        ),
+        RowResult(7, RowStatus.FAILED, None, 1, reason="opted out"),
+    ]
