@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import signal
 import zoneinfo
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -340,3 +341,29 @@ async def test_a_message_without_a_callback_url_posts_nothing_there(
     await wait_until(delivered)
     status, page = await daemon.request("GET", "/v1/events?webhook=callback_url")
     assert (status, page["items"]) == (200, [])
+
+
+async def test_a_held_message_outlives_a_killed_daemon_process(
+    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+) -> None:
+    daemon = daemon_factory(config(tmp_path, emulators))
+    await daemon.start()
+    status, answer = await daemon.request(
+        "POST",
+        "/v1/messages",
+        json={"to": MOBILE, "text": "Next year", "send_at": "2099-01-01T09:00:00+11:00"},
+    )
+    assert status == 200, answer
+    held = answer["recipients"][0]
+    assert held["status"] == "scheduled"
+    daemon.signal(signal.SIGKILL)
+    await daemon.wait()
+    await daemon.start()
+    status, record = await daemon.request("GET", f"/v1/messages/{answer['id']}")
+    assert (status, record["state"]) == (200, "held")
+    assert record["recipients"][0]["scheduled_at"] == held["scheduled_at"]
+    status, page = await daemon.request("GET", "/v1/messages?status=scheduled")
+    assert [m["id"] for m in page["items"]] == [answer["id"]]
+    status, cancelled = await daemon.request("DELETE", f"/v1/messages/{answer['id']}")
+    assert (status, cancelled["recipients"][0]["status"]) == (200, "cancelled")
+    assert sent_texts(emulators["broadcast"]) == []
