@@ -25,7 +25,7 @@ from router.errors import RouterError
 from router.numbers import parse
 from router.store import OptOut
 
-__all__ = ["add_optouts_command"]
+__all__ = ["OPTOUTS_HELP", "optouts", "optouts_arguments"]
 
 DEFAULT_STORE = "sqlite:///smsrouter.db"
 
@@ -100,7 +100,8 @@ def _said(action: str, numbers: list[str], done: list[bool]) -> str:
     )
 
 
-async def _optouts(args: argparse.Namespace) -> int:
+async def optouts(args: argparse.Namespace) -> int:
+    """``smsrouter optouts``: do the action, then show the list."""
     if (args.config is None) == (args.server is None):
         args.parser.error("give --config FILE (this process) or --server URL (a daemon)")
     if args.action != "list" and not args.numbers:
@@ -114,11 +115,12 @@ async def _optouts(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_optouts_command(commands: Any) -> None:
-    """Add ``optouts`` to the command line's subcommands (*commands*)."""
-    help_text = "list, add or remove numbers on the opt-out list every provider obeys"
-    sub = commands.add_parser("optouts", help=help_text, description=help_text + ".")
-    sub.set_defaults(handler=_optouts, parser=sub)
+OPTOUTS_HELP = "list, add or remove numbers on the opt-out list every provider obeys"
+
+
+def optouts_arguments(sub: argparse.ArgumentParser) -> None:
+    """The arguments of ``optouts``, on its subcommand parser."""
+    sub.set_defaults(parser=sub)
     sub.add_argument("action", choices=["list", "add", "remove"])
     sub.add_argument("numbers", nargs="*", help="phone numbers (national form in default_region)")
     sub.add_argument("--config", "-c", metavar="FILE", help="the TOML config: its journal")
