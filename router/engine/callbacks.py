@@ -23,7 +23,13 @@ from router.clock import Clock
 from router.engine.metrics import Metrics
 from router.engine.providers import ProviderState
 from router.errors import StoreError
-from router.model import CallbackKind, CallbackRequest, CallbackResult, DeliveryReport
+from router.model import (
+    CallbackKind,
+    CallbackRequest,
+    CallbackResult,
+    DeliveryReport,
+    InboundMessage,
+)
 from router.plugins import Events
 from router.state import RecentPushes
 from router.state.repeats import held_size
@@ -45,6 +51,7 @@ class Callbacks:
         events: the event hooks told of each.
         pushes: the recent pushes, so a repeated one is counted and announced once.
         clock: the time a push is journalled at.
+        inbound_rules: what acts on each new inbound text first (opt-out keywords).
         on_final: told, in turn, of each report that gave a recipient its final delivery
             status.
     """
@@ -58,6 +65,7 @@ class Callbacks:
         events: Events,
         pushes: RecentPushes,
         clock: Clock,
+        inbound_rules: Callable[[InboundMessage], Awaitable[None]] | None = None,
         on_final: Sequence[FinalListener] = (),
     ) -> None:
         self.on_final = on_final
@@ -67,6 +75,7 @@ class Callbacks:
         self.events = events
         self.pushes = pushes
         self.clock = clock
+        self.inbound_rules = inbound_rules
         self.early = EarlyReports()
 
     async def handle(
@@ -97,6 +106,8 @@ class Callbacks:
             if answered is not None and inbound.in_reply_to != answered:
                 inbound = attrs.evolve(inbound, in_reply_to=answered)
             self.metrics.inbound.labels(provider).inc()
+            if self.inbound_rules is not None:
+                await self.inbound_rules(inbound)
             await self.events.inbound_message(inbound)
         return result
 

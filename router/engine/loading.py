@@ -1,14 +1,18 @@
-"""The plugins a Router loads: those its config names (and blocks), and the extra ones."""
+"""What a Router is built on before its parts: the plugins its config names (loaded before
+the config is validated) and its journal."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from router.config import Config
 from router.errors import ConfigError
 from router.plugins import PluginHost
+from router.store import MessageStore, open_store
+
+__all__ = ["load_plugins", "open_journal"]
 
 
 def load_plugins(
@@ -49,3 +53,12 @@ def _import_plugins(names: Sequence[str]) -> list[object]:
                 [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
             ) from None
     return modules
+
+
+def open_journal(
+    store: MessageStore | Callable[[Config], MessageStore] | None, config: Config
+) -> MessageStore:
+    """The journal a Router is handed (or a function gives it), else the config's."""
+    if store is None:
+        return open_store(config.store.url or "memory:")
+    return store if isinstance(store, MessageStore) else store(config)

@@ -96,7 +96,7 @@ class QualityTracker:
                 samples.append(DeliverySample(provider, recipient.country, result.ref, at))
         if samples:
             try:
-                await self.store.record_sends(samples)
+                await self.store.deliveries.record_sends(samples)
             except StoreError as exc:  # a sent message is never failed by its statistics
                 log.warning("delivery statistics not counted: %s", exc)
 
@@ -104,34 +104,34 @@ class QualityTracker:
         """Count a report that gave the recipient of *match* its final status."""
         if match.status is not None:
             now = self.clock.time()
-            await self.store.record_final(report.provider, match.ref, match.status, now)
+            await self.store.deliveries.record_final(report.provider, match.ref, match.status, now)
 
     # -- learning -------------------------------------------------------------------------
 
     async def refresh(self) -> None:
         """Read the statistics and the weights; move the weights when an interval is due."""
         now, settings = self.clock.time(), self.settings
-        found = await self.store.delivery_figures(
+        found = await self.store.deliveries.delivery_figures(
             now - settings.window, now - settings.report_timeout
         )
         self.figures = {(f.provider, f.country): f for f in found}
-        self._take(await self.store.quality_state())
+        self._take(await self.store.deliveries.quality_state())
         due = self.stepped_at is None or now - self.stepped_at >= settings.interval
         if due and not self.frozen:
             resting = {name: self.resting(name) for name in self.providers}
             moved = next_weights(self.figures, self.weights, resting, settings)
             state = QualityState(moved, now, self.frozen_by_api)
-            await self.store.save_quality(state)
+            await self.store.deliveries.save_quality(state)
             self._take(state)
         if due:
-            await self.store.forget_deliveries(now - settings.window)
+            await self.store.deliveries.forget_deliveries(now - settings.window)
         self._relearn()
 
     async def freeze(self, frozen: bool) -> None:
         """Freeze the weights through the API, or lift that freeze (not the config's)."""
-        state = await self.store.quality_state()
+        state = await self.store.deliveries.quality_state()
         state = QualityState(state.weights, state.stepped_at, frozen)
-        await self.store.save_quality(state)
+        await self.store.deliveries.save_quality(state)
         self._take(state)
         self._relearn()
 

@@ -113,7 +113,7 @@ class Redelivery:
             f"{report.status} report from {provider}{words}, status {report.raw_status!r},"
             f" {age:.0f}s after the send"
         )
-        if not await self.store.claim_redelivery(record.id, match.ref, provider, reason):
+        if not await self.store.deliveries.claim_redelivery(record.id, match.ref, provider, reason):
             return "redelivered once already"
         result = await self.loop.send_again(
             prepared, prepared.recipients[index], candidates, previous

@@ -13,7 +13,8 @@ the :class:`~router.engine.decide.Decider` that asks the policies, the
 for the way back, the :class:`~router.engine.balances.BalanceTracker`, and the
 :class:`~router.engine.budgets.BudgetJournal` that keeps the budgets' recent calls in the
 journal across restarts. A message is checked (:mod:`router.engine.prepare`), journalled,
-routed and sent, once per message id.
+admitted (:mod:`router.compliance`: opted out, expired, held for the
+:class:`~router.engine.schedule.Scheduler`), routed and sent, once per message id.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import aiohttp
 import attrs
 
 from router.clock import Clock, SystemClock
+from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
@@ -34,14 +36,13 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
-from router.engine.learnt_metrics import LearntCollector, redeliveries
-from router.engine.loading import load_plugins
+from router.engine.learning import Learning
+from router.engine.loading import load_plugins, open_journal
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
 from router.engine.providers import ProviderState, build_adapter
-from router.engine.quality import QualityTracker
-from router.engine.redeliver import Redelivery
+from router.engine.schedule import Scheduler
 from router.engine.send import SendLoop
 from router.errors import NoRouteError
 from router.model import (
@@ -50,13 +51,14 @@ from router.model import (
     CallbackRequest,
     CallbackResult,
     Message,
+    RecipientStatus,
     SendResult,
 )
 from router.policy import PolicyChain, prefix_lengths
 from router.provider import Provider
 from router.state import BreakerState, LiveState, MemoryState
 from router.state.settings import breaker_settings
-from router.store import MessageRecord, MessageState, MessageStore, open_store
+from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
 
@@ -95,8 +97,7 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
-        # Long but flat: the composition root builds each part once, in order, and hands it
-        # what it uses; cutting it up would hide the order the parts depend on.
+        # The composition root: every part is built here, in order, handed what it uses.
         self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
@@ -107,7 +108,7 @@ class Router:
         self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        self.store = store = _journal(store, self.config)
+        self.store = store = open_journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session = session is None
@@ -115,15 +116,18 @@ class Router:
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
-        self.quality = QualityTracker(
-            settings=self.config.router.quality, providers=states, store=store, clock=clock
-        )
+        self.learning = Learning(self.config, states, store, metrics, clock)
+        self.quality = self.learning.quality
         """Delivery statistics per provider and country, and the weights learnt from them."""
-        metrics.registry.register(LearntCollector(self.quality, lambda: self._states))
         self.balances = BalanceTracker(
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
         """Polls the providers' balances and keeps them in each provider's state."""
+        self.compliance = Compliance(self.config, store, clock, self.send)
+        """Opt-outs, quiet hours, send and expiry times: who of a message goes now."""
+        self.scheduler = Scheduler(store, clock, self.resume)
+        self.on_hold: Callable[[], None] = self.scheduler.wake
+        """Called when a message is held or cancelled: wakes the scheduler in charge."""
         self.callbacks = Callbacks(
             providers=states,
             store=store,
@@ -131,6 +135,7 @@ class Router:
             events=events,
             pushes=self.state.pushes(),
             clock=clock,
+            inbound_rules=self.compliance.inbound,
         )
         """The way back: provider pushes into the journal and the event hooks."""
         self.decider = Decider(
@@ -149,17 +154,8 @@ class Router:
             clock=clock,
             quality=self.quality,
         )
-        self.redelivery = Redelivery(
-            within=self.config.router.redeliver_within,
-            store=store,
-            loop=self._loop,
-            decider=self.decider,
-            prepare=self.prepare,
-            counter=redeliveries(metrics.registry, self.config.providers),
-            clock=clock,
-        )
+        self.redelivery = self.learning.wire(self._loop, self.decider, self.prepare, self.callbacks)
         """Sends a recipient once more after a failed report (``redeliver_within``)."""
-        self.callbacks.on_final = (self.quality.reported, self.redelivery.consider)
         self.budget_journal = BudgetJournal(store, clock)
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
@@ -186,13 +182,12 @@ class Router:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def start(
-        self, *, track_balances: bool = True, track_quality: bool | None = None
-    ) -> None:
-        """Build the providers, open the journal and start the balance tracker.
+    async def start(self, *, track_balances: bool = True, schedule: bool = True) -> None:
+        """Build the providers, open the journal, start the balance tracker and (with
+        *schedule*) the scheduler of held messages.
 
-        The delivery statistics are read every ``[router.quality] interval`` with
-        *track_quality*; unset, when balances are tracked and a policy of the chain learns.
+        With balances tracked and a policy of the chain that learns, the delivery statistics
+        are read every interval too.
 
         Each budget first counts the recent calls the journal remembers (a process before
         this one made them), so the first balance poll waits its turn.
@@ -207,13 +202,13 @@ class Router:
             if settings.common.enabled:
                 self._states[name] = self._provider_state(index, name, self._session)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
-        await self.quality.refresh()
+        await self.compliance.start()
+        await self.learning.start(self.decider.chain, balances=track_balances)
         self._started = True
         if track_balances:
             self.balances.start()
-        learns = any(p.learns for p in self.decider.chain.policies)
-        if track_quality or (track_quality is None and track_balances and learns):
-            self.quality.start()
+        if schedule:
+            self.scheduler.start()
 
     def _provider_state(
         self, index: int, name: str, session: aiohttp.ClientSession
@@ -238,6 +233,8 @@ class Router:
     async def aclose(self) -> None:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
+        await self.scheduler.stop()
+        await self.compliance.stop()
         await self.quality.stop()
         await self.redelivery.settle()
         await self.events.drain()
@@ -265,7 +262,11 @@ class Router:
 
     def prepare(self, message: Message) -> Prepared:
         """Check *message* without sending it: ValidationError names what is wrong."""
-        return prepare(message, providers=self._states, region=self.config.router.default_region)
+        prepared = prepare(
+            message, providers=self._states, region=self.config.router.default_region
+        )
+        self.compliance.check(message)
+        return prepared
 
     async def send(self, message: Message) -> SendResult:
         """Send *message*; the result has every recipient's status and attempts.
@@ -293,7 +294,7 @@ class Router:
             self._sending.release(message.id, done)
             return await self._duplicate(record)
         try:
-            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+            return await self._deliver(prepared)
         finally:
             self._sending.release(message.id, done)
 
@@ -337,9 +338,32 @@ class Router:
                 break
         try:
             prepared = self.prepare(latest.message())
-            return await self._loop.deliver(prepared, self.decider.routes(prepared), latest)
+            return await self._deliver(prepared, latest)
         finally:
             self._sending.release(record.id, done)
+
+    async def _deliver(self, prepared: Prepared, record: MessageRecord | None = None) -> SendResult:
+        # Admitted first: opted out, expired and held recipients are settled, not sent.
+        text = prepared.text
+        settled = self.compliance.admit(
+            prepared.message, prepared.recipients, text.segments, record
+        )
+        routes = self.decider.routes(prepared)
+        result = await self._loop.deliver(prepared, routes, record, settled=settled)
+        if any(r.status is RecipientStatus.SCHEDULED for r in result.recipients):
+            self.on_hold()
+        return result
+
+    async def cancel(self, message_id: str) -> MessageRecord | None:
+        """Cancel what of a message is not yet sent (once a send under way has ended); its
+        record after, or None if unknown."""
+        done = await self._sending.wait_and_take(message_id)
+        try:
+            record = await self.store.cancel(message_id, self.clock.time())
+        finally:
+            self._sending.release(message_id, done)
+        self.on_hold()
+        return record
 
     def route(self, message: Message) -> RoutePlan:
         """Explain, without sending, where each recipient would go and why.
@@ -374,9 +398,3 @@ class Router:
         self.metrics.set_breaker(name, new)
         log.info("provider %r: circuit breaker %s -> %s", name, old, new)
         self.events.soon(self.events.provider_state_changed(name, old.value, new.value))
-
-
-def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
-    if store is None:
-        return open_store(config.store.url or "memory:")
-    return store if isinstance(store, MessageStore) else store(config)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from router.clock import Clock
@@ -41,6 +41,7 @@ from router.model import (
 )
 from router.plugins import Events
 from router.policy import Route, price_per_segment, to_base
+from router.state import account_signal
 from router.store import MessageRecord, MessageStore, RecipientRecord
 
 log = logging.getLogger("smsrouter")
@@ -90,9 +91,17 @@ class SendLoop:
         self.resolver = Resolver(calls, clock)
 
     async def deliver(
-        self, prepared: Prepared, routes: Sequence[Route], record: MessageRecord | None = None
+        self,
+        prepared: Prepared,
+        routes: Sequence[Route],
+        record: MessageRecord | None = None,
+        *,
+        settled: Mapping[str, RecipientResult] | None = None,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
+
+        Recipients in *settled* (by reference) are not sent: their results are given
+        (opted out, expired, held until later; :mod:`router.compliance`).
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
@@ -102,6 +111,7 @@ class SendLoop:
         for recipient, route in zip(prepared.recipients, routes, strict=True):
             reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
             progress.append(Progress(recipient, route.providers, reasons))
+            progress[-1].result = (settled or {}).get(recipient.ref)
         if record is not None:
             await self._recover(record, progress)
         pending = [p for p in progress if p.result is None]
@@ -154,7 +164,7 @@ class SendLoop:
         by_ref = {r.ref: r for r in record.recipients}
         for item in progress:
             previous = by_ref.get(item.recipient.ref)
-            if previous is None:
+            if previous is None or item.result is not None:
                 continue
             item.attempts.extend(previous.attempts)
             last = previous.attempts[-1] if previous.attempts else None
@@ -271,7 +281,7 @@ class SendLoop:
         if all(o.kind is ErrorKind.BUDGET for o in outcomes.values()):
             state.breaker.abandon()  # our own budget said no: the provider is not to blame
         else:
-            state.breaker.record(*_breaker_signal(outcomes.values()))
+            state.breaker.record(*account_signal(outcomes.values()))
         for item in items:
             outcome = outcomes[item.recipient.e164]
             state.countries.record(item.recipient.country, outcome.outcome, outcome.kind)
@@ -380,14 +390,3 @@ class SendLoop:
         accepted = sum(1 for s in statuses if s is RecipientStatus.ACCEPTED)
         overall = "accepted" if accepted == len(statuses) else "partial" if accepted else "failed"
         self.metrics.series(self.metrics.messages, overall).inc()
-
-
-def _breaker_signal(outcomes: Iterable[RecipientOutcome]) -> tuple[Outcome, ErrorKind | None]:
-    """One outcome for the breaker from a batch: any answer is the provider working."""
-    seen = list(outcomes)
-    if any(o.kind is ErrorKind.AUTH for o in seen):
-        return Outcome.PROVIDER_ERROR, ErrorKind.AUTH
-    for outcome in seen:
-        if outcome.outcome not in (Outcome.UNAVAILABLE, Outcome.AMBIGUOUS):
-            return outcome.outcome, None
-    return (seen[0].outcome if seen else Outcome.UNAVAILABLE), None

@@ -9,7 +9,7 @@ in this process (the default of the library and of a single daemon).
 """
 
 from router.state.base import LiveState, MemoryState
-from router.state.countries import CountryBreakers, CountryListener
+from router.state.countries import CountryBreakers, CountryListener, account_signal
 from router.state.health import Breaker, BreakerSettings, BreakerState, StateListener
 from router.state.limits import MAX_DEFER, Budget, BudgetListener
 from router.state.repeats import RecentPushes
@@ -27,4 +27,5 @@ __all__ = [
     "MemoryState",
     "RecentPushes",
     "StateListener",
+    "account_signal",
 ]

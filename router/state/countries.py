@@ -14,10 +14,10 @@ recipient there. Any other answer for a recipient there closes it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from router.clock import Clock
-from router.model import ErrorKind, Outcome
+from router.model import ErrorKind, Outcome, RecipientOutcome
 from router.state.health import Breaker, BreakerSettings, BreakerState
 
 log = logging.getLogger("smsrouter.health")
@@ -28,6 +28,18 @@ CountryListener = Callable[[str, str, BreakerState, BreakerState], None]
 _ACCOUNT_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.CREDIT, ErrorKind.THROTTLED})
 _FAILURES = frozenset({Outcome.PROVIDER_ERROR, Outcome.UNAVAILABLE, Outcome.AMBIGUOUS})
 _NONE: dict[str, str] = {}
+
+
+def account_signal(outcomes: Iterable[RecipientOutcome]) -> tuple[Outcome, ErrorKind | None]:
+    """One outcome for the provider's own breaker from a batch: any answer is the provider
+    working."""
+    seen = list(outcomes)
+    if any(o.kind is ErrorKind.AUTH for o in seen):
+        return Outcome.PROVIDER_ERROR, ErrorKind.AUTH
+    for outcome in seen:
+        if outcome.outcome not in (Outcome.UNAVAILABLE, Outcome.AMBIGUOUS):
+            return outcome.outcome, None
+    return (seen[0].outcome if seen else Outcome.UNAVAILABLE), None
 
 
 def country_signal(outcome: Outcome, kind: ErrorKind | None) -> Outcome | None:

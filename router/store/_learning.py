@@ -10,7 +10,14 @@ import sqlite3
 from collections.abc import Sequence
 
 from router.model import DeliveryStatus
-from router.store.deliveries import DeliveryFigures, DeliverySample, QualityState, QualityWeight
+from router.store._sqlite import JournalWriter
+from router.store.deliveries import (
+    DeliveryFigures,
+    DeliveryJournal,
+    DeliverySample,
+    QualityState,
+    QualityWeight,
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -129,3 +136,42 @@ def claim_redelivery(
         (provider, reason, message_id, ref, provider),
     )
     return cursor.rowcount == 1
+
+
+class SQLiteDeliveries(DeliveryJournal):
+    """The delivery statistics, learnt weights and redelivery claims in the journal file,
+    through its writer."""
+
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        await self.writer.run(lambda conn: record_sends(conn, samples))
+
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
+        await self.writer.run(lambda conn: record_final(conn, provider, ref, status, now))
+
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        return await self.writer.run(lambda conn: delivery_figures(conn, since, missing_before))
+
+    async def forget_deliveries(self, before: float) -> None:
+        await self.writer.run(lambda conn: forget_deliveries(conn, before))
+
+    async def quality_state(self) -> QualityState:
+        return await self.writer.run(quality_state)
+
+    async def save_quality(self, state: QualityState) -> None:
+        await self.writer.run(lambda conn: save_quality(conn, state))
+
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            if (
+                conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone()
+                is None
+            ):
+                raise KeyError(message_id)
+            return claim_redelivery(conn, message_id, ref, provider, reason)
+
+        return await self.writer.run(work, keep=message_id)

@@ -7,14 +7,16 @@ comes (:meth:`~router.store.MessageStore.record_final`). Over a rolling window a
 answers with :class:`DeliveryFigures`: sends, delivered, failed, still missing after the
 report timeout (counted as not delivered), and the mean time from send to final report.
 Kept in the journal, they survive restarts and are shared by every router on that journal.
-:class:`MemoryDeliveries` is the in-memory store's copy of these rules; SQLite's is SQL
-(:mod:`router.store._learning`), and the store contract tests hold both to them.
+:class:`DeliveryJournal` is the contract (every store's ``deliveries``);
+:class:`MemoryDeliveries` is the in-memory store's, SQLite's is SQL
+(:mod:`router.store._learning`), and the store contract tests hold both to it.
 """
 
 from __future__ import annotations
 
+import abc
 import collections
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -123,20 +125,63 @@ def figures(
     return found
 
 
-class MemoryDeliveries:
-    """The delivery statistics and learnt weights in memory, bounded to *max_samples*.
+class DeliveryJournal(abc.ABC):
+    """The part of a journal that routing learns from (``MessageStore.deliveries``)."""
+
+    @abc.abstractmethod
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        """Count accepted sends; a (provider, ref) counted before is not counted again."""
+
+    @abc.abstractmethod
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
+        """Count the final report of the send of *ref* through *provider*; only the first
+        final report of a send counts (one that comes before the send is kept for it)."""
+
+    @abc.abstractmethod
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
+        """The statistics of the sends at or after *since*, by provider and country (sorted
+        so); a send before *missing_before* without a final report is missing."""
+
+    @abc.abstractmethod
+    async def forget_deliveries(self, before: float) -> None:
+        """Forget the counted sends made before *before*."""
+
+    @abc.abstractmethod
+    async def quality_state(self) -> QualityState:
+        """The learnt routing weights, when they last moved, and the API's freeze."""
+
+    @abc.abstractmethod
+    async def save_quality(self, state: QualityState) -> None:
+        """Keep *state* in place of the one before."""
+
+    @abc.abstractmethod
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        """Mark a recipient sent through *provider* as redelivered, once: True when this
+        call marked it (its delivery status is cleared for the new send's reports), False
+        when it was marked before or its provider is not *provider*.
+
+        Raises:
+            KeyError: no such message.
+        """
+
+
+class MemoryDeliveries(DeliveryJournal):
+    """The delivery statistics and learnt weights in memory, bounded to *max_samples*;
+    *claim* marks a redelivery in the memory store's messages.
 
     A final report may come before its send is counted (the provider pushed it at once):
     it waits, without a sample, for the send.
     """
 
-    def __init__(self, max_samples: int) -> None:
+    def __init__(self, max_samples: int, claim: Callable[[str, str, str, str], bool]) -> None:
         self.max_samples = max_samples
+        self._claim = claim
         self._rows: collections.OrderedDict[tuple[str, str], _Row] = collections.OrderedDict()
         self.quality = QualityState()
 
-    def record_sends(self, samples: Sequence[DeliverySample]) -> None:
-        """Count each sample once (by provider and ref)."""
+    async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
         for sample in samples:
             row = self._rows.setdefault((sample.provider, sample.ref), [None, None, None])
             if row[0] is None:
@@ -144,23 +189,31 @@ class MemoryDeliveries:
         while len(self._rows) > self.max_samples:
             self._rows.popitem(last=False)
 
-    def record_final(self, provider: str, ref: str, status: DeliveryStatus, now: float) -> None:
-        """The first final report of a send, counted or not yet."""
+    async def record_final(
+        self, provider: str, ref: str, status: DeliveryStatus, now: float
+    ) -> None:
         row = self._rows.setdefault((provider, ref), [None, None, None])
         if row[1] is None:
             row[1], row[2] = status, now
 
-    def figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
-        """See :func:`figures`."""
+    async def delivery_figures(self, since: float, missing_before: float) -> list[DeliveryFigures]:
         rows = [(r[0], r[1], r[2]) for r in self._rows.values() if r[0] is not None]
         return figures(rows, since, missing_before)
 
-    def forget(self, before: float) -> None:
-        """Forget the sends made (or the reports of uncounted ones come) before *before*."""
+    async def forget_deliveries(self, before: float) -> None:
         for key, row in list(self._rows.items()):
             at = row[0].sent_at if row[0] is not None else row[2]
             if at is not None and at < before:
                 del self._rows[key]
+
+    async def quality_state(self) -> QualityState:
+        return self.quality
+
+    async def save_quality(self, state: QualityState) -> None:
+        self.quality = state
+
+    async def claim_redelivery(self, message_id: str, ref: str, provider: str, reason: str) -> bool:
+        return self._claim(message_id, ref, provider, reason)
 
 
 _Row = list[Any]

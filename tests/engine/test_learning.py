@@ -51,7 +51,7 @@ async def test_country_breaker_settings_come_from_config(started: RouterFactory)
 
 
 async def samples(store: SQLiteStore, provider: str, at: float, count: int) -> None:
-    await store.record_sends(
+    await store.deliveries.record_sends(
         [DeliverySample(provider, "ZA", f"{provider}{at:.0f}x{i}-0", at) for i in range(count)]
     )
 
@@ -66,7 +66,9 @@ async def test_statistics_and_weights_outlive_a_restart(tmp_path: Path) -> None:
         now = clock.time()
         await samples(store, "a", now, 10)
         for i in range(10):
-            await store.record_final("a", f"a{now:.0f}x{i}-0", DeliveryStatus.FAILED, now + 1)
+            await store.deliveries.record_final(
+                "a", f"a{now:.0f}x{i}-0", DeliveryStatus.FAILED, now + 1
+            )
         clock.advance(60)
         await first.quality.refresh()
         assert first.quality.learnt("a")["ZA"].weight == 0.9

@@ -50,14 +50,14 @@ def sample(ref: str, provider: str = "a", country: str = "ZA", at: float = NOW) 
 
 
 async def test_figures_count_delivered_failed_missing_and_pending(store: MessageStore) -> None:
-    await store.record_sends(
+    await store.deliveries.record_sends(
         [sample(f"m{i}-0", at=NOW + i) for i in range(6)] + [sample("x-0", "b", "AU")]
     )
-    await store.record_final("a", "m0-0", DeliveryStatus.DELIVERED, NOW + 10)
-    await store.record_final("a", "m1-0", DeliveryStatus.DELIVERED, NOW + 21)
-    await store.record_final("a", "m2-0", DeliveryStatus.EXPIRED, NOW + 32)
+    await store.deliveries.record_final("a", "m0-0", DeliveryStatus.DELIVERED, NOW + 10)
+    await store.deliveries.record_final("a", "m1-0", DeliveryStatus.DELIVERED, NOW + 21)
+    await store.deliveries.record_final("a", "m2-0", DeliveryStatus.EXPIRED, NOW + 32)
     # m3 has no report and is older than the bound: missing; m4 and m5 are pending.
-    found = await store.delivery_figures(NOW, NOW + 4)
+    found = await store.deliveries.delivery_figures(NOW, NOW + 4)
     assert found == [
         DeliveryFigures("a", "ZA", 6, 2, 1, 1, 2, 20.0),
         DeliveryFigures("b", "AU", 1, 0, 0, 1, 0, None),
@@ -67,41 +67,45 @@ async def test_figures_count_delivered_failed_missing_and_pending(store: Message
 
 
 async def test_a_send_and_its_first_final_report_count_once(store: MessageStore) -> None:
-    await store.record_sends([sample("m1-0")])
-    await store.record_sends([sample("m1-0", at=NOW + 50)])  # counted already
-    await store.record_final("a", "m1-0", DeliveryStatus.FAILED, NOW + 5)
-    await store.record_final("a", "m1-0", DeliveryStatus.DELIVERED, NOW + 9)  # not the first
-    await store.record_final("b", "m1-0", DeliveryStatus.DELIVERED, NOW + 9)  # not b's send
-    assert await store.delivery_figures(NOW, NOW) == [
+    await store.deliveries.record_sends([sample("m1-0")])
+    await store.deliveries.record_sends([sample("m1-0", at=NOW + 50)])  # counted already
+    await store.deliveries.record_final("a", "m1-0", DeliveryStatus.FAILED, NOW + 5)
+    await store.deliveries.record_final(
+        "a", "m1-0", DeliveryStatus.DELIVERED, NOW + 9
+    )  # not the first
+    await store.deliveries.record_final(
+        "b", "m1-0", DeliveryStatus.DELIVERED, NOW + 9
+    )  # not b's send
+    assert await store.deliveries.delivery_figures(NOW, NOW) == [
         DeliveryFigures("a", "ZA", 1, 0, 1, 0, 0, 5.0)
     ]
 
 
 async def test_a_report_before_its_send_is_counted_waits_for_it(store: MessageStore) -> None:
-    await store.record_final("a", "m1-0", DeliveryStatus.DELIVERED, NOW + 2)
-    assert await store.delivery_figures(NOW - 100, NOW) == []
-    await store.record_sends([sample("m1-0", at=NOW + 1)])
-    assert await store.delivery_figures(NOW, NOW) == [
+    await store.deliveries.record_final("a", "m1-0", DeliveryStatus.DELIVERED, NOW + 2)
+    assert await store.deliveries.delivery_figures(NOW - 100, NOW) == []
+    await store.deliveries.record_sends([sample("m1-0", at=NOW + 1)])
+    assert await store.deliveries.delivery_figures(NOW, NOW) == [
         DeliveryFigures("a", "ZA", 1, 1, 0, 0, 0, 1.0)
     ]
 
 
 async def test_the_window_and_forgetting(store: MessageStore) -> None:
-    await store.record_sends([sample("old-0", at=NOW), sample("new-0", at=NOW + 100)])
-    [figures] = await store.delivery_figures(NOW + 50, NOW + 50)
+    await store.deliveries.record_sends([sample("old-0", at=NOW), sample("new-0", at=NOW + 100)])
+    [figures] = await store.deliveries.delivery_figures(NOW + 50, NOW + 50)
     assert figures.sent == 1
-    await store.forget_deliveries(NOW + 50)
-    [figures] = await store.delivery_figures(NOW - 1000, NOW - 1000)
+    await store.deliveries.forget_deliveries(NOW + 50)
+    [figures] = await store.deliveries.delivery_figures(NOW - 1000, NOW - 1000)
     assert (figures.sent, figures.pending) == (1, 1)
 
 
 async def test_learnt_weights_and_the_freeze_are_kept(store: MessageStore) -> None:
-    assert await store.quality_state() == QualityState()
+    assert await store.deliveries.quality_state() == QualityState()
     state = QualityState((QualityWeight("a", "ZA", 0.4), QualityWeight("b", "AU", 0.9)), NOW, True)
-    await store.save_quality(state)
-    assert await store.quality_state() == state
-    await store.save_quality(QualityState((), NOW + 60, False))
-    assert await store.quality_state() == QualityState((), NOW + 60, False)
+    await store.deliveries.save_quality(state)
+    assert await store.deliveries.quality_state() == state
+    await store.deliveries.save_quality(QualityState((), NOW + 60, False))
+    assert await store.deliveries.quality_state() == QualityState((), NOW + 60, False)
 
 
 async def finished(store: MessageStore) -> None:
@@ -123,9 +127,11 @@ async def test_a_redelivery_is_claimed_once_and_the_failed_provider_then_says_no
     match = await store.apply_report(failed_report(), NOW + 5)
     assert match is not None
     assert match.status is DeliveryStatus.FAILED
-    assert not await store.claim_redelivery("m1", "m1-0", "b", "not b's")  # sent through a
-    assert await store.claim_redelivery("m1", "m1-0", "a", "failed report from a")
-    assert not await store.claim_redelivery("m1", "m1-0", "a", "again")  # never twice
+    assert not await store.deliveries.claim_redelivery(
+        "m1", "m1-0", "b", "not b's"
+    )  # sent through a
+    assert await store.deliveries.claim_redelivery("m1", "m1-0", "a", "failed report from a")
+    assert not await store.deliveries.claim_redelivery("m1", "m1-0", "a", "again")  # never twice
     record = await store.get("m1")
     assert record is not None
     [recipient] = record.recipients
@@ -156,4 +162,4 @@ async def test_a_redelivery_is_claimed_once_and_the_failed_provider_then_says_no
 
 async def test_a_redelivery_claim_for_no_such_message_is_refused(store: MessageStore) -> None:
     with pytest.raises(KeyError):
-        await store.claim_redelivery("nope", "nope-0", "a", "why")
+        await store.deliveries.claim_redelivery("nope", "nope-0", "a", "why")
