@@ -20,6 +20,7 @@ from router.model import (
     Outcome,
     RecipientStatus,
 )
+from router.store._admin_sqlite import ADMIN_MIGRATION
 from router.store.base import (
     CallRecord,
     HoldRecord,
@@ -114,6 +115,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: when an in-flight attempt started, so recovery can tell a message the
     # provider never got (not known once the attempt's timeout passed) from a lost answer.
     ("ALTER TABLE recipients ADD COLUMN in_flight_at REAL",),
+    # 3 -> 4: operators' actions on providers, suspensions in force, ingress notes.
+    ADMIN_MIGRATION,
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 

@@ -29,6 +29,7 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+from router.store.admin import AdminJournal
 
 
 class ReportMatch(NamedTuple):
@@ -175,13 +176,16 @@ class RecentCalls:
     holds: tuple[HoldRecord, ...] = ()
 
 
-class MessageStore(abc.ABC):
-    """Where the engine journals messages. Every method is a coroutine."""
+class MessageStore(AdminJournal, abc.ABC):
+    """Where the engine journals messages, and operators their actions (:class:`AdminJournal`).
 
-    async def open(self) -> None:  # noqa: B027 - most stores have nothing to open
+    Every method is a coroutine.
+    """
+
+    async def open(self) -> None:
         """Prepare the store (create files, run migrations)."""
 
-    async def close(self) -> None:  # noqa: B027
+    async def close(self) -> None:
         """Flush and release the store."""
 
     @abc.abstractmethod
@@ -285,7 +289,7 @@ class MessageStore(abc.ABC):
         The daemon sends or resolves them at start.
         """
 
-    async def record_calls(  # noqa: B027 - a store may remember nothing
+    async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
     ) -> None:
         """Remember budget calls and holds, forgetting those that ended before *forget_before*.

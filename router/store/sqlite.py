@@ -28,6 +28,7 @@ from router.model import (
     Recipient,
     SendResult,
 )
+from router.store._admin_sqlite import SQLiteAdminJournal
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
@@ -59,7 +60,7 @@ from router.store.reports import merge_report, report_target
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(MessageStore):
+class SQLiteStore(SQLiteAdminJournal, MessageStore):
     """The journal in one SQLite file, written from one thread with group commits.
 
     Args:
