@@ -31,7 +31,7 @@ from aiohttp import web
 from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
-from router.daemon import inbound, routes
+from router.daemon import admin, inbound, routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.json import error
 from router.engine import Router
@@ -273,6 +273,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.on_shutdown.append(draining)
     routes.add_routes(app, daemon)
     inbound.add_routes(app, daemon)
+    admin.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
 

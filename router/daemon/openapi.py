@@ -143,3 +143,55 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+
+_ADMIN_SAID = {
+    "suspend": (
+        "Suspend a provider",
+        "Route nothing to the provider until it is resumed: route explanations exclude it "
+        "with policy `suspended` and the reason, and sends under way fail over past it. "
+        "Journalled: the suspension survives a restart.",
+    ),
+    "resume": (
+        "Resume a suspended provider",
+        "The provider takes messages again, its circuit breaker permitting. Journalled.",
+    ),
+    "reset": (
+        "Reset a provider's circuit breaker",
+        "Close the breaker now and forget its failures, doubled cooldown and any hold the "
+        "provider asked for. Journalled.",
+    ),
+}
+
+
+def _admin_paths() -> dict[str, Any]:
+    """The operators' routes (``router.daemon.admin``)."""
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "A configured, enabled provider's name",
+        "schema": {"type": "string"},
+    }
+    return {
+        f"/v1/providers/{{name}}/{action}": {
+            "post": {
+                "operationId": f"{action}Provider",
+                "tags": ["admin"],
+                "summary": summary,
+                "description": description,
+                "parameters": [name],
+                "requestBody": {"required": False, **_json("AdminReason")},
+                "responses": {
+                    "200": _answer("The provider, as GET /v1/providers shows it", "Provider"),
+                    "404": _answer("No enabled provider with this name", "Error"),
+                    **_ERRORS,
+                    **_UNAVAILABLE,
+                },
+            }
+        }
+        for action, (summary, description) in _ADMIN_SAID.items()
+    }
+
+
+OPENAPI["paths"].update(_admin_paths())

@@ -260,6 +260,29 @@ _PROVIDERS = {
         }
     },
 }
+_PROVIDER: dict[str, Any] = _PROVIDERS["properties"]["providers"]["items"]  # type: ignore[index]
+_PROVIDER["required"].append("suspended")
+_PROVIDER["properties"]["suspended"] = {
+    "type": ["object", "null"],
+    "description": "Set while an operator has the provider suspended "
+    "(POST /v1/providers/{name}/suspend): no message is routed to it; null when not.",
+    "required": ["reason", "since"],
+    "properties": {
+        "reason": {"type": "string", "description": "What the operator said (may be empty)."},
+        "since": {"type": "number", "description": "When it was suspended, Unix seconds."},
+    },
+}
+_ADMIN_REASON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "reason": {
+            "type": "string",
+            "maxLength": 500,
+            "description": "Why, for the journal and the route explanations (optional).",
+        }
+    },
+}
 _PLUGINS = {
     "type": "object",
     "required": ["plugins"],
@@ -352,6 +375,8 @@ SCHEMAS: dict[str, Any] = {
     "Queued": _QUEUED,
     "Route": _ROUTE,
     "Providers": _PROVIDERS,
+    "Provider": _PROVIDER,
+    "AdminReason": _ADMIN_REASON,
     "Plugins": _PLUGINS,
     "InboundPage": _INBOUND,
     "WebhookEvent": _EVENT,

@@ -11,6 +11,7 @@ from router.model import Balance
 from router.policy import ProviderView
 from router.provider import Provider
 from router.state import Breaker, Budget
+from router.store.admin import Suspension
 
 
 @attrs.define
@@ -25,6 +26,8 @@ class ProviderState:
     balance: Balance | None = None
     price_lengths: tuple[int, ...] = ()
     """The lengths of its price prefixes, longest first, computed once."""
+    suspended: Suspension | None = None
+    """Set while an operator has it suspended: no message is routed to it."""
     view: tuple[tuple[object, ...], ProviderView] | None = None
     """The last view the policies saw, with the live state it showed."""
 

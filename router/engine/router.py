@@ -29,6 +29,7 @@ import attrs
 
 from router.clock import Clock, SystemClock
 from router.config import Config, parse_config, read_toml
+from router.engine.admin import ProviderAdmin
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
 from router.engine.callbacks import Callbacks
@@ -137,6 +138,7 @@ class Router:
             clock=clock,
         )
         self.budget_journal = BudgetJournal(store, clock)
+        self.admin = ProviderAdmin(states, store, metrics, clock)  # suspend, resume, reset
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -178,6 +180,7 @@ class Router:
             if settings.common.enabled:
                 self._states[name] = self._provider_state(index, name, self._session)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
+        await self.admin.restore()
         self._started = True
         if track_balances:
             self.balances.start()
@@ -199,9 +202,8 @@ class Router:
         try:
             provider = cls(settings.options, context)
         except Exception as exc:
-            raise PluginError(
-                f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
-            ) from exc
+            why = f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
+            raise PluginError(why) from exc
         breaker = self.state.breaker(name, self._breaker_moved)
         self.metrics.watch_breaker(name, lambda: breaker.state)
         return ProviderState(

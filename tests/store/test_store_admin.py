@@ -99,7 +99,8 @@ async def test_suspensions_and_notes_survive_reopening_the_file(tmp_path: Path) 
         assert await second.suspensions() == {"office": Suspension("office", "invoice unpaid", NOW)}
         assert await second.admin_actions() == [act("office", AdminKind.SUSPEND, "invoice unpaid")]
         note = await second.ingress_note("m1")
-        assert note is not None and note.fields == {"dlr-mask": "1"}
+        assert note is not None
+        assert note.fields == {"dlr-mask": "1"}
     finally:
         await second.close()
 
