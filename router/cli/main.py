@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from router.cli.admin import add_admin_commands
 from router.cli.bulk import DaemonSender, InProcessSender, send_rows
 from router.cli.bulk_report import Progress, Summary, describe, table
 from router.cli.bulk_rows import read_rows
@@ -314,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     balance.add_argument("provider", nargs="*", help="provider names (default: all)")
     providers = command("providers", "list loaded plugins, providers and policies", _providers)
     providers.add_argument("--config", "-c", help="apply this config's blocked_plugins")
+    add_admin_commands(providers)  # providers suspend|resume|reset NAME
     check = command(
         "check-config", "validate a config file without starting anything", _check_config
     )
