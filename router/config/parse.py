@@ -23,6 +23,7 @@ import cattrs
 
 import router.numbers as numbers
 from router.config.converter import join_path, make_config_converter, parse_duration, read_table
+from router.config.ingress import read_ingress
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
     Config,
@@ -264,7 +265,7 @@ def parse_config(
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     unset = {line.partition(": ")[0] for line in problems}
     converter = make_config_converter()
-    sections = ("router", "server", "store", "providers", "policies", "webhooks")
+    sections = ("router", "server", "store", "providers", "policies", "webhooks", "ingress")
     problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
     settings, wrong = read_table(
         converter, doc.get("router", {}), RouterSettings, "router", problems
@@ -295,9 +296,11 @@ def parse_config(
     )
     if not wrong & {"base_currency", "currencies"}:
         problems.extend(_currency_problems(router, currencies))
+    tokens = [t.reveal() for t in server.api_tokens] if server else []
+    ingress = read_ingress(converter, host, doc.get("ingress", {}), tokens, [*tables], problems)
     if problems:
         raise ConfigError(_redacted(_unset_once(problems, unset), secrets))
-    return Config(router, server, store, providers, policies, webhooks)
+    return Config(router, server, store, providers, policies, webhooks, ingress)
 
 
 def _policies(

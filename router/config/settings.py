@@ -182,3 +182,5 @@ class Config:
     policies: dict[str, Any] = attrs.field(factory=dict)
     """Each chained policy's options, by policy name."""
     webhooks: tuple[WebhookSettings, ...] = ()
+    ingress: dict[str, Any] = attrs.field(factory=dict)
+    """Each configured ingress's options (``[ingress.NAME]``), by ingress name."""

@@ -32,7 +32,9 @@ from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
 from router.daemon import admin, inbound, routes
+from router.daemon import ingress as ingress_routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
+from router.daemon.ingress import IngressHost
 from router.daemon.json import error
 from router.engine import Router
 from router.errors import NoRouteError, RouterError, StoreError
@@ -83,7 +85,10 @@ class Daemon:
         self._store: MessageStore | None = None
         self._store_url = ""
         self._webhooks: WebhookService | None = None
+        self.ingress = IngressHost(self)
+        """The drop-in APIs of the config in force (``[ingress.NAME]``)."""
         self.router = self._build(self._read())
+        self.ingress.configure(self.router)
         self.webhooks.configure(self.config)
         hide_in_aiohttp_logs(secrets_of(self.config))
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -102,7 +107,7 @@ class Daemon:
         plugin = WebhookPlugin()
         router = Router(
             data,
-            plugins=(*self.plugins, plugin),
+            plugins=(*self.plugins, plugin, self.ingress),
             env=self.env,
             clock=self.clock,
             store=self._journal,
@@ -143,6 +148,7 @@ class Daemon:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
         await self.webhooks.start()
+        await self.ingress.start()
         await self.router.start()
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
@@ -163,6 +169,7 @@ class Daemon:
             worker.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
         await self.router.aclose()
+        await self.ingress.stop()
         await self.webhooks.stop()
         await self.store.close()
 
@@ -215,6 +222,7 @@ class Daemon:
             return False
         old, self.router = self.router, new
         self.webhooks.configure(new.config)
+        self.ingress.configure(new)
         hide_in_aiohttp_logs(secrets_of(new.config))
         await old.aclose()
         log.info("config reloaded")
@@ -274,6 +282,7 @@ def make_app(daemon: Daemon) -> web.Application:
     routes.add_routes(app, daemon)
     inbound.add_routes(app, daemon)
     admin.add_routes(app, daemon)
+    ingress_routes.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
 

@@ -106,8 +106,7 @@ class Router:
         self.store = store = _journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
-        self._own_session = session is None
-        self._session = session
+        self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
