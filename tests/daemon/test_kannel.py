@@ -35,9 +35,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def daemon(
-    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
-) -> InProcessDaemon:
+async def daemon(tmp_path: Path, emulators: dict[str, Any], served_factory: Any) -> InProcessDaemon:
     served: InProcessDaemon = served_factory(config(tmp_path, emulators))
     await served.start()
     for name, emulator in emulators.items():
