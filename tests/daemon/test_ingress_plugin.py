@@ -110,3 +110,14 @@ def test_an_unknown_ingress_table_is_a_config_error() -> None:
         Daemon(config_data=config)
 
     assert "ingress.smpp: unknown ingress 'smpp' (known: jasmin, kannel)" in str(caught.value)
+
+
+def test_the_guide_shows_the_example_as_it_is() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "tests" / "example_plugins" / "plain_ingress.py").read_text()
+    body = source.split("from __future__ import annotations\n\n", 1)[1]
+    guide = (root / "docs" / "plugins.md").read_text()
+
+    assert f"```python\n{body}```" in guide
