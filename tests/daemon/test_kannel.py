@@ -265,3 +265,22 @@ async def _true(value: object) -> bool:
 
 async def _async_len(emulator: Any, count: int) -> bool:
     return len(emulator.counters.sent) >= count
+
+
+async def test_a_reload_turns_the_ingress_on_and_off(
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
+) -> None:
+    served: InProcessDaemon = served_factory(config(tmp_path, emulators, ingress=""))
+    await served.start()
+    assert served.daemon is not None
+    params = login(to="0412345678", text="after the reload")
+
+    assert (await sendsms(served, params=params))[0] == 404
+
+    served.config.write_text(config(tmp_path, emulators), encoding="utf-8")
+    assert await served.daemon.reload()
+    assert (await sendsms(served, params=params))[:2] == (202, "0: Accepted for delivery")
+
+    served.config.write_text(config(tmp_path, emulators, ingress=""), encoding="utf-8")
+    assert await served.daemon.reload()
+    assert (await sendsms(served, params=params))[0] == 404
