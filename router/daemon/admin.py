@@ -1,8 +1,9 @@
 """The operators' routes: ``POST /v1/providers/{name}/suspend``, ``/resume`` and ``/reset``.
 
 Each takes an optional JSON body ``{"reason": "..."}``, journals the action (a suspension
-survives a restart) and answers with the provider as ``GET /v1/providers`` shows it. The
-bearer token the rest of ``/v1`` needs is checked by the daemon's middleware.
+survives a restart) and answers with the provider as ``GET /v1/providers`` shows it;
+``GET /v1/providers/{name}/actions`` lists what was done to it, newest first. The bearer
+token the rest of ``/v1`` needs is checked by the daemon's middleware.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = ["ACTIONS", "add_routes"]
 
 ACTIONS = ("suspend", "resume", "reset")
 """The actions, each the last segment of its path."""
+MAX_ACTIONS = 500
+"""The most actions one ``GET /v1/providers/{name}/actions`` lists."""
 
 
 async def _reason(request: web.Request) -> str:
@@ -60,5 +63,19 @@ def add_routes(app: web.Application, daemon: Daemon) -> None:
         act.__doc__ = f"``POST /v1/providers/{{name}}/{action}``."
         return act
 
+    async def actions(request: web.Request) -> web.Response:
+        """``GET /v1/providers/{name}/actions``: the journalled actions, newest first."""
+        name = request.match_info["name"]
+        raw = request.query.get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIONS:
+            raise ValidationError("limit", f"expected a whole number from 1 to {MAX_ACTIONS}")
+        found = await daemon.store.admin_actions(provider=name, limit=int(raw))
+        items = [
+            {"provider": a.provider, "action": a.kind.value, "reason": a.reason, "at": a.at}
+            for a in found
+        ]
+        return respond({"actions": items})
+
     for action in ACTIONS:
         app.router.add_post(f"/v1/providers/{{name}}/{action}", handler(action))
+    app.router.add_get("/v1/providers/{name}/actions", actions)

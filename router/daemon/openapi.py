@@ -173,7 +173,7 @@ def _admin_paths() -> dict[str, Any]:
         "description": "A configured, enabled provider's name",
         "schema": {"type": "string"},
     }
-    return {
+    paths: dict[str, Any] = {
         f"/v1/providers/{{name}}/{action}": {
             "post": {
                 "operationId": f"{action}Provider",
@@ -192,6 +192,29 @@ def _admin_paths() -> dict[str, Any]:
         }
         for action, (summary, description) in _ADMIN_SAID.items()
     }
+    paths["/v1/providers/{name}/actions"] = {
+        "get": {
+            "operationId": "listProviderActions",
+            "tags": ["admin"],
+            "summary": "What operators did to a provider, newest first",
+            "description": "The journalled suspends, resumes and resets of the provider "
+            "(by name, configured or not), each with its reason and time.",
+            "parameters": [
+                {**name, "description": "A provider's name"},
+                _query(
+                    "limit",
+                    "How many actions at most",
+                    {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                ),
+            ],
+            "responses": {
+                "200": _answer("The actions", "AdminActions"),
+                **_ERRORS,
+                **_UNAVAILABLE,
+            },
+        }
+    }
+    return paths
 
 
 OPENAPI["paths"].update(_admin_paths())

@@ -12,6 +12,7 @@ from typing import Any
 from router.model import Encoding, EventType, Outcome, RecipientStatus
 from router.state import BreakerState
 from router.store import MessageState
+from router.store.admin import AdminKind
 from router.webhooks import DeliveryState
 
 
@@ -283,6 +284,26 @@ _ADMIN_REASON = {
         }
     },
 }
+_ADMIN_ACTIONS = {
+    "type": "object",
+    "required": ["actions"],
+    "properties": {
+        "actions": {
+            "type": "array",
+            "description": "Newest first.",
+            "items": {
+                "type": "object",
+                "required": ["provider", "action", "reason", "at"],
+                "properties": {
+                    "provider": {"type": "string", "description": "The provider's name."},
+                    "action": {**_enum(AdminKind), "description": "What was done."},
+                    "reason": {"type": "string", "description": "What the operator said."},
+                    "at": {"type": "number", "description": "When, Unix seconds."},
+                },
+            },
+        }
+    },
+}
 _PLUGINS = {
     "type": "object",
     "required": ["plugins"],
@@ -377,6 +398,7 @@ SCHEMAS: dict[str, Any] = {
     "Providers": _PROVIDERS,
     "Provider": _PROVIDER,
     "AdminReason": _ADMIN_REASON,
+    "AdminActions": _ADMIN_ACTIONS,
     "Plugins": _PLUGINS,
     "InboundPage": _INBOUND,
     "WebhookEvent": _EVENT,

@@ -174,6 +174,34 @@ async def test_reset_closes_a_breaker_the_provider_opened(
     assert result["recipients"][0]["provider"] == "smsc"
 
 
+async def test_the_actions_are_listed_newest_first_across_a_restart(serve: Serve) -> None:
+    first = await serve()
+    for action, reason in (("suspend", "invoice unpaid"), ("resume", "paid"), ("reset", "")):
+        body = {"reason": reason} if reason else None
+        status, _ = await call(first, "POST", f"/v1/providers/smsc/{action}", json=body)
+        assert status == 200
+    await call(first, "POST", "/v1/providers/office/reset")
+    await first.close()
+
+    second = await serve()
+    status, body = await call(second, "GET", "/v1/providers/smsc/actions")
+
+    assert status == 200
+    jsonschema.validate(body, schema("AdminActions"))
+    assert [(a["action"], a["reason"]) for a in body["actions"]] == [
+        ("reset", ""),
+        ("resume", "paid"),
+        ("suspend", "invoice unpaid"),
+    ]
+    status, body = await call(second, "GET", "/v1/providers/smsc/actions?limit=1")
+    assert [a["action"] for a in body["actions"]] == ["reset"]
+    status, body = await call(second, "GET", "/v1/providers/smsc/actions?limit=0")
+    assert status == 400
+    assert body["error"]["field"] == "limit"
+    status, _ = await call(second, "GET", "/v1/providers/smsc/actions", headers={})
+    assert status == 401
+
+
 @pytest.mark.parametrize("action", ["suspend", "resume", "reset"])
 async def test_the_routes_need_the_token(serve: Serve, action: str) -> None:
     client = await serve()
