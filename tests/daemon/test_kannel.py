@@ -284,3 +284,31 @@ async def test_a_reload_turns_the_ingress_on_and_off(
     served.config.write_text(config(tmp_path, emulators, ingress=""), encoding="utf-8")
     assert await served.daemon.reload()
     assert (await sendsms(served, params=params))[0] == 404
+
+
+async def test_a_report_arriving_after_a_restart_is_still_called_back(
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any, receiver: Receiver
+) -> None:
+    broadcast = emulators["broadcast"]
+    first: InProcessDaemon = served_factory(config(tmp_path, emulators))
+    await first.start()
+    broadcast.callback_url = None  # the report comes later, to the next daemon
+    params = login(to="0412345678", text="report me later")
+    params.update({"dlr-mask": "1", "dlr-url": f"{receiver.url}?d=%d&F=%F&p=%p"})
+    assert (await sendsms(first, params=params))[:2] == (202, "0: Accepted for delivery")
+    await wait_until(lambda: _async_len(broadcast, 1))
+    sent = broadcast.counters.sent[0]
+    await first.stop()
+
+    second: InProcessDaemon = served_factory(config(tmp_path, emulators))
+    await second.start()
+    assert second.http is not None
+    # SMS Broadcast's push (providers.md 1.4), as the emulator makes it.
+    push = {"to": "61412345678", "ref": sent["ref"], "smsref": sent["smsref"]}
+    push["status"] = "Delivered"
+    url = f"{second.url}/callbacks/broadcast/dlr/{SECRET}"
+    async with second.http.get(url, params=push) as answer:
+        assert answer.status == 200
+
+    await wait_until(lambda: _true(receiver.where(d="1")))
+    assert receiver.where(d="1")[0]["query"] == {"d": "1", "F": sent["smsref"], "p": "0412345678"}
