@@ -66,6 +66,11 @@ def add_routes(app: web.Application, daemon: Daemon) -> None:
     async def actions(request: web.Request) -> web.Response:
         """``GET /v1/providers/{name}/actions``: the journalled actions, newest first."""
         name = request.match_info["name"]
+        for key in request.query:
+            if key != "limit":
+                raise ValidationError(key, "unknown parameter (known: limit)")
+        if len(request.query.getall("limit", [])) > 1:
+            raise ValidationError("limit", "given more than once")
         raw = request.query.get("limit", "50")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIONS:
             raise ValidationError("limit", f"expected a whole number from 1 to {MAX_ACTIONS}")

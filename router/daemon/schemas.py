@@ -9,10 +9,10 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from router.daemon.admin_schemas import admin_schemas
 from router.model import Encoding, EventType, Outcome, RecipientStatus
 from router.state import BreakerState
 from router.store import MessageState
-from router.store.admin import AdminKind
 from router.webhooks import DeliveryState
 
 
@@ -261,49 +261,6 @@ _PROVIDERS = {
         }
     },
 }
-_PROVIDER: dict[str, Any] = _PROVIDERS["properties"]["providers"]["items"]  # type: ignore[index]
-_PROVIDER["required"].append("suspended")
-_PROVIDER["properties"]["suspended"] = {
-    "type": ["object", "null"],
-    "description": "Set while an operator has the provider suspended "
-    "(POST /v1/providers/{name}/suspend): no message is routed to it; null when not.",
-    "required": ["reason", "since"],
-    "properties": {
-        "reason": {"type": "string", "description": "What the operator said (may be empty)."},
-        "since": {"type": "number", "description": "When it was suspended, Unix seconds."},
-    },
-}
-_ADMIN_REASON = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "reason": {
-            "type": "string",
-            "maxLength": 500,
-            "description": "Why, for the journal and the route explanations (optional).",
-        }
-    },
-}
-_ADMIN_ACTIONS = {
-    "type": "object",
-    "required": ["actions"],
-    "properties": {
-        "actions": {
-            "type": "array",
-            "description": "Newest first.",
-            "items": {
-                "type": "object",
-                "required": ["provider", "action", "reason", "at"],
-                "properties": {
-                    "provider": {"type": "string", "description": "The provider's name."},
-                    "action": {**_enum(AdminKind), "description": "What was done."},
-                    "reason": {"type": "string", "description": "What the operator said."},
-                    "at": {"type": "number", "description": "When, Unix seconds."},
-                },
-            },
-        }
-    },
-}
 _PLUGINS = {
     "type": "object",
     "required": ["plugins"],
@@ -396,9 +353,7 @@ SCHEMAS: dict[str, Any] = {
     "Queued": _QUEUED,
     "Route": _ROUTE,
     "Providers": _PROVIDERS,
-    "Provider": _PROVIDER,
-    "AdminReason": _ADMIN_REASON,
-    "AdminActions": _ADMIN_ACTIONS,
+    **admin_schemas(_PROVIDERS),
     "Plugins": _PLUGINS,
     "InboundPage": _INBOUND,
     "WebhookEvent": _EVENT,

@@ -198,6 +198,9 @@ async def test_the_actions_are_listed_newest_first_across_a_restart(serve: Serve
     status, body = await call(second, "GET", "/v1/providers/smsc/actions?limit=0")
     assert status == 400
     assert body["error"]["field"] == "limit"
+    for query in ("limit=1&limit=2", "colour=red"):
+        status, body = await call(second, "GET", f"/v1/providers/smsc/actions?{query}")
+        assert status == 400, query
     status, _ = await call(second, "GET", "/v1/providers/smsc/actions", headers={})
     assert status == 401
 
