@@ -32,6 +32,7 @@ from router.registries import (
     ProviderRegistry,
     Registry,
 )
+from router.version import UNKNOWN, VERSION
 
 ENTRY_POINT_GROUP = "smsrouter"
 AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -304,7 +305,4 @@ def _is_own_module(module_name: str) -> bool:
 
 
 def _own_version() -> str | None:
-    try:
-        return metadata.version("smsrouter")
-    except metadata.PackageNotFoundError:
-        return None
+    return None if VERSION == UNKNOWN else VERSION

@@ -1,67 +1,53 @@
 """The JSON Schemas of the operators' routes (:mod:`router.daemon.admin`).
 
-One provider (``GET /v1/providers`` lists them, the admin routes answer with one), with
-its suspension; the admin routes' optional body; the journalled actions.
+A provider's suspension (a field of each provider ``GET /v1/providers`` shows, and of the
+provider the admin routes answer with), the admin routes' optional body, and the
+journalled actions. Built as :mod:`router.daemon.schemas` builds the rest.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
+from router.daemon.schemas import AT, STRING, described, enum_of, list_of, object_of
+from router.engine.admin import MAX_REASON
 from router.store.admin import AdminKind
 
-__all__ = ["admin_schemas"]
+__all__ = ["ADMIN_SCHEMAS", "SUSPENDED"]
 
-
-def _enum(kind: type[enum.StrEnum]) -> dict[str, list[str]]:
-    return {"enum": [member.value for member in kind]}
-
-
-def admin_schemas(providers: dict[str, Any]) -> dict[str, Any]:
-    """The admin schemas by name; *providers* (the ``Providers`` schema) gains the
-    ``suspended`` field on each provider, which is also the ``Provider`` schema."""
-    provider: dict[str, Any] = providers["properties"]["providers"]["items"]
-    provider["required"].append("suspended")
-    provider["properties"]["suspended"] = {
-        "type": ["object", "null"],
-        "description": "Set while an operator has the provider suspended "
-        "(POST /v1/providers/{name}/suspend): no message is routed to it; null when not.",
-        "required": ["reason", "since"],
-        "properties": {
-            "reason": {"type": "string", "description": "What the operator said (may be empty)."},
-            "since": {"type": "number", "description": "When it was suspended, Unix seconds."},
-        },
-    }
-    reason = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "reason": {
-                "type": "string",
-                "maxLength": 500,
-                "description": "Why, for the journal and the route explanations (optional).",
-            }
-        },
-    }
-    actions = {
-        "type": "object",
-        "required": ["actions"],
-        "properties": {
-            "actions": {
-                "type": "array",
-                "description": "Newest first.",
-                "items": {
-                    "type": "object",
-                    "required": ["provider", "action", "reason", "at"],
-                    "properties": {
-                        "provider": {"type": "string", "description": "The provider's name."},
-                        "action": {**_enum(AdminKind), "description": "What was done."},
-                        "reason": {"type": "string", "description": "What the operator said."},
-                        "at": {"type": "number", "description": "When, Unix seconds."},
-                    },
-                },
-            }
-        },
-    }
-    return {"Provider": provider, "AdminReason": reason, "AdminActions": actions}
+SUSPENDED = object_of(
+    "Set while an operator has the provider suspended (POST /v1/providers/{name}/suspend): "
+    "no message is routed to it; null when it is not",
+    {
+        "reason": described("What the operator said (may be empty)", STRING),
+        "since": described("When it was suspended, as Unix seconds", type="number"),
+    },
+    null=True,
+)
+_REASON = described(
+    "Why, for the journal and the route explanations; printable characters",
+    STRING,
+    maxLength=MAX_REASON,
+)
+_ADMIN_REASON = object_of(
+    "An operator's reason for an action (the body is optional)",
+    {"reason": _REASON},
+    required=[],
+)
+_ADMIN_REASON["additionalProperties"] = False
+_ACTION = object_of(
+    "One journalled action of an operator on a provider",
+    {
+        "provider": described("The provider, by configured name", STRING),
+        "action": described("What was done", enum_of(AdminKind)),
+        "reason": described("What the operator said (may be empty)", STRING),
+        "at": AT,
+    },
+)
+ADMIN_SCHEMAS: dict[str, Any] = {
+    "AdminReason": _ADMIN_REASON,
+    "AdminActions": object_of(
+        "What operators did to a provider", {"actions": list_of("Newest first", _ACTION)}
+    ),
+}
+"""The admin routes' bodies by their names in ``#/components/schemas``."""
