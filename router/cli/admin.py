@@ -31,14 +31,24 @@ def add_admin_commands(providers: argparse.ArgumentParser) -> None:
     for action, help_text in _HELP.items():
         sub = actions.add_parser(action, help=help_text, description=help_text)
         sub.add_argument("name", help="the provider's configured name")
-        sub.add_argument("--server", required=True, metavar="URL", help="the daemon's URL")
-        sub.add_argument("--token", help="the daemon's API token (default: $SMSROUTER_API_TOKEN)")
+        # SUPPRESS: given before the action (``providers --server URL suspend``), the
+        # providers command's own option stands.
+        keep = argparse.SUPPRESS
+        sub.add_argument("--server", metavar="URL", default=keep, help="the daemon's URL")
+        sub.add_argument(
+            "--token", default=keep, help="the daemon's API token (default: $SMSROUTER_API_TOKEN)"
+        )
         sub.add_argument("--reason", default="", help="why, for the journal and explanations")
+        # -v/-q anywhere, as on every command: they add to the providers command's own.
+        sub.add_argument("-v", "--verbose", dest="sub_verbose", action="count", default=keep)
+        sub.add_argument("-q", "--quiet", dest="sub_quiet", action="count", default=keep)
         sub.set_defaults(handler=_act, parser=sub)
 
 
 async def _act(args: argparse.Namespace) -> int:
-    token = args.token or os.environ.get("SMSROUTER_API_TOKEN")
+    if not getattr(args, "server", None):
+        args.parser.error("give --server URL: the daemon to tell")
+    token = getattr(args, "token", None) or os.environ.get("SMSROUTER_API_TOKEN")
     if not token:
         args.parser.error("--server needs --token TOKEN or SMSROUTER_API_TOKEN in the environment")
     action: str = args.admin_action

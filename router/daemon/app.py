@@ -36,11 +36,13 @@ from router.daemon import ingress as ingress_routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.ingress import IngressHost
 from router.daemon.json import error
+from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
 from router.engine import Router
 from router.errors import NoRouteError, RouterError, StoreError
 from router.logs import hide_in_aiohttp_logs, secrets_of
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
+from router.version import VERSION
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
 
@@ -107,7 +109,7 @@ class Daemon:
         plugin = WebhookPlugin()
         router = Router(
             data,
-            plugins=(*self.plugins, plugin, self.ingress),
+            plugins=(*self.plugins, plugin, EventLog(), self.ingress),
             env=self.env,
             clock=self.clock,
             store=self._journal,
@@ -319,8 +321,11 @@ def serve_problems(config: Config) -> list[str]:
     return []
 
 
-def serve(config_path: str | Path, listen: str | None = None) -> None:
+def serve(config_path: str | Path, listen: str | None = None, *, access_log: bool = False) -> None:
     """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+
+    Logs one line once it serves (where it listens, its providers, its journal) and, with
+    *access_log*, one line per request on ``smsrouter.access``.
 
     Raises:
         RouterError: the config is wrong, or the address cannot be listened on.
@@ -349,12 +354,25 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
-    app.cleanup_ctx.append(on_hangup)
+    async def started(app: web.Application) -> AsyncIterator[None]:
+        # After the daemon's own start (the journal open, the workers running): the
+        # sockets are bound and listening already, so this is when it serves.
+        addresses = [s.getsockname()[:2] for s in sockets]
+        store = daemon.config.store.url or DEFAULT_STORE
+        line, fields = started_line(daemon.config, addresses, store, VERSION)
+        log.info("%s", line, extra=fields)
+        yield
+        log.info("stopped")
+
+    app.cleanup_ctx.extend([on_hangup, started])
+    if access_log:
+        ACCESS.setLevel(logging.INFO)  # switched on: written even under -q
     web.run_app(
         app,
         sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
-        print=lambda text: log.info("%s", text),
-        access_log=None,
+        print=None,
+        access_log=ACCESS if access_log else None,
+        access_log_class=AccessLog,
         **SERVER_OPTIONS,
     )

@@ -94,3 +94,17 @@ async def test_a_refusal_or_a_missing_token_is_one_line_and_exit_status(
     )
     assert code == 2
     assert "--token" in err
+
+
+async def test_the_options_may_come_before_the_action_and_v_after_it(
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any, daemon_env: dict[str, str]
+) -> None:
+    daemon = served_factory(config_text(tmp_path, emulators))
+    await daemon.start()
+
+    code, out, err = await smsrouter(
+        "providers", "--server", daemon.url, "suspend", "office", "-v", env=daemon_env
+    )
+
+    assert code == 0, err
+    assert out.strip() == "office: suspended; now suspended (no reason given), breaker closed"
