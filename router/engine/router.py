@@ -13,14 +13,14 @@ the :class:`~router.engine.decide.Decider` that asks the policies, the
 for the way back, the :class:`~router.engine.balances.BalanceTracker`, and the
 :class:`~router.engine.budgets.BudgetJournal` that keeps the budgets' recent calls in the
 journal across restarts. A message is checked (:mod:`router.engine.prepare`), journalled,
-routed and sent, once per message id.
+admitted (:mod:`router.compliance`: opted out, expired, held for the
+:class:`~router.engine.schedule.Scheduler`), routed and sent, once per message id.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import aiohttp
 import attrs
 
 from router.clock import Clock, SystemClock
+from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
 from router.engine.admin import ProviderAdmin
 from router.engine.balances import BalanceTracker
@@ -36,25 +37,27 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
+from router.engine.loading import load_plugins, open_journal
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
 from router.engine.providers import ProviderState, build_adapter
+from router.engine.schedule import Scheduler
 from router.engine.send import SendLoop
-from router.errors import ConfigError, NoRouteError
+from router.errors import NoRouteError
 from router.model import (
     Balance,
     CallbackKind,
     CallbackRequest,
     CallbackResult,
     Message,
+    RecipientStatus,
     SendResult,
 )
-from router.plugins import PluginHost
 from router.policy import PolicyChain, prefix_lengths
 from router.provider import Provider
 from router.state import BreakerState, LiveState, MemoryState
-from router.store import MessageRecord, MessageState, MessageStore, open_store
+from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
 
@@ -93,7 +96,8 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
-        self.plugins = _load_plugins(config, plugins, autoload)
+        # The composition root: every part is built here, in order, handed what it uses.
+        self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
         )
@@ -103,7 +107,7 @@ class Router:
         self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        self.store = store = _journal(store, self.config)
+        self.store = store = open_journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session, self._session = session is None, session
@@ -114,6 +118,11 @@ class Router:
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
         """Polls the providers' balances and keeps them in each provider's state."""
+        self.compliance = Compliance(self.config, store, clock, self.send)
+        """Opt-outs, quiet hours, send and expiry times: who of a message goes now."""
+        self.scheduler = Scheduler(store, clock, self.resume)
+        self.on_hold: Callable[[], None] = self.scheduler.wake
+        """Called when a message is held or cancelled: wakes the scheduler in charge."""
         self.callbacks = Callbacks(
             providers=states,
             store=store,
@@ -121,6 +130,7 @@ class Router:
             events=events,
             pushes=self.state.pushes(),
             clock=clock,
+            inbound_rules=self.compliance.inbound,
         )
         """The way back: provider pushes into the journal and the event hooks."""
         self.decider = Decider(states, self._policy_chain(), self.config.router, clock)
@@ -163,8 +173,9 @@ class Router:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def start(self, *, track_balances: bool = True) -> None:
-        """Build the providers, open the journal and start the balance tracker.
+    async def start(self, *, track_balances: bool = True, schedule: bool = True) -> None:
+        """Build the providers, open the journal, start the balance tracker and (with
+        *schedule*) the scheduler of held messages.
 
         Each budget first counts the recent calls the journal remembers (a process before
         this one made them), so the first balance poll waits its turn.
@@ -180,9 +191,12 @@ class Router:
                 self._states[name] = self._provider_state(index, name, self._session)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
         await self.admin.restore()
+        await self.compliance.start()
         self._started = True
         if track_balances:
             self.balances.start()
+        if schedule:
+            self.scheduler.start()
 
     def _provider_state(
         self, index: int, name: str, session: aiohttp.ClientSession
@@ -205,6 +219,8 @@ class Router:
     async def aclose(self) -> None:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
+        await self.scheduler.stop()
+        await self.compliance.stop()
         await self.events.drain()
         await self.budget_journal.close()
         for state in self._states.values():
@@ -230,7 +246,11 @@ class Router:
 
     def prepare(self, message: Message) -> Prepared:
         """Check *message* without sending it: ValidationError names what is wrong."""
-        return prepare(message, providers=self._states, region=self.config.router.default_region)
+        prepared = prepare(
+            message, providers=self._states, region=self.config.router.default_region
+        )
+        self.compliance.check(message)
+        return prepared
 
     async def send(self, message: Message) -> SendResult:
         """Send *message*; the result has every recipient's status and attempts.
@@ -258,7 +278,7 @@ class Router:
             self._sending.release(message.id, done)
             return await self._duplicate(record)
         try:
-            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+            return await self._deliver(prepared)
         finally:
             self._sending.release(message.id, done)
 
@@ -302,9 +322,32 @@ class Router:
                 break
         try:
             prepared = self.prepare(latest.message())
-            return await self._loop.deliver(prepared, self.decider.routes(prepared), latest)
+            return await self._deliver(prepared, latest)
         finally:
             self._sending.release(record.id, done)
+
+    async def _deliver(self, prepared: Prepared, record: MessageRecord | None = None) -> SendResult:
+        # Admitted first: opted out, expired and held recipients are settled, not sent.
+        text = prepared.text
+        settled = self.compliance.admit(
+            prepared.message, prepared.recipients, text.segments, record
+        )
+        routes = self.decider.routes(prepared)
+        result = await self._loop.deliver(prepared, routes, record, settled=settled)
+        if any(r.status is RecipientStatus.SCHEDULED for r in result.recipients):
+            self.on_hold()
+        return result
+
+    async def cancel(self, message_id: str) -> MessageRecord | None:
+        """Cancel what of a message is not yet sent (once a send under way has ended); its
+        record after, or None if unknown."""
+        done = await self._sending.wait_and_take(message_id)
+        try:
+            record = await self.store.cancel(message_id, self.clock.time())
+        finally:
+            self._sending.release(message_id, done)
+        self.on_hold()
+        return record
 
     def route(self, message: Message) -> RoutePlan:
         """Explain, without sending, where each recipient would go and why.
@@ -339,49 +382,3 @@ class Router:
         self.metrics.set_breaker(name, new)
         log.info("provider %r: circuit breaker %s -> %s", name, old, new)
         self.events.soon(self.events.provider_state_changed(name, old.value, new.value))
-
-
-def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
-    if store is None:
-        return open_store(config.store.url or "memory:")
-    return store if isinstance(store, MessageStore) else store(config)
-
-
-def _load_plugins(
-    config: Config | Mapping[str, Any], extra: Iterable[object], autoload: bool | None
-) -> PluginHost:
-    """The plugins *config* names (and blocks), with *extra*: before the config is validated,
-    since a mapping is validated against them."""
-    blocked: Sequence[str] = ()
-    named: Sequence[str] = ()
-    hook_timeout = 5.0
-    if isinstance(config, Config):
-        blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
-        named = config.router.plugins
-    else:
-        raw_router = config.get("router", {})
-        if isinstance(raw_router, Mapping):
-            blocked = _names(raw_router.get("blocked_plugins"))
-            named = _names(raw_router.get("plugins"))
-    return PluginHost.load(
-        extra=[*_import_plugins(named), *extra],
-        blocked=blocked,
-        autoload=autoload,
-        hook_timeout=hook_timeout,
-    )
-
-
-def _names(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
-
-
-def _import_plugins(names: Sequence[str]) -> list[object]:
-    modules: list[object] = []
-    for index, name in enumerate(names):
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError as exc:
-            raise ConfigError(
-                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
-            ) from None
-    return modules

@@ -118,9 +118,17 @@ class SendLoop:
         self.resolver = Resolver(calls, clock)
 
     async def deliver(
-        self, prepared: Prepared, routes: Sequence[Route], record: MessageRecord | None = None
+        self,
+        prepared: Prepared,
+        routes: Sequence[Route],
+        record: MessageRecord | None = None,
+        *,
+        settled: Mapping[str, RecipientResult] | None = None,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
+
+        Recipients in *settled* (by reference) are not sent: their results are given
+        (opted out, expired, held until later; :mod:`router.compliance`).
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
@@ -130,6 +138,7 @@ class SendLoop:
         for recipient, route in zip(prepared.recipients, routes, strict=True):
             reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
             progress.append(_Progress(recipient, route.providers, reasons))
+            progress[-1].result = (settled or {}).get(recipient.ref)
         if record is not None:
             await self._recover(record, progress)
         pending = [p for p in progress if p.result is None]
@@ -160,7 +169,7 @@ class SendLoop:
         by_ref = {r.ref: r for r in record.recipients}
         for item in progress:
             previous = by_ref.get(item.recipient.ref)
-            if previous is None:
+            if previous is None or item.result is not None:
                 continue
             item.attempts.extend(previous.attempts)
             last = previous.attempts[-1] if previous.attempts else None

@@ -28,6 +28,8 @@ from router.model import (
     Recipient,
     SendResult,
 )
+from router.store import _held_sql as held
+from router.store import _inbound_sql as inbound_sql
 from router.store._admin_sqlite import SQLiteAdminJournal
 from router.store._schema import (
     MIGRATIONS,
@@ -39,20 +41,17 @@ from router.store._schema import (
 )
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
-    INBOUND_REPEAT_WINDOW,
     CallRecord,
     HoldRecord,
     InboundRecord,
     MessageRecord,
     MessageState,
     MessageStore,
+    OptOut,
     RecentCalls,
     RecipientRecord,
     ReportMatch,
-    answered_by,
-    bare_number,
     check_limit,
-    inbound_key,
     ref_candidates,
 )
 from router.store.reports import merge_report, report_target
@@ -107,6 +106,7 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         segments: int,
         now: float,
     ) -> tuple[MessageRecord, bool]:
+        # One job on the writer thread, the look-up and the insert together: long but atomic.
         self.writer.backlog.check_room()
 
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
@@ -118,7 +118,9 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
             if found:
                 return found[0], False
             conn.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (id, reference, text, sender, providers, encoding,"
+                " segments, created_at, state, send_at, expires_at, urgent, callback_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.id,
                     message.reference,
@@ -129,6 +131,10 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
                     segments,
                     now,
                     MessageState.QUEUED.value,
+                    message.send_at,
+                    message.expires_at,
+                    int(message.urgent),
+                    message.callback_url,
                 ),
             )
             conn.executemany(
@@ -146,6 +152,10 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
                 created_at=now,
                 state=MessageState.QUEUED,
                 recipients=tuple(RecipientRecord(r.e164, r.ref) for r in recipients),
+                send_at=message.send_at,
+                expires_at=message.expires_at,
+                urgent=message.urgent,
+                callback_url=message.callback_url,
             )
             return record, True
 
@@ -216,6 +226,7 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
                     "DELETE FROM attempts WHERE message_id = ? AND ref = ?", (message_id, r.ref)
                 )
                 _insert_attempts(conn, message_id, r.ref, r.attempts)
+            held.finish_recipients(conn, result)
 
         await self.writer.run(work, keep=result.message_id)
 
@@ -262,48 +273,7 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         return await self.writer.run(work)
 
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        def work(conn: sqlite3.Connection) -> str | None:
-            if message.provider_message_id is not None:
-                row = conn.execute(
-                    "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id = ?",
-                    (message.provider, message.provider_message_id),
-                ).fetchone()
-            else:  # no id: the same content within the window is the same text
-                row = conn.execute(
-                    "SELECT answers FROM inbound WHERE provider = ?"
-                    " AND provider_message_id IS NULL AND sender = ? AND recipient = ?"
-                    " AND text = ? AND at IS ? AND in_reply_to IS ? AND received_at >= ?"
-                    " ORDER BY id DESC LIMIT 1",
-                    (*inbound_key(message), now - INBOUND_REPEAT_WINDOW),
-                ).fetchone()
-            if row is not None:
-                answers: str | None = row["answers"]
-                return answers
-            answers = None
-            if message.in_reply_to is not None:
-                for message_id in ref_candidates(message.in_reply_to):
-                    found = load_messages(conn, "id = ?", (message_id,))
-                    if found and answered_by(found[0], message.in_reply_to):
-                        answers = message_id
-                        break
-            conn.execute(
-                "INSERT INTO inbound (provider, sender, recipient, text, provider_message_id,"
-                " in_reply_to, at, answers, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.provider,
-                    message.sender,
-                    message.recipient,
-                    message.text,
-                    message.provider_message_id,
-                    message.in_reply_to,
-                    message.at,
-                    answers,
-                    now,
-                ),
-            )
-            return answers
-
-        return await self.writer.run(work)
+        return await self.writer.run(lambda conn: inbound_sql.add_inbound(conn, message, now))
 
     async def inbound(
         self,
@@ -316,33 +286,44 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         before: int | None = None,
     ) -> list[InboundRecord]:
         check_limit(limit)
-        where: list[str] = ["1"]
-        params: list[object] = []
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
-        if number is not None:
-            where.append("(ltrim(sender, '+') = ? OR ltrim(recipient, '+') = ?)")
-            params += [bare_number(number)] * 2
-        if since is not None:
-            where.append("received_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("received_at < ?")
-            params.append(until)
-        if before is not None:
-            where.append("id < ?")
-            params.append(before)
-        sql = f"SELECT * FROM inbound WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"  # noqa: S608 - fixed clauses, values bound
-        params.append(limit)
-
-        def work(conn: sqlite3.Connection) -> list[InboundRecord]:
-            return [inbound_record(row) for row in conn.execute(sql, params)]
-
-        return await self.writer.run(work)
+        sql, params = inbound_sql.inbound_query(provider, number, since, until, limit, before)
+        return await self.writer.run(
+            lambda conn: [inbound_record(row) for row in conn.execute(sql, params)]
+        )
 
     async def unfinished(self) -> list[MessageRecord]:
         return await self.writer.run(lambda conn: load_messages(conn, "state != 'done'", ()))
+
+    async def held_due(self, now: float, limit: int = 64) -> list[str]:
+        return await self.writer.run(lambda conn: held.held_due(conn, now, limit))
+
+    async def next_held(self) -> float | None:
+        return await self.writer.run(held.next_held)
+
+    async def cancel(self, message_id: str, now: float) -> MessageRecord | None:
+        return await self.writer.run(lambda conn: held.cancel(conn, message_id))
+
+    async def find(
+        self,
+        *,
+        reference: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[MessageRecord]:
+        check_limit(limit)
+        args = (reference, status, since, limit, before)
+        return await self.writer.run(lambda conn: held.find(conn, *args))
+
+    async def opt_out(self, entry: OptOut) -> bool:
+        return await self.writer.run(lambda conn: held.opt_out(conn, entry))
+
+    async def opt_in(self, number: str) -> bool:
+        return await self.writer.run(lambda conn: held.opt_in(conn, number))
+
+    async def optouts(self, *, number: str | None = None) -> list[OptOut]:
+        return await self.writer.run(lambda conn: held.optouts(conn, number))
 
     async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float

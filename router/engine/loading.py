@@ -1,0 +1,64 @@
+"""What a Router is built on before its parts: the plugins its config names (loaded before
+the config is validated) and its journal."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from router.config import Config
+from router.errors import ConfigError
+from router.plugins import PluginHost
+from router.store import MessageStore, open_store
+
+__all__ = ["load_plugins", "open_journal"]
+
+
+def load_plugins(
+    config: Config | Mapping[str, Any], extra: Iterable[object], autoload: bool | None
+) -> PluginHost:
+    """The plugins *config* names (and blocks), with *extra*: before the config is validated,
+    since a mapping is validated against them."""
+    blocked: Sequence[str] = ()
+    named: Sequence[str] = ()
+    hook_timeout = 5.0
+    if isinstance(config, Config):
+        blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
+        named = config.router.plugins
+    else:
+        raw_router = config.get("router", {})
+        if isinstance(raw_router, Mapping):
+            blocked = _names(raw_router.get("blocked_plugins"))
+            named = _names(raw_router.get("plugins"))
+    return PluginHost.load(
+        extra=[*_import_plugins(named), *extra],
+        blocked=blocked,
+        autoload=autoload,
+        hook_timeout=hook_timeout,
+    )
+
+
+def _names(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def _import_plugins(names: Sequence[str]) -> list[object]:
+    modules: list[object] = []
+    for index, name in enumerate(names):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as exc:
+            raise ConfigError(
+                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
+            ) from None
+    return modules
+
+
+def open_journal(
+    store: MessageStore | Callable[[Config], MessageStore] | None, config: Config
+) -> MessageStore:
+    """The journal a Router is handed (or a function gives it), else the config's."""
+    if store is None:
+        return open_store(config.store.url or "memory:")
+    return store if isinstance(store, MessageStore) else store(config)
