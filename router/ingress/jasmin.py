@@ -59,6 +59,15 @@ _STATUS = {
     DeliveryStatus.UNKNOWN: "UNKNOWN",
 }
 _ACK = "ACK/Jasmin"
+_NOT_SENT = frozenset(
+    {
+        RecipientStatus.FAILED,
+        RecipientStatus.REJECTED,
+        RecipientStatus.EXPIRED,
+        RecipientStatus.CANCELLED,
+    }
+)
+"""Recipients no provider took and none will: a level 1 failure."""
 
 
 @attrs.frozen
@@ -172,7 +181,7 @@ class JasminIngress(Ingress):
         for recipient in result.recipients:
             if recipient.status is RecipientStatus.ACCEPTED:
                 said = "ESME_ROK"
-            elif recipient.status in (RecipientStatus.FAILED, RecipientStatus.REJECTED):
+            elif recipient.status in _NOT_SENT:
                 said = "ESME_RSUBMITFAIL"
             else:
                 continue

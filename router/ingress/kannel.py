@@ -53,6 +53,15 @@ _REPORT_EVENT = {
     DeliveryStatus.ACCEPTED: BUFFERED,
     DeliveryStatus.ENROUTE: BUFFERED,
 }
+_NOT_SENT = frozenset(
+    {
+        RecipientStatus.FAILED,
+        RecipientStatus.REJECTED,
+        RecipientStatus.EXPIRED,
+        RecipientStatus.CANCELLED,
+    }
+)
+"""Recipients no provider took and none will: Kannel's event 16."""
 _HEADERS = {"Pragma": "no-cache", "Cache-Control": "no-cache"}
 
 
@@ -190,7 +199,7 @@ class KannelIngress(Ingress):
             if recipient.status is RecipientStatus.ACCEPTED:
                 their_id = recipient.provider_message_id
                 self._report(note, SMSC_ACK, n, "ACK/", recipient.provider, None, their_id)
-            elif recipient.status in (RecipientStatus.FAILED, RecipientStatus.REJECTED):
+            elif recipient.status in _NOT_SENT:
                 last = recipient.attempts[-1].reason if recipient.attempts else "no route"
                 self._report(note, SMSC_NACK, n, f"NACK/{last}", recipient.provider, None)
 

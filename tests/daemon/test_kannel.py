@@ -312,3 +312,18 @@ async def test_a_report_arriving_after_a_restart_is_still_called_back(
 
     await wait_until(lambda: _true(receiver.where(d="1")))
     assert receiver.where(d="1")[0]["query"] == {"d": "1", "F": sent["smsref"], "p": "0412345678"}
+
+
+async def test_an_opted_out_number_is_event_16_and_never_sent(
+    daemon: InProcessDaemon, emulators: dict[str, Any], receiver: Receiver
+) -> None:
+    status, _ = await daemon.request("POST", "/v1/optouts", json={"number": "+61412345679"})
+    assert status == 201
+    params = login(to="0412345679", text="not to them")
+    params.update({"dlr-mask": "24", "dlr-url": f"{receiver.url}?d=%d&p=%p"})
+
+    assert (await sendsms(daemon, params=params))[:2] == (202, "0: Accepted for delivery")
+
+    await wait_until(lambda: _true(receiver.where(d="16")))
+    assert receiver.where(d="16")[0]["query"]["p"] == "0412345679"
+    assert sent_texts(emulators["broadcast"]) == sent_texts(emulators["office"]) == []
