@@ -30,6 +30,7 @@ from router.errors import (
 )
 from router.hookspecs import hookimpl
 from router.http import Answer, call, retry_after
+from router.ingress.base import Ingress, IngressCall, IngressContext, IngressUser
 from router.model import (
     Attempt,
     Balance,
@@ -69,8 +70,9 @@ from router.policy import (
 )
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
 from router.redact import Secret, redact
-from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
+from router.registries import EmulatorRegistry, IngressRegistry, PolicyRegistry, ProviderRegistry
 from router.store import DeliveryFigures, MessageRecord, MessageStore, open_store
+from router.store.admin import IngressNote
 from router.text import TextInfo, analyse
 from router.version import VERSION as __version__
 
@@ -97,6 +99,12 @@ __all__ = [
     "ErrorKind",
     "Exclusion",
     "InboundMessage",
+    "Ingress",
+    "IngressCall",
+    "IngressContext",
+    "IngressNote",
+    "IngressRegistry",
+    "IngressUser",
     "Learnt",
     "Limits",
     "Message",

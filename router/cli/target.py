@@ -193,7 +193,7 @@ class LocalTarget:
         await router.start(track_balances=False)
         try:
             now = router.clock.time()
-            providers = [provider_json(s, now) for s in router.providers.values()]
+            providers = [provider_json(s, now, router.quality) for s in router.providers.values()]
             disabled = [
                 {"name": name, "plugin": s.common.plugin, "breaker": "disabled"}
                 for name, s in router.config.providers.items()

@@ -31,8 +31,10 @@ from aiohttp import web
 from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
-from router.daemon import compliance_routes, inbound, quality, routes
+from router.daemon import admin, compliance_routes, inbound, quality, routes
+from router.daemon import ingress as ingress_routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
+from router.daemon.ingress import IngressHost
 from router.daemon.json import error
 from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
 from router.engine import Router
@@ -86,7 +88,10 @@ class Daemon:
         self._store: MessageStore | None = None
         self._store_url = ""
         self._webhooks: WebhookService | None = None
+        self.ingress = IngressHost(self)
+        """The drop-in APIs of the config in force (``[ingress.NAME]``)."""
         self.router = self._build(self._read())
+        self.ingress.configure(self.router)
         self.scheduler = Scheduler(self.store, self.clock, self._send_held)
         """Sends held messages when due, through the Router in force (one over reloads)."""
         self.webhooks.configure(self.config)
@@ -107,7 +112,7 @@ class Daemon:
         plugin = WebhookPlugin()
         router = Router(
             data,
-            plugins=(*self.plugins, plugin, EventLog()),
+            plugins=(*self.plugins, plugin, EventLog(), self.ingress),
             env=self.env,
             clock=self.clock,
             store=self._journal,
@@ -152,6 +157,7 @@ class Daemon:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
         await self.webhooks.start()
+        await self.ingress.start()
         await self.router.start(schedule=False)
         self.router.quality.start()  # /v1/providers shows the statistics, whatever the chain
         for _ in range(self.config.server.workers):
@@ -176,6 +182,7 @@ class Daemon:
         await asyncio.gather(*self.workers, return_exceptions=True)
         await self.scheduler.stop()
         await self.router.aclose()
+        await self.ingress.stop()
         await self.webhooks.stop()
         await self.store.close()
 
@@ -235,6 +242,7 @@ class Daemon:
             return False
         old, self.router = self.router, new
         self.webhooks.configure(new.config)
+        self.ingress.configure(new)
         hide_in_aiohttp_logs(secrets_of(new.config))
         await old.aclose()
         log.info("config reloaded")
@@ -294,6 +302,8 @@ def make_app(daemon: Daemon) -> web.Application:
     routes.add_routes(app, daemon)
     compliance_routes.add_routes(app, daemon)
     inbound.add_routes(app, daemon)
+    admin.add_routes(app, daemon)
+    ingress_routes.add_routes(app, daemon)
     quality.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app

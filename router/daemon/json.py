@@ -16,8 +16,10 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from router.daemon.learnt_json import countries_json
 from router.daemon.timing import TIMING_FIELDS, read_timing, timing_json
 from router.engine import ProviderState, RoutePlan
+from router.engine.quality import QualityTracker
 from router.errors import NoRouteError, ValidationError
 from router.model import Attempt, Message, RecipientResult, SendResult
 from router.store.base import MessageRecord, RecipientRecord
@@ -223,8 +225,8 @@ def route_json(plan: RoutePlan) -> dict[str, Any]:
     }
 
 
-def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
-    """One provider's live state as JSON."""
+def provider_json(state: ProviderState, now: float, quality: QualityTracker) -> dict[str, Any]:
+    """One provider's live state as JSON, with what was learnt of it (*quality*)."""
     balance = state.balance
     limits = state.settings.limits
     held = state.breaker.held
@@ -234,6 +236,9 @@ def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
         "breaker": state.breaker.state.value,
         # A provider that told us to back off (SMSC error 4): left alone until then.
         "hold": None if held is None else {"seconds_left": round(held[0], 3), "reason": held[1]},
+        "suspended": None
+        if state.suspended is None
+        else {"reason": state.suspended.reason, "since": state.suspended.since},
         "balance": None
         if balance is None
         else {
@@ -247,6 +252,7 @@ def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
             "rates": {op.value: f"{r.calls}/{r.per:g}s" for op, r in limits.rates.items()},
             "wait_seconds": limits.wait,
         },
+        **countries_json(state, quality),
     }
 
 

@@ -16,40 +16,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from router.daemon.json import error, respond
-from router.engine.providers import ProviderState
-from router.engine.quality import QualityTracker
-from router.policy import Learnt
+from router.daemon.learnt_json import learnt_json
 
 if TYPE_CHECKING:
     from router.daemon.app import Daemon
 
-__all__ = ["add_routes", "countries_json"]
-
-
-def _learnt_json(country: str, learnt: Learnt) -> dict[str, Any]:
-    f = learnt.figures
-    return {
-        "country": country,
-        "weight": learnt.weight,
-        "resting_weight": learnt.resting,
-        "sent": 0 if f is None else f.sent,
-        "delivered": 0 if f is None else f.delivered,
-        "failed": 0 if f is None else f.failed,
-        "missing": 0 if f is None else f.missing,
-        "pending": 0 if f is None else f.pending,
-        "delivered_share": None if f is None else f.delivered_share,
-        "report_latency_seconds": None if f is None else f.latency,
-    }
-
-
-def countries_json(state: ProviderState, quality: QualityTracker) -> dict[str, Any]:
-    """What one provider's entry in ``/v1/providers`` shows per destination country."""
-    breakers = state.countries.states()
-    learnt = quality.learnt(state.name)
-    return {
-        "country_breakers": {country: s.value for country, s in breakers.items()},
-        "delivery": [_learnt_json(c, learnt[c]) for c in sorted(learnt)],
-    }
+__all__ = ["add_routes"]
 
 
 def quality_json(daemon: Daemon) -> dict[str, Any]:
@@ -64,7 +36,7 @@ def quality_json(daemon: Daemon) -> dict[str, Any]:
         "interval_seconds": float(quality.settings.interval),
         "window_seconds": float(quality.settings.window),
         "providers": {
-            name: [_learnt_json(c, found) for c, found in sorted(quality.learnt(name).items())]
+            name: [learnt_json(c, found) for c, found in sorted(quality.learnt(name).items())]
             for name in router.providers
         },
     }

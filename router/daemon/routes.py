@@ -31,7 +31,6 @@ from router.daemon.json import (
 )
 from router.daemon.openapi import OPENAPI
 from router.daemon.pushes import Unreadable, read_push
-from router.daemon.quality import countries_json
 from router.errors import CallbackError
 from router.model import CallbackKind, CallbackRequest
 
@@ -88,12 +87,7 @@ class _Routes:
         now = router.clock.time()
         learnt = router.quality
         return respond(
-            {
-                "providers": [
-                    {**provider_json(s, now), **countries_json(s, learnt)}
-                    for s in router.providers.values()
-                ]
-            }
+            {"providers": [provider_json(s, now, learnt) for s in router.providers.values()]}
         )
 
     async def get_plugins(self, request: web.Request) -> web.Response:

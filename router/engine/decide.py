@@ -87,11 +87,13 @@ class Decider:
             if balance is not None and now - balance.at > stale_after:
                 balance = None
             breaker = state.breaker
+            said = None if state.suspended is None else state.suspended.reason
             live = (
                 balance,
                 breaker.state,
                 breaker.accepting,
                 state.budget.in_flight,
+                said,
                 state.countries.closed_to(),
                 0 if self.quality is None else self.quality.version,
             )
@@ -103,7 +105,7 @@ class Decider:
         return views
 
     def _view(self, state: ProviderState, live: tuple[Any, ...]) -> ProviderView:
-        balance, breaker, accepting, in_flight, closed_to, _ = live
+        balance, breaker, accepting, in_flight, suspended, closed_to, _ = live
         common = state.settings.common
         quality = self.quality
         return ProviderView(
@@ -118,6 +120,7 @@ class Decider:
             breaker=breaker.value,
             accepting=accepting,
             in_flight=in_flight,
+            suspended=suspended,
             price_lengths=state.price_lengths,
             closed_to=closed_to,
             learnt={} if quality is None else quality.learnt(state.name),

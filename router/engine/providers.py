@@ -15,6 +15,7 @@ from router.model import Balance
 from router.policy import ProviderView
 from router.provider import Provider, ProviderContext
 from router.state import Breaker, BreakerSettings, Budget, CountryBreakers
+from router.store.admin import Suspension
 
 
 def _countries(state: ProviderState) -> CountryBreakers:
@@ -33,6 +34,8 @@ class ProviderState:
     balance: Balance | None = None
     price_lengths: tuple[int, ...] = ()
     """The lengths of its price prefixes, longest first, computed once."""
+    suspended: Suspension | None = None
+    """Set while an operator has it suspended: no message is routed to it."""
     view: tuple[tuple[object, ...], ProviderView] | None = None
     """The last view the policies saw, with the live state it showed."""
     countries: CountryBreakers = attrs.field(default=attrs.Factory(_countries, takes_self=True))

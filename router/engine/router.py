@@ -30,6 +30,7 @@ import attrs
 from router.clock import Clock, SystemClock
 from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
+from router.engine.admin import ProviderAdmin
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
 from router.engine.callbacks import Callbacks
@@ -111,13 +112,12 @@ class Router:
         self.store = store = open_journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
-        self._own_session = session is None
-        self._session = session
+        self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
         self.learning = Learning(self.config, states, store, metrics, clock)
-        self.quality = self.learning.quality
+        self.quality = quality = self.learning.quality
         """Delivery statistics per provider and country, and the weights learnt from them."""
         self.balances = BalanceTracker(
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
@@ -138,9 +138,7 @@ class Router:
             inbound_rules=self.compliance.inbound,
         )
         """The way back: provider pushes into the journal and the event hooks."""
-        self.decider = Decider(
-            states, self._policy_chain(), self.config.router, clock, self.quality
-        )
+        self.decider = Decider(states, self._policy_chain(), self.config.router, clock, quality)
         """Asks the policy chain where each recipient goes (``route()`` explains it)."""
         self._loop = SendLoop(
             settings=self.config.router,
@@ -152,11 +150,12 @@ class Router:
             metrics=metrics,
             events=events,
             clock=clock,
-            quality=self.quality,
+            quality=quality,
         )
         self.redelivery = self.learning.wire(self._loop, self.decider, self.prepare, self.callbacks)
         """Sends a recipient once more after a failed report (``redeliver_within``)."""
         self.budget_journal = BudgetJournal(store, clock)
+        self.admin = ProviderAdmin(states, store, metrics, clock)  # suspend, resume, reset
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -202,6 +201,7 @@ class Router:
             if settings.common.enabled:
                 self._states[name] = self._provider_state(index, name, self._session)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
+        await self.admin.restore()
         await self.compliance.start()
         await self.learning.start(self.decider.chain, balances=track_balances)
         self._started = True

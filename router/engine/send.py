@@ -40,7 +40,7 @@ from router.model import (
     StatusQuery,
 )
 from router.plugins import Events
-from router.policy import Route, price_per_segment, to_base
+from router.policy import Route, price_per_segment, suspension_reason, to_base
 from router.state import account_signal
 from router.store import MessageRecord, MessageStore, RecipientRecord
 
@@ -250,6 +250,11 @@ class SendLoop:
     async def _attempt(self, prepared: Prepared, name: str, items: list[Progress]) -> None:
         message, text = prepared.message, prepared.text
         state = self.providers[name]
+        if state.suspended is not None:  # suspended since the route was decided
+            for item in items:
+                item.reasons[name] = suspension_reason(state.suspended.reason)
+                item.position += 1
+            return
         if not state.breaker.acquire():
             for item in items:
                 item.reasons[name] = f"circuit breaker {state.breaker.state}"

@@ -20,6 +20,7 @@ from router.model import (
     Outcome,
     RecipientStatus,
 )
+from router.store._admin_sqlite import ADMIN_MIGRATION
 from router.store._learning import MIGRATIONS as LEARNING_MIGRATIONS
 from router.store.base import (
     CallRecord,
@@ -135,7 +136,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             source TEXT NOT NULL
         )""",
     ),
-    # 4 -> 6: delivery statistics, learnt weights, redelivery (router.store._learning).
+    # 4 -> 5: operators' actions on providers, suspensions in force, ingress notes.
+    ADMIN_MIGRATION,
+    # 5 -> 7: delivery statistics, learnt weights, redelivery (router.store._learning).
     *LEARNING_MIGRATIONS,
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""

@@ -28,6 +28,7 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+from router.store.admin import AdminJournal
 from router.store.budget_records import CallRecord as CallRecord
 from router.store.budget_records import HoldRecord as HoldRecord
 from router.store.budget_records import RecentCalls as RecentCalls
@@ -181,16 +182,19 @@ class InboundRecord:
     """When the router journalled it, from the router's clock."""
 
 
-class MessageStore(abc.ABC):
-    """Where the engine journals messages. Every method is a coroutine."""
+class MessageStore(AdminJournal, abc.ABC):
+    """Where the engine journals messages, and operators their actions (:class:`AdminJournal`).
+
+    Every method is a coroutine.
+    """
 
     deliveries: DeliveryJournal
     """The delivery statistics, learnt weights and redelivery claims, kept beside."""
 
-    async def open(self) -> None:  # noqa: B027 - most stores have nothing to open
+    async def open(self) -> None:
         """Prepare the store (create files, run migrations)."""
 
-    async def close(self) -> None:  # noqa: B027
+    async def close(self) -> None:
         """Flush and release the store."""
 
     @abc.abstractmethod
@@ -342,7 +346,7 @@ class MessageStore(abc.ABC):
     async def optouts(self, *, number: str | None = None) -> list[OptOut]:
         """The opt-out list (or *number*'s entry), oldest first."""
 
-    async def record_calls(  # noqa: B027 - a store may remember nothing
+    async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
     ) -> None:
         """Remember budget calls and holds, forgetting those that ended before *forget_before*.

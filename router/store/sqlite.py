@@ -31,6 +31,7 @@ from router.model import (
 from router.store import _held_sql as held
 from router.store import _inbound_sql as inbound_sql
 from router.store import _learning as learning
+from router.store._admin_sqlite import SQLiteAdminJournal
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
@@ -61,7 +62,7 @@ from router.store.reports import merge_report, report_target
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(MessageStore):
+class SQLiteStore(SQLiteAdminJournal, MessageStore):
     """The journal in one SQLite file, written from one thread with group commits.
 
     Args:
