@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import bench.daemon
 import bench.limits
 import bench.memory
 from bench.common import Bar, Result, markdown, percentile
@@ -90,8 +91,13 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert len(result["rows"]) == 6
         assert len(result["bars"]) == 2
     elif name == "daemon":
-        assert figures["waiting_ratio"] == pytest.approx(figures["waiting"] / figures["raw"])
-        assert figures["queued_ratio"] == pytest.approx(figures["queued"] / figures["raw"])
+        for variant in bench.daemon.VARIANTS:
+            key = f"{variant.loop}_{variant.durability}"
+            for arm, raw in (("waiting", "raw"), ("queued", "raw"), ("waiting_slow", "raw_slow")):
+                ratio = figures[f"{key}_{arm}"] / figures[f"{key}_{raw}"]
+                assert figures[f"{key}_{arm}_ratio"] == pytest.approx(ratio)
+                assert figures[f"{key}_{arm}_daemon_cpu_us"] > 0
+        assert len(result["rows"]) == len(bench.daemon.VARIANTS) * len(bench.daemon.ARMS)
         assert min(figures.values()) > 0
     elif name == "decision":
         assert 0 < figures["route_median_us"] <= figures["route_p99_us"]

@@ -116,10 +116,12 @@ class Daemon:
         # every Router a reload builds, so a reload may not move it.
         url = config.store.url or DEFAULT_STORE
         if self._store is None:
-            self._store, self._store_url = open_store(url), url
+            self._store, self._store_url = open_store(url, config.store.durability), url
             self._webhooks = WebhookService(self._store, self.clock)
         elif url != self._store_url:
             raise RouterError("store.url cannot change on reload; restart instead")
+        elif config.store.durability != getattr(self._store, "durability", "power"):
+            raise RouterError("store.durability cannot change on reload; restart instead")
         return self._store
 
     @property
@@ -309,6 +311,26 @@ def serve_problems(config: Config) -> list[str]:
     return []
 
 
+def event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """A new event loop for ``[server] loop`` *choice*: ``auto``, ``uvloop`` or ``asyncio``.
+
+    Raises:
+        RouterError: ``uvloop`` was asked for and is not installed.
+    """
+    if choice != "asyncio":
+        try:
+            import uvloop  # noqa: PLC0415 - optional: a dependency on Linux only
+        except ImportError:
+            if choice == "uvloop":
+                raise RouterError(
+                    'server.loop = "uvloop", but uvloop is not installed'
+                    ' (pip install uvloop, or set loop = "auto")'
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def serve(config_path: str | Path, listen: str | None = None) -> None:
     """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
 
@@ -340,8 +362,11 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
         loop.remove_signal_handler(signal.SIGHUP)
 
     app.cleanup_ctx.append(on_hangup)
+    loop = event_loop(daemon.config.server.loop)
+    log.info("event loop: %s", "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
     web.run_app(
         app,
+        loop=loop,
         sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
         print=lambda text: log.info("%s", text),

@@ -354,7 +354,7 @@ class Router:
 
 def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
     if store is None:
-        return open_store(config.store.url or "memory:")
+        return open_store(config.store.url or "memory:", config.store.durability)
     return store if isinstance(store, MessageStore) else store(config)
 
 

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from router.errors import StoreError
 from router.model import (
@@ -56,7 +57,10 @@ from router.store.base import (
 )
 from router.store.reports import merge_report, report_target
 
-__all__ = ["SQLiteStore"]
+__all__ = ["Durability", "SQLiteStore"]
+
+Durability = Literal["power", "process"]
+"""What a commit survives: ``power`` (``synchronous = FULL``) or ``process`` (``NORMAL``)."""
 
 
 class SQLiteStore(MessageStore):
@@ -64,13 +68,33 @@ class SQLiteStore(MessageStore):
 
     Args:
         path: the database file (created with its schema when missing), or ``:memory:``.
+        durability: ``power`` (the default: ``synchronous = FULL``, a commit survives a
+            power cut) or ``process`` (``synchronous = NORMAL`` under WAL: a commit survives
+            the process being killed, but the last ones may be lost on a power cut or an
+            operating system crash; commits wait less on the disk).
 
     Attributes:
         writer: the writer thread every read and write of the file goes through.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.writer = JournalWriter(path, _prepare, name=f"SQLiteStore({str(path)!r})")
+    def __init__(self, path: str | Path, *, durability: Durability = "power") -> None:
+        if durability not in ("power", "process"):
+            raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
+        self.durability = durability
+        synchronous = "FULL" if durability == "power" else "NORMAL"
+
+        def prepare(conn: sqlite3.Connection, path: str) -> None:
+            prepare_journal(
+                conn,
+                path,
+                MIGRATIONS,
+                what="journal",
+                busy_timeout_ms=5000,
+                memory_ok=True,
+                synchronous=synchronous,
+            )
+
+        self.writer = JournalWriter(path, prepare, name=f"SQLiteStore({str(path)!r})")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -350,11 +374,6 @@ class SQLiteStore(MessageStore):
 
     async def recent_calls(self, since: float) -> RecentCalls:
         return await self.writer.run(lambda conn: read_budget_calls(conn, since))
-
-
-def _prepare(conn: sqlite3.Connection, path: str) -> None:
-    """Set WAL and durable commits, then apply the migrations the file lacks."""
-    prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)
 
 
 def _mark_sending(conn: sqlite3.Connection, message_id: str) -> None:
