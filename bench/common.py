@@ -134,7 +134,7 @@ async def drive(
 def new_loop() -> asyncio.AbstractEventLoop:
     """A new event loop: uvloop's where it is installed, so no baseline is a slow one."""
     try:
-        import uvloop  # noqa: PLC0415 - optional off Linux
+        import uvloop
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
@@ -143,7 +143,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 def loop_name() -> str:
     """``uvloop`` or ``asyncio``: what :func:`new_loop` gives."""
     try:
-        import uvloop  # noqa: F401, PLC0415
+        import uvloop  # noqa: F401
     except ImportError:
         return "asyncio"
     return "uvloop"
@@ -188,7 +188,7 @@ class CpuMeter:
     def per_message(self, messages: int) -> dict[str, float]:
         """Each process's CPU microseconds per message over the last stretch."""
         if not messages:
-            return {name: math.nan for name in self.spent}
+            return dict.fromkeys(self.spent, math.nan)
         return {name: 1e6 * spent / messages for name, spent in self.spent.items()}
 
 

@@ -27,7 +27,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-
 import attrs
 
 from bench.common import (

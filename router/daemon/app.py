@@ -173,6 +173,9 @@ class Daemon:
             message_id = await self.queue.get()
             with self.sending():
                 try:
+                    # Accepted by this Router: sent as it was checked, not read back.
+                    if await self.router.send_accepted(message_id) is not None:
+                        continue
                     record = await self.store.get(message_id)
                     if record is not None and record.state is not MessageState.DONE:
                         await self.router.resume(record)
@@ -319,7 +322,7 @@ def event_loop(choice: str) -> asyncio.AbstractEventLoop:
     """
     if choice != "asyncio":
         try:
-            import uvloop  # noqa: PLC0415 - optional: a dependency on Linux only
+            import uvloop
         except ImportError:
             if choice == "uvloop":
                 raise RouterError(
@@ -363,7 +366,8 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
 
     app.cleanup_ctx.append(on_hangup)
     loop = event_loop(daemon.config.server.loop)
-    log.info("event loop: %s", "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
+    uv = type(loop).__module__.startswith("uvloop")
+    log.info("event loop: %s", "uvloop" if uv else "asyncio")
     web.run_app(
         app,
         loop=loop,

@@ -18,9 +18,8 @@ routed and sent, once per message id.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,13 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
+from router.engine.loading import StoreFor, journal_for, load_plugins
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
 from router.engine.providers import ProviderState
 from router.engine.send import SendLoop
-from router.errors import ConfigError, NoRouteError, PluginError
+from router.errors import NoRouteError, PluginError
 from router.model import (
     Balance,
     CallbackKind,
@@ -49,16 +49,12 @@ from router.model import (
     Message,
     SendResult,
 )
-from router.plugins import PluginHost
 from router.policy import PolicyChain, prefix_lengths
 from router.provider import Provider, ProviderContext
 from router.state import BreakerState, LiveState, MemoryState
-from router.store import MessageRecord, MessageState, MessageStore, open_store
+from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
-
-StoreFor = Callable[[Config], MessageStore]
-"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
 
 
 class Router:
@@ -92,7 +88,8 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
-        self.plugins = _load_plugins(config, plugins, autoload)
+        # Long but flat: the composition root builds each part once and hands it its parts.
+        self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
         )
@@ -102,7 +99,7 @@ class Router:
         self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        self.store = store = _journal(store, self.config)
+        self.store = store = journal_for(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session = session is None
@@ -137,6 +134,8 @@ class Router:
             clock=clock,
         )
         self.budget_journal = BudgetJournal(store, clock)
+        self._accepted: dict[str, Prepared] = {}
+        """Messages :meth:`accept` journalled and nothing has sent yet, as checked then."""
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -260,18 +259,29 @@ class Router:
         if done is None:
             record, created = await self._journal(prepared)
             return await self._duplicate(record)
+        started: str | None = None
         try:
-            record, created = await self._journal(prepared)
+            routes = self.decider.routes(prepared)
+            # One call makes the first attempt: journalled with the message in one write.
+            started = self._loop.first_call(prepared, routes)
+            record, created = await self._journal(prepared, started)
         except BaseException:
+            self._abandon(started)
             self._sending.release(message.id, done)
             raise
         if not created:
+            self._abandon(started)
             self._sending.release(message.id, done)
             return await self._duplicate(record)
         try:
-            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+            return await self._loop.deliver(prepared, routes, started=started)
         finally:
             self._sending.release(message.id, done)
+
+    def _abandon(self, started: str | None) -> None:
+        """Give back the breaker :meth:`SendLoop.first_call` took for a call not made."""
+        if started is not None:
+            self._states[started].breaker.abandon()
 
     async def _duplicate(self, record: MessageRecord) -> SendResult:
         """The first send with *record*'s reference: its result, never sent twice."""
@@ -287,9 +297,35 @@ class Router:
         """Validate and journal *message* without sending it (the daemon's ``wait: false``).
 
         Returns the journal record and True, or the first record with this reference and
-        False. Send it later with :meth:`resume`.
+        False. Send it later with :meth:`send_accepted` (or :meth:`resume`).
         """
-        return await self._journal(self.prepare(message))
+        prepared = self.prepare(message)
+        record, created = await self._journal(prepared)
+        if created:
+            self._accepted[record.id] = prepared
+        return record, created
+
+    async def send_accepted(self, message_id: str) -> SendResult | None:
+        """Send a message :meth:`accept` journalled, as it was checked then; None if unknown.
+
+        The message is neither checked nor read from the journal again: this Router
+        accepted it and nothing has touched it since. None when this Router holds no such
+        message untouched (another Router accepted it, or :meth:`resume` or a duplicate
+        took it over): then :meth:`resume` its journal record.
+
+        Raises:
+            NoRouteError: as :meth:`send`.
+        """
+        prepared = self._accepted.pop(message_id, None)
+        if prepared is None:
+            return None
+        done = self._sending.take(message_id)
+        if done is None:  # not reachable while _accepted holds it, but never send twice
+            return None
+        try:
+            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+        finally:
+            self._sending.release(message_id, done)
 
     async def resume(self, record: MessageRecord) -> SendResult:
         """Send a journalled message whose recipients have no final status yet.
@@ -299,6 +335,7 @@ class Router:
         being sent already in this Router is waited for, and a finished one is not sent
         again: its journalled result is returned.
         """
+        self._accepted.pop(record.id, None)  # sent from its journal record from now on
         while True:
             under_way = self._sending.holder(record.id)
             if under_way is not None:
@@ -340,59 +377,19 @@ class Router:
         """Read a provider's balance now, through its budget, and remember it."""
         return await self.balances.refresh(provider)
 
-    async def _journal(self, prepared: Prepared) -> tuple[MessageRecord, bool]:
-        text = prepared.text
+    async def _journal(
+        self, prepared: Prepared, started: str | None = None
+    ) -> tuple[MessageRecord, bool]:
+        text, now = prepared.text, self.clock.time()
+        if started is not None:
+            return await self.store.add_started(
+                prepared.message, prepared.recipients, text.encoding, text.segments, now, started
+            )
         return await self.store.add(
-            prepared.message, prepared.recipients, text.encoding, text.segments, self.clock.time()
+            prepared.message, prepared.recipients, text.encoding, text.segments, now
         )
 
     def _breaker_moved(self, name: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.set_breaker(name, new)
         log.info("provider %r: circuit breaker %s -> %s", name, old, new)
         self.events.soon(self.events.provider_state_changed(name, old.value, new.value))
-
-
-def _journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
-    if store is None:
-        return open_store(config.store.url or "memory:", config.store.durability)
-    return store if isinstance(store, MessageStore) else store(config)
-
-
-def _load_plugins(
-    config: Config | Mapping[str, Any], extra: Iterable[object], autoload: bool | None
-) -> PluginHost:
-    """The plugins *config* names (and blocks), with *extra*: before the config is validated,
-    since a mapping is validated against them."""
-    blocked: Sequence[str] = ()
-    named: Sequence[str] = ()
-    hook_timeout = 5.0
-    if isinstance(config, Config):
-        blocked, hook_timeout = config.router.blocked_plugins, config.router.hook_timeout
-        named = config.router.plugins
-    else:
-        raw_router = config.get("router", {})
-        if isinstance(raw_router, Mapping):
-            blocked = _names(raw_router.get("blocked_plugins"))
-            named = _names(raw_router.get("plugins"))
-    return PluginHost.load(
-        extra=[*_import_plugins(named), *extra],
-        blocked=blocked,
-        autoload=autoload,
-        hook_timeout=hook_timeout,
-    )
-
-
-def _names(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
-
-
-def _import_plugins(names: Sequence[str]) -> list[object]:
-    modules: list[object] = []
-    for index, name in enumerate(names):
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError as exc:
-            raise ConfigError(
-                [f"router.plugins[{index}]: cannot import {name!r} ({exc})"]
-            ) from None
-    return modules

@@ -15,8 +15,6 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
-import attrs
-
 from router.clock import Clock
 from router.config import RouterSettings
 from router.engine.balances import BalanceTracker
@@ -25,7 +23,8 @@ from router.engine.calls import ProviderCalls
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
-from router.engine.resolve import Answer, Resolver, Verdict
+from router.engine.recover import Progress, Recovery
+from router.engine.resolve import Resolver, Verdict
 from router.errors import NoRouteError
 from router.model import (
     Attempt,
@@ -34,47 +33,15 @@ from router.model import (
     Outcome,
     Recipient,
     RecipientOutcome,
-    RecipientResult,
     RecipientStatus,
     SendResult,
     StatusQuery,
 )
 from router.plugins import Events
 from router.policy import Route, price_per_segment, to_base
-from router.store import MessageRecord, MessageStore, RecipientRecord
+from router.store import MessageRecord, MessageStore
 
 log = logging.getLogger("smsrouter")
-
-
-@attrs.define
-class _Progress:
-    """One recipient's way through its candidates."""
-
-    recipient: Recipient
-    candidates: tuple[str, ...]
-    reasons: dict[str, str]
-    position: int = 0
-    attempts: list[Attempt] = attrs.Factory(list)
-    result: RecipientResult | None = None
-
-    def finish(
-        self,
-        status: RecipientStatus,
-        provider: str | None = None,
-        provider_message_id: str | None = None,
-        cost: Decimal | None = None,
-        segments: int = 1,
-    ) -> None:
-        self.result = RecipientResult(
-            recipient=self.recipient.e164,
-            ref=self.recipient.ref,
-            status=status,
-            provider=provider,
-            provider_message_id=provider_message_id,
-            attempts=tuple(self.attempts),
-            segments=segments,
-            cost=cost,
-        )
 
 
 class SendLoop:
@@ -116,11 +83,42 @@ class SendLoop:
         self.events = events
         self.clock = clock
         self.resolver = Resolver(calls, clock)
+        self.recovery = Recovery(settings, providers, store, self.resolver, clock)
+
+    def first_call(self, prepared: Prepared, routes: Sequence[Route]) -> str | None:
+        """The provider of a new message's first attempt when it is one call; or None.
+
+        When every recipient's first candidate is the same provider, within its batch
+        size, and its breaker lets the call through (the breaker is acquired here), the
+        message can be journalled with that attempt started in the same write
+        (:meth:`~router.store.MessageStore.add_started`), then :meth:`deliver` is given
+        the name as *started*. A caller that journals nothing after all must
+        ``abandon()`` that provider's breaker.
+        """
+        if self.settings.max_attempts < 1 or not routes:
+            return None
+        firsts = {route.providers[0] if route.providers else None for route in routes}
+        if len(firsts) != 1:
+            return None
+        (name,) = firsts
+        if name is None:
+            return None
+        state = self.providers[name]
+        if len(routes) > max(1, state.provider.capabilities.max_recipients):
+            return None
+        return name if state.breaker.acquire() else None
 
     async def deliver(
-        self, prepared: Prepared, routes: Sequence[Route], record: MessageRecord | None = None
+        self,
+        prepared: Prepared,
+        routes: Sequence[Route],
+        record: MessageRecord | None = None,
+        started: str | None = None,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
+
+        *started* is the provider :meth:`first_call` gave, the message journalled with
+        that attempt started: the first round makes it without journalling its start.
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
@@ -129,13 +127,21 @@ class SendLoop:
         progress = []
         for recipient, route in zip(prepared.recipients, routes, strict=True):
             reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
-            progress.append(_Progress(recipient, route.providers, reasons))
+            progress.append(Progress(recipient, route.providers, reasons))
         if record is not None:
-            await self._recover(record, progress)
+            await self.recovery.recover(record, progress)
         pending = [p for p in progress if p.result is None]
+        ended: list[tuple[str, Progress]] = []
+        """Final attempts not journalled yet: the result journals them, or the next round."""
         while pending:
-            await self._round(prepared, pending)
+            if started is not None:
+                await self._attempt(prepared, started, pending, ended, started=True)
+                started = None
+            else:
+                await self._round(prepared, pending, ended)
             pending = [p for p in progress if p.result is None]
+            if pending and ended:
+                await self._journal_ended(message.id, ended)
         result = SendResult(
             message_id=message.id,
             reference=message.reference,
@@ -143,7 +149,11 @@ class SendLoop:
             encoding=text.encoding,
             segments=text.segments,
         )
+        # The result holds every attempt, so the final ones are journalled with it: one
+        # write for the outcome. Until it lands their in-flight mark stands, as it did
+        # between the send and its end: a crash then is resolved as any interrupted call.
         await self.store.finish(result)
+        await self._release(message.id, ended)
         self._count(result)
         await self.events.message_routed(message, result)
         if {r.status for r in result.recipients} == {RecipientStatus.FAILED}:
@@ -156,75 +166,35 @@ class SendLoop:
             raise NoRouteError({k: "; ".join(v) for k, v in why.items()}, result)
         return result
 
-    async def _recover(self, record: MessageRecord, progress: list[_Progress]) -> None:
-        by_ref = {r.ref: r for r in record.recipients}
-        for item in progress:
-            previous = by_ref.get(item.recipient.ref)
-            if previous is None:
-                continue
-            item.attempts.extend(previous.attempts)
-            last = previous.attempts[-1] if previous.attempts else None
-            if previous.in_flight is None and last is not None and self._settled_by(item, last):
-                continue
-            tried = {a.provider for a in previous.attempts}
-            if previous.in_flight is not None:
-                if await self._interrupted(record.id, item, previous):
-                    continue
-                if item.attempts[-1].outcome is Outcome.AMBIGUOUS:
-                    tried.add(previous.in_flight)  # it may have it: never send it there again
-            item.candidates = tuple(c for c in item.candidates if c not in tried)
+    async def _journal_ended(self, message_id: str, ended: list[tuple[str, Progress]]) -> None:
+        """Journal the final attempts held back, before another round is made."""
+        for _, item in ended:
+            await self.store.attempt_ended(message_id, item.recipient.ref, item.attempts[-1])
+        await self._release(message_id, ended)
 
-    async def _interrupted(
-        self, message_id: str, item: _Progress, previous: RecipientRecord
-    ) -> bool:
-        """Settle an attempt a crash cut short, journalled as it ended; True when finished.
+    async def _release(self, message_id: str, ended: list[tuple[str, Progress]]) -> None:
+        """Apply the reports that came before the attempts in *ended* were journalled."""
+        for name, item in ended:
+            keys = (item.attempts[-1].provider_message_id, item.recipient.ref, message_id)
+            await self.callbacks.release(name, keys)
+        ended.clear()
 
-        A status query answers where the provider has one (:mod:`router.engine.resolve`):
-        taken or refused finish the recipient; never arrived journals the attempt as
-        unavailable, with why, and the recipient is sent again as routing says; anything
-        else leaves it ambiguous, per ``on_ambiguous``.
-        """
-        name = previous.in_flight
-        assert name is not None
-        state = self.providers.get(name)
-        query = StatusQuery(None, item.recipient.ref, item.recipient.e164)
-        answer = (
-            Answer(Verdict.UNSETTLED)
-            if state is None
-            else await self.resolver.interrupted(state, query, previous.in_flight_at)
-        )
-        never_arrived = answer.verdict is Verdict.NEVER_ARRIVED
-        reason = "interrupted mid-attempt" + (f"; {answer.reason}" if never_arrived else "")
-        outcome = Outcome.UNAVAILABLE if never_arrived else Outcome.AMBIGUOUS
-        attempt = Attempt(name, outcome, reason, answer.provider_message_id, at=self.clock.time())
-        item.attempts.append(attempt)
-        # Journalled only now: a crash while asking leaves the mark, and its start, in place.
-        await self.store.attempt_ended(message_id, item.recipient.ref, attempt)
-        if answer.verdict is Verdict.TAKEN:
-            item.finish(RecipientStatus.ACCEPTED, name, answer.provider_message_id)
-        elif answer.verdict is Verdict.REFUSED:
-            item.finish(RecipientStatus.REJECTED, name)
-        elif never_arrived:
-            item.reasons[name] = f"{outcome}: {reason}"
+    def _final(self, item: Progress, outcome: RecipientOutcome) -> bool:
+        """Whether *outcome* ends its recipient here, with no call or failover after it."""
+        if outcome.outcome is Outcome.ACCEPTED:
+            return True
+        if not outcome.outcome.is_rejection:
             return False
-        return item.result is not None or self._settled_by(item, attempt)
+        more = item.position + 1 < len(item.candidates)
+        wanted = self.settings.on_rejected_recipient == "failover"
+        return not (outcome.outcome is Outcome.REJECTED_RECIPIENT and wanted and more)
 
-    def _settled_by(self, item: _Progress, last: Attempt) -> bool:
-        """Finish a recovered recipient whose last journalled attempt was final."""
-        if last.outcome is Outcome.ACCEPTED:
-            item.finish(RecipientStatus.ACCEPTED, last.provider, last.provider_message_id)
-        elif last.outcome.is_rejection:
-            item.finish(RecipientStatus.REJECTED, last.provider)
-        elif last.outcome is Outcome.AMBIGUOUS and self.settings.on_ambiguous == "stop":
-            item.finish(RecipientStatus.AMBIGUOUS, last.provider, last.provider_message_id)
-        else:
-            return False
-        return True
-
-    async def _round(self, prepared: Prepared, pending: list[_Progress]) -> None:
+    async def _round(
+        self, prepared: Prepared, pending: list[Progress], ended: list[tuple[str, Progress]]
+    ) -> None:
         """One attempt for every pending recipient: batched per provider, concurrently."""
         segments = prepared.text.segments
-        groups: dict[str, list[_Progress]] = {}
+        groups: dict[str, list[Progress]] = {}
         for item in pending:
             if (
                 item.position >= len(item.candidates)
@@ -237,16 +207,30 @@ class SendLoop:
         for name, items in groups.items():
             size = max(1, self.providers[name].provider.capabilities.max_recipients)
             for start in range(0, len(items), size):
-                calls.append(self._attempt(prepared, name, items[start : start + size]))
+                calls.append(self._attempt(prepared, name, items[start : start + size], ended))
         if len(calls) == 1:
             await calls[0]  # the common case: a task and a gather would only cost time
         else:
             await asyncio.gather(*calls)
 
-    async def _attempt(self, prepared: Prepared, name: str, items: list[_Progress]) -> None:
+    async def _attempt(
+        self,
+        prepared: Prepared,
+        name: str,
+        items: list[Progress],
+        ended: list[tuple[str, Progress]],
+        *,
+        started: bool = False,
+    ) -> None:
+        """One call to *name* for *items*; *started*: its breaker and journal mark are taken.
+
+        A final outcome's attempt is appended to *ended*, not journalled: the message's
+        result (or the next round) journals it.
+        """
+        # One call, start to end: breaker, journal mark, the send, then each outcome in turn.
         message, text = prepared.message, prepared.text
         state = self.providers[name]
-        if not state.breaker.acquire():
+        if not started and not state.breaker.acquire():
             for item in items:
                 item.reasons[name] = f"circuit breaker {state.breaker.state}"
                 item.position += 1
@@ -262,8 +246,9 @@ class SendLoop:
             attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
         )
         try:
-            refs = [i.recipient.ref for i in items]
-            await self.store.attempt_started(message.id, name, refs, self.clock.time())
+            if not started:
+                refs = [i.recipient.ref for i in items]
+                await self.store.attempt_started(message.id, name, refs, self.clock.time())
             outcomes = await self.calls.send(state, batch)
         except BaseException:
             state.breaker.abandon()  # the probe, if this was one, must not be lost
@@ -283,14 +268,17 @@ class SendLoop:
                 at=self.clock.time(),
             )
             item.attempts.append(attempt)
-            await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
-            keys = (attempt.provider_message_id, item.recipient.ref, message.id)
-            await self.callbacks.release(name, keys)
             self.metrics.series(self.metrics.attempts, name, outcome.outcome.value).inc()
+            if self._final(item, outcome):
+                ended.append((name, item))  # journalled with the result, or before a round
+            else:
+                await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
+                keys = (attempt.provider_message_id, item.recipient.ref, message.id)
+                await self.callbacks.release(name, keys)
             await self._settle(state, item, outcome, text.segments)
 
     async def _settle(
-        self, state: ProviderState, item: _Progress, outcome: RecipientOutcome, segments: int
+        self, state: ProviderState, item: Progress, outcome: RecipientOutcome, segments: int
     ) -> None:
         """Decide what one recipient's outcome means: stop, fail over, or resolve."""
         name = state.name
@@ -321,7 +309,7 @@ class SendLoop:
     async def _settle_ambiguous(
         self,
         state: ProviderState,
-        item: _Progress,
+        item: Progress,
         provider_message_id: str | None,
         segments: int = 1,
     ) -> bool:

@@ -199,6 +199,26 @@ class MessageStore(abc.ABC):
         seen before, the first message's record and False (nothing new is journalled).
         """
 
+    async def add_started(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        provider: str,
+    ) -> tuple[MessageRecord, bool]:
+        """Journal a new message with its first attempt started on *provider*, at *now*.
+
+        What :meth:`add` then :meth:`attempt_started` for every recipient do, as one
+        write: a store that commits (SQLite) commits once. Returns as :meth:`add` does;
+        for a message seen before nothing is journalled, no mark either.
+        """
+        record, created = await self.add(message, recipients, encoding, segments, now)
+        if created:
+            await self.attempt_started(record.id, provider, [r.ref for r in recipients], now)
+        return record, created
+
     @abc.abstractmethod
     async def get(self, message_id: str) -> MessageRecord | None:
         """The message with this id."""

@@ -29,6 +29,7 @@ from router.model import (
     Recipient,
     SendResult,
 )
+from router.store._inbound import add_inbound, inbound_query
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
@@ -39,7 +40,6 @@ from router.store._schema import (
 )
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import (
-    INBOUND_REPEAT_WINDOW,
     CallRecord,
     HoldRecord,
     InboundRecord,
@@ -49,10 +49,7 @@ from router.store.base import (
     RecentCalls,
     RecipientRecord,
     ReportMatch,
-    answered_by,
-    bare_number,
     check_limit,
-    inbound_key,
     ref_candidates,
 )
 from router.store.reports import merge_report, report_target
@@ -130,7 +127,33 @@ class SQLiteStore(MessageStore):
         segments: int,
         now: float,
     ) -> tuple[MessageRecord, bool]:
+        return await self._add(message, recipients, encoding, segments, now, None)
+
+    async def add_started(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        provider: str,
+    ) -> tuple[MessageRecord, bool]:
+        return await self._add(message, recipients, encoding, segments, now, provider)
+
+    async def _add(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        started: str | None,
+    ) -> tuple[MessageRecord, bool]:
+        """Journal *message*, its recipients in flight on *started* when it is set."""
+        # One transaction: the look-up of an earlier copy, the rows, the record they make.
         self.writer.backlog.check_room()
+        state = MessageState.QUEUED if started is None else MessageState.SENDING
+        in_flight_at = None if started is None else now
 
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
             # The one writer thread serialises adds, so look-then-insert cannot race.
@@ -151,12 +174,16 @@ class SQLiteStore(MessageStore):
                     encoding.value,
                     segments,
                     now,
-                    MessageState.QUEUED.value,
+                    state.value,
                 ),
             )
             conn.executemany(
-                "INSERT INTO recipients (message_id, position, recipient, ref) VALUES (?, ?, ?, ?)",
-                [(message.id, i, r.e164, r.ref) for i, r in enumerate(recipients)],
+                "INSERT INTO recipients (message_id, position, recipient, ref, in_flight,"
+                " in_flight_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (message.id, i, r.e164, r.ref, started, in_flight_at)
+                    for i, r in enumerate(recipients)
+                ],
             )
             record = MessageRecord(
                 id=message.id,
@@ -167,8 +194,11 @@ class SQLiteStore(MessageStore):
                 encoding=encoding,
                 segments=segments,
                 created_at=now,
-                state=MessageState.QUEUED,
-                recipients=tuple(RecipientRecord(r.e164, r.ref) for r in recipients),
+                state=state,
+                recipients=tuple(
+                    RecipientRecord(r.e164, r.ref, in_flight=started, in_flight_at=in_flight_at)
+                    for r in recipients
+                ),
             )
             return record, True
 
@@ -285,48 +315,7 @@ class SQLiteStore(MessageStore):
         return await self.writer.run(work)
 
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        def work(conn: sqlite3.Connection) -> str | None:
-            if message.provider_message_id is not None:
-                row = conn.execute(
-                    "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id = ?",
-                    (message.provider, message.provider_message_id),
-                ).fetchone()
-            else:  # no id: the same content within the window is the same text
-                row = conn.execute(
-                    "SELECT answers FROM inbound WHERE provider = ?"
-                    " AND provider_message_id IS NULL AND sender = ? AND recipient = ?"
-                    " AND text = ? AND at IS ? AND in_reply_to IS ? AND received_at >= ?"
-                    " ORDER BY id DESC LIMIT 1",
-                    (*inbound_key(message), now - INBOUND_REPEAT_WINDOW),
-                ).fetchone()
-            if row is not None:
-                answers: str | None = row["answers"]
-                return answers
-            answers = None
-            if message.in_reply_to is not None:
-                for message_id in ref_candidates(message.in_reply_to):
-                    found = load_messages(conn, "id = ?", (message_id,))
-                    if found and answered_by(found[0], message.in_reply_to):
-                        answers = message_id
-                        break
-            conn.execute(
-                "INSERT INTO inbound (provider, sender, recipient, text, provider_message_id,"
-                " in_reply_to, at, answers, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.provider,
-                    message.sender,
-                    message.recipient,
-                    message.text,
-                    message.provider_message_id,
-                    message.in_reply_to,
-                    message.at,
-                    answers,
-                    now,
-                ),
-            )
-            return answers
-
-        return await self.writer.run(work)
+        return await self.writer.run(lambda conn: add_inbound(conn, message, now))
 
     async def inbound(
         self,
@@ -339,25 +328,7 @@ class SQLiteStore(MessageStore):
         before: int | None = None,
     ) -> list[InboundRecord]:
         check_limit(limit)
-        where: list[str] = ["1"]
-        params: list[object] = []
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
-        if number is not None:
-            where.append("(ltrim(sender, '+') = ? OR ltrim(recipient, '+') = ?)")
-            params += [bare_number(number)] * 2
-        if since is not None:
-            where.append("received_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("received_at < ?")
-            params.append(until)
-        if before is not None:
-            where.append("id < ?")
-            params.append(before)
-        sql = f"SELECT * FROM inbound WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"  # noqa: S608 - fixed clauses, values bound
-        params.append(limit)
+        sql, params = inbound_query(provider, number, since, until, limit, before)
 
         def work(conn: sqlite3.Connection) -> list[InboundRecord]:
             return [inbound_record(row) for row in conn.execute(sql, params)]
