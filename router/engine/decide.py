@@ -14,6 +14,7 @@ import attrs
 
 from router.clock import Clock
 from router.config import RouterSettings
+from router.engine.decisions import Decisions
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
 from router.model import Balance, Recipient
@@ -53,15 +54,58 @@ class Decider:
         self.chain = chain
         self.settings = settings
         self.clock = clock
+        self._decisions: Decisions | None = None
+        self._decisions_for: tuple[str, ...] = ()
+        self._moved = 0
+        """Counts the moves of any provider's balance, breaker or budget seen by a view."""
 
-    def routes(self, prepared: Prepared) -> list[Route]:
-        """Each recipient's route, in the order of ``prepared.recipients``."""
-        views = self._views(prepared.message.providers)
+    def routes(self, prepared: Prepared, *, cached: bool = True) -> list[Route]:
+        """Each recipient's route, in the order of ``prepared.recipients``.
+
+        Through a cacheable chain a decision is remembered per destination prefix and
+        message shape (:class:`~router.engine.decisions.Decisions`); *cached* False
+        decides every recipient afresh (the same answer, as the tests prove).
+        """
+        only = prepared.message.providers
+        if not (cached and self.chain.cacheable):
+            fresh = self._views(only)
+            return [
+                Route(r.e164, *self.chain.decide(self._context(r, prepared), fresh))
+                for r in prepared.recipients
+            ]
+        decisions = self.decisions
+        decisions.check((self._watch(), self.chain.version()))
+        views: list[ProviderView] | None = None
+        message, text = prepared.message, prepared.text
+        shape = (
+            text.encoding,
+            text.segments,
+            prepared.sender_kind,
+            len(message.sender or ""),
+            len(message.to),
+            only,
+        )
         routes = []
         for recipient in prepared.recipients:
-            candidates, excluded = self.chain.decide(self._context(recipient, prepared), views)
-            routes.append(Route(recipient.e164, candidates, excluded))
+            key = (decisions.destination(recipient.digits), shape)
+            found = decisions.get(key, recipient.e164)
+            if found is None:
+                views = self._views(only) if views is None else views
+                found = self.chain.decide(self._context(recipient, prepared), views)
+                decisions.put(key, recipient.e164, found)
+            routes.append(Route(recipient.e164, *found))
         return routes
+
+    @property
+    def decisions(self) -> Decisions:
+        """The decisions remembered through a cacheable chain (made on first use, once
+        the Router has started its providers)."""
+        providers = tuple(self.providers)
+        if self._decisions is None or self._decisions_for != providers:
+            commons = [s.settings.common for s in self.providers.values()]
+            tables = [c.prices for c in commons] + [c.prefixes for c in commons]
+            self._decisions, self._decisions_for = Decisions(tables), providers
+        return self._decisions
 
     def plan(self, prepared: Prepared) -> RoutePlan:
         """The routes with what they were decided on, for an explanation."""
@@ -90,6 +134,25 @@ class Decider:
                 cached = state.view = (live, _view(state, *live))
             views.append(cached[1])
         return views
+
+    def _watch(self) -> int:
+        """Count the moves of the state remembered decisions rest on; the count now.
+
+        A provider's balance (as fresh as ``balance_stale_after`` allows), breaker state
+        and whether it lets a call through: what a cacheable policy may read of it besides
+        its settings. Its calls in flight are not (``in_flight`` is not for them).
+        """
+        now = self.clock.time()
+        stale_after = self.settings.balance_stale_after
+        for state in self.providers.values():
+            balance = state.balance
+            if balance is not None and now - balance.at > stale_after:
+                balance = None
+            live = (balance, *state.breaker.gate())
+            if live != state.watched:
+                state.watched = live
+                self._moved += 1
+        return self._moved
 
     def _context(self, recipient: Recipient, prepared: Prepared) -> RoutingContext:
         message = prepared.message

@@ -27,6 +27,8 @@ class ProviderState:
     """The lengths of its price prefixes, longest first, computed once."""
     view: tuple[tuple[object, ...], ProviderView] | None = None
     """The last view the policies saw, with the live state it showed."""
+    watched: tuple[object, ...] | None = None
+    """The live state remembered decisions were last checked against."""
 
     @property
     def name(self) -> str:
