@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import bench.campaign
 import bench.daemon
 import bench.decision
 import bench.library
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Result]]] = {
     "decision": bench.decision.run,
     "memory": bench.memory.run,
     "limits": bench.limits.run,
+    "campaign": bench.campaign.run,
 }
 """Every benchmark, in the order they run."""
 

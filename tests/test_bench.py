@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
+import bench.campaign
 import bench.daemon
 import bench.limits
 import bench.memory
 from bench.common import Bar, Result, markdown, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("library", "daemon", "decision", "memory", "limits")
+NAMES = ("library", "daemon", "decision", "memory", "limits", "campaign")
 
 
 def run_quick(out: Path) -> dict[str, dict[str, Any]]:
@@ -107,6 +108,13 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert figures["rss_end_kib"] > 0
         assert figures["rss_warm_kib"] > 0
         assert [row[1] for row in result["rows"]] == [0, *bench.memory.QUICK]
+    elif name == "campaign":
+        assert figures["lists_ratio"] == pytest.approx(figures["lists_rate"] / figures["raw"])
+        # Not a speed: how many provider requests the recipients took.
+        assert (
+            figures["lists_requests"] == bench.campaign.QUICK_RECIPIENTS / bench.campaign.QUICK_LIST
+        )
+        assert figures["singles_requests"] == bench.campaign.QUICK_RECIPIENTS
     else:
         # Not a speed: the budget must keep every provider's rules, under load too.
         assert figures["violations"] == 0
