@@ -27,6 +27,8 @@ PROVIDERS = 20
 PREFIXES = 250
 BAR_MEDIAN_US = 20.0
 BAR_P99_US = 100.0
+SEEN = 4_000
+"""Distinct numbers routed again for the seen-before row (within the number cache)."""
 
 DESTINATIONS = ("+61412{:06d}", "+2782{:07d}", "+7912{:07d}", "+447400{:06d}", "+1201555{:04d}")
 """Number patterns in Australia, South Africa, Russia, the UK and the US."""
@@ -106,9 +108,12 @@ async def run(quick: bool = False) -> Result:
             plan = router.route(message)
             whole.append((clock() - begin) / 1000)
             plans.append(plan)
-        # The same messages again: every number seen before (parsed once, remembered).
+        # Numbers seen before: a set the number cache holds, routed once, then timed.
+        repeated = messages[warm : warm + min(calls, SEEN)]
+        for message in repeated:
+            router.route(message)
         seen: list[float] = []
-        for message in messages[warm:]:
+        for message in repeated:
             begin = clock()
             router.route(message)
             seen.append((clock() - begin) / 1000)
