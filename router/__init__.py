@@ -12,8 +12,6 @@ Everything else is internal and may change between releases.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
 from router.clock import Clock, SystemClock, read_time
 from router.config import Duration
 from router.engine import RoutePlan, Router
@@ -64,11 +62,7 @@ from router.redact import Secret, redact
 from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
 from router.store import MessageRecord, MessageStore, open_store
 from router.text import TextInfo, analyse
-
-try:
-    __version__ = _metadata.version("smsrouter")
-except _metadata.PackageNotFoundError:  # imported from a source tree never installed
-    __version__ = "0+unknown"
+from router.version import VERSION as __version__
 
 __all__ = [
     "Answer",

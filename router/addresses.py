@@ -1,7 +1,8 @@
 """The daemon's own address and URL parts, checked the one way config and ``serve`` share.
 
-:func:`split_listen` reads ``HOST:PORT``; :func:`path_segment_problem` says why a text
-cannot be one segment of a callback URL's path (a callback secret).
+:func:`split_listen` reads ``HOST:PORT`` and :func:`http_url` writes the URL it serves;
+:func:`path_segment_problem` says why a text cannot be one segment of a callback URL's path
+(a callback secret).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def split_listen(listen: str) -> tuple[str, int]:
     if any(ch.isspace() for ch in host):
         raise ValueError(f"the host has a space in it: {listen!r}")
     return host, int(port)
+
+
+def http_url(host: str, port: int) -> str:
+    """The URL of a server on *host*, *port*: ``http://[::1]:80`` for an IPv6 host."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def path_segment_problem(text: str) -> str | None:

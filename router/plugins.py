@@ -26,6 +26,7 @@ import router.hookspecs as hookspecs
 from router.errors import PluginError
 from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
 from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry, Registry
+from router.version import UNKNOWN, VERSION
 
 ENTRY_POINT_GROUP = "smsrouter"
 AUTOLOAD_OFF = "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -295,7 +296,4 @@ def _is_own_module(module_name: str) -> bool:
 
 
 def _own_version() -> str | None:
-    try:
-        return metadata.version("smsrouter")
-    except metadata.PackageNotFoundError:
-        return None
+    return None if VERSION == UNKNOWN else VERSION

@@ -68,7 +68,8 @@ class SMSBroadcastConfig:
     password: Secret
     """The API key's secret."""
     base_url: str = DEFAULT_URL
-    """The Advanced API endpoint; sends and balance queries both go here."""
+    """The Advanced API script itself (``.../api-adv.php``, not its folder); sends and
+    balance queries both go there."""
 
 
 def error_kind(reason: str) -> ErrorKind:

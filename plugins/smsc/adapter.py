@@ -27,6 +27,7 @@ from plugins.smsc.codes import (
     read_int,
     read_json,
 )
+from plugins.smsc.config import SMSCConfig
 from plugins.smsc.pushes import read_push
 from router import (
     Balance,
@@ -58,37 +59,13 @@ from router import (
     to_e164,
 )
 
+__all__ = ["MAX_ID", "MAX_TEXT", "SMSCConfig", "SMSCProvider", "smsc_id"]
+
 MAX_TEXT = 1000
 """Characters one ``mes`` may hold (providers.md 3.2)."""
 
 MAX_ID = 2_147_483_647
 """The largest ``id`` SMSC takes: a positive 32-bit integer (providers.md 3.2)."""
-
-
-@attrs.frozen
-class SMSCConfig:
-    """The options of an ``smsc`` provider table.
-
-    Either ``apikey``, or ``login`` and ``psw``, authenticate every call.
-    """
-
-    login: str = ""
-    psw: Secret | None = None
-    """The account password, or the lower-case md5 of it (providers.md 3.1)."""
-    apikey: Secret | None = None
-    """When set, sent as ``apikey`` instead of ``login``/``psw``."""
-    base_url: str = "https://smsc.ru/sys"
-    """``https://smscentre.com/sys`` and ``https://smsc.kz/sys`` speak the same API."""
-    sender: str | None = None
-    """The sender ID when a message has none; unset, the account's default sender."""
-    callback_secret: Secret | None = None
-    """The secret of the md5/sha1 signature of status pushes; unset, pushes are unsigned."""
-    currency: str = "RUB"
-    """The account's currency: the balance unit when the answer does not name it."""
-
-    def __attrs_post_init__(self) -> None:
-        if self.apikey is None and not (self.login and self.psw):
-            raise ValueError("smsc needs apikey, or login and psw")
 
 
 def smsc_id(message_id: str) -> int:

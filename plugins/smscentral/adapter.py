@@ -89,6 +89,8 @@ class SMSCentralConfig:
     """The account login (usually an e-mail address)."""
     password: Secret
     base_url: str = DEFAULT_URL
+    """The API's URL itself (``.../api/v3.2``): every call is a POST there, its ``ACTION``
+    in the form."""
     originator: str | None = None
     """The default ``ORIGINATOR``: a number, a name, ``shared`` or ``dedicated``.
 

@@ -84,6 +84,14 @@ def _check_sender(_: object, attribute: attrs.Attribute[str], value: str) -> Non
         )
 
 
+def _check_folder(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    # providers.md 2.1: the scripts are sendsms.asp and balance.asp in one folder.
+    if value.split("?")[0].rstrip("/").lower().endswith(".asp"):
+        raise ValueError(
+            f"the folder holding sendsms.asp and balance.asp, not a script; got {value!r}"
+        )
+
+
 @attrs.frozen
 class SMSOfficeConfig:
     """The keys of an ``smsoffice`` provider table."""
@@ -93,8 +101,8 @@ class SMSOfficeConfig:
     """Sent in the query string of every call (providers.md 2.1), so redacted everywhere."""
     sender: str = attrs.field(validator=_check_sender)
     """The sender ID of a message that names none: the provider requires one."""
-    base_url: str = DEFAULT_URL
-    """The API folder holding ``sendsms.asp`` and ``balance.asp``."""
+    base_url: str = attrs.field(default=DEFAULT_URL, validator=_check_folder)
+    """The API folder holding ``sendsms.asp`` and ``balance.asp`` (a folder, not a script)."""
 
 
 def error_outcome(detail: str) -> tuple[Outcome, ErrorKind | None]:

@@ -1,24 +1,23 @@
 """``smsrouter demo``: the four emulators and the daemon on loopback, and a mixed batch.
 
 The example config (``config.example.toml``, shipped in this package) is pointed at the
-emulators, the daemon starts on ``--listen``, and a batch goes through its HTTP API:
-Australian numbers (the provider they are routed to first answers with its own error, so
-failover shows), a South African number, a long Cyrillic text to Russia, and a message with
-a bad number. The emulators push delivery reports back to the daemon's callback URLs, and
-an inbound reply arrives. Every provider-specific part (where an API lives, its account
-options, its error answer, its inbound push) comes from the emulator each plugin
-registers. A summary shows what happened; then the daemon keeps serving (API and
-``/metrics``) until Ctrl-C, or with ``--once`` exits 0 when every step worked.
+emulators (:mod:`router.cli.emulate`), the daemon starts on ``--listen``, and a batch goes
+through its HTTP API: Australian numbers (the provider they are routed to first answers
+with its own error, so failover shows), a South African number, a long Cyrillic text to
+Russia, and a message with a bad number. The emulators push delivery reports back to the
+daemon's callback URLs, and an inbound reply arrives. Every provider-specific part (where
+an API lives, its account options, its error answer, its inbound push) comes from the
+emulator each plugin registers. A summary shows what happened; then the daemon keeps
+serving (API and ``/metrics``) until Ctrl-C, or with ``--once`` exits 0 when every step
+worked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import tempfile
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,14 @@ import aiohttp
 from aiohttp import web
 
 from router.cli.bulk_report import table
+from router.cli.emulate import Emulated, point_at, read_example, start_emulators
 from router.config import read_toml
 from router.daemon import Daemon, listen_on, make_app, split_listen
 from router.plugins import PluginHost
 from router.testing import Emulator
 
-EXAMPLE = resources.files("router.cli") / "config.example.toml"
-"""The project's ``config.example.toml``, as package data: it is in every install."""
+__all__ = ["ENV", "SECRET", "TOKEN", "Demo", "demo_config", "read_example", "run_demo"]
+
 TOKEN = "demo-api-token"  # noqa: S105 - the demo's own loopback daemon
 SECRET = "demo-callback-secret"  # noqa: S105 - likewise
 
@@ -57,16 +57,10 @@ BATCH: list[dict[str, Any]] = [
 ]
 
 
-def read_example() -> dict[str, Any]:
-    """The example config, read from the package."""
-    with resources.as_file(EXAMPLE) as path:
-        return read_toml(path)
-
-
 def demo_config(
     base: Mapping[str, Any], options: Mapping[str, Mapping[str, str | None]], store: str
 ) -> dict[str, Any]:
-    """*base* with each provider pointed at its emulator.
+    """*base* with each provider pointed at its plugin's emulator.
 
     Args:
         base: a config, as read from its TOML file.
@@ -74,15 +68,12 @@ def demo_config(
             emulator (``Emulator.provider_options()``); None removes the option.
         store: the journal's URL.
     """
-    config: dict[str, Any] = json.loads(json.dumps(base))
-    config.setdefault("store", {})["url"] = store
-    for table_ in config.get("providers", {}).values():
-        for key, value in options.get(table_["plugin"], {}).items():
-            if value is None:
-                table_.pop(key, None)
-            else:
-                table_[key] = value
-    return config
+    by_provider = {
+        name: options[table["plugin"]]
+        for name, table in base.get("providers", {}).items()
+        if table.get("plugin") in options
+    }
+    return point_at(base, by_provider, store)
 
 
 class Demo:
@@ -97,10 +88,9 @@ class Demo:
         self.port: int = self.sockets[0].getsockname()[1]
         self.config_path = Path(config) if config else None
         """The config to start from; None for the example config."""
+        self.emulated: Emulated | None = None
         self.emulators: dict[str, Emulator] = {}
-        """The running emulators by plugin name, in the config's order."""
-        self.plugins: dict[str, str] = {}
-        """Each configured provider's plugin, by provider name."""
+        """The running emulators by provider name, in the config's order."""
         self.inbound_emulators: list[Emulator] = []
         """The emulators whose providers push inbound texts."""
         self.first_choice: str | None = None
@@ -121,26 +111,17 @@ class Demo:
         """Start the emulators, then the daemon pointed at them."""
         plugins = PluginHost.load()
         base = read_toml(self.config_path) if self.config_path else read_example()
-        self.plugins = {n: t["plugin"] for n, t in base.get("providers", {}).items()}
-        names = {plugin: name for name, plugin in self.plugins.items()}
         self.base = f"http://{self.host}:{self.port}"
-        options = {}
-        for plugin, name in names.items():
-            cls = plugins.emulators.get(plugin)
-            if cls is None:
-                continue
-            emulator = cls(
-                callback_url=f"{self.base}/callbacks/{name}/dlr/{SECRET}",
-                inbound_url=f"{self.base}/callbacks/{name}/inbound/{SECRET}",
-            )
-            await emulator.start(self.host, 0)
-            self.emulators[plugin] = emulator
-            options[plugin] = emulator.provider_options()
-            provider = plugins.providers.get(plugin)
+        store = f"sqlite:///{Path(self._tmp.name) / 'journal.db'}"
+        self.emulated = await start_emulators(
+            base, daemon=self.base, secret=SECRET, host=self.host, store=store
+        )
+        self.emulators = self.emulated.emulators
+        for emulator in self.emulators.values():
+            provider = plugins.providers.get(emulator.name)
             if provider is not None and provider.capabilities.push_inbound:
                 self.inbound_emulators.append(emulator)
-        store = f"sqlite:///{Path(self._tmp.name) / 'journal.db'}"
-        daemon = Daemon(config_data=demo_config(base, options, store), env=ENV)
+        daemon = Daemon(config_data=self.emulated.config, env=ENV)
         self.runner = web.AppRunner(make_app(daemon), access_log=None)
         await self.runner.setup()
         for sock in self.sockets:
@@ -153,8 +134,8 @@ class Demo:
             await self.runner.cleanup()
         for sock in self.sockets:
             sock.close()
-        for emulator in self.emulators.values():
-            await emulator.stop()
+        if self.emulated is not None:
+            await self.emulated.stop()
         self._tmp.cleanup()
 
     async def explain(self, http: aiohttp.ClientSession) -> None:
@@ -182,7 +163,7 @@ class Demo:
         """Send the batch; the first message's first choice answers with its own error once,
         so failover shows."""
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        failing = self.emulators.get(self.plugins.get(self.first_choice or "", ""))
+        failing = self.emulators.get(self.first_choice or "")
         if failing is not None:
             failing.fail_next("send")
         results = []

@@ -355,9 +355,10 @@ def _currency_problems(router: RouterSettings, currencies: Mapping[str, str]) ->
 
 
 def _unset_once(problems: list[str], unset: set[str]) -> list[str]:
-    """*problems* without a second one for a value whose ``${NAME}`` is not set."""
+    """*problems* without a second one for a value whose ``${NAME}`` is not set, nor any
+    line twice (a shared key the plugin also reads is checked by both)."""
     kept = []
-    for line in problems:
+    for line in dict.fromkeys(problems):
         path, _, rest = line.partition(": ")
         if rest.startswith("[") and "]: " in rest:  # "key: [0]: ..." from a validator
             path += rest[: rest.index("]") + 1]

@@ -146,6 +146,8 @@ class ProviderCommon:
 
     plugin: str
     enabled: bool = True
+    unicode: bool | None = None
+    """Whether the account sends Unicode (UCS-2) text; None for what the plugin claims."""
     prefixes: tuple[str, ...] = ()
     currency: str = "AUD"
     prices: dict[str, Decimal] = attrs.field(factory=dict)

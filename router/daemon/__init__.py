@@ -5,7 +5,8 @@
 * :mod:`~router.daemon.routes`: messages, routes, providers, plugins, callbacks, metrics;
 * :mod:`~router.daemon.inbound`: ``GET /v1/inbound``;
 * :mod:`~router.daemon.json`: request reading, response and error bodies;
-* :mod:`~router.daemon.openapi`: the API's OpenAPI document.
+* :mod:`~router.daemon.openapi`: the API's OpenAPI document, its bodies' schemas in
+  :mod:`~router.daemon.schemas` and :mod:`~router.daemon.state_schemas`.
 
 ``/v1/events`` is the webhooks' own (:mod:`router.webhooks.routes`).
 """

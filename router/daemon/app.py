@@ -34,11 +34,13 @@ from router.config import Config, read_toml
 from router.daemon import inbound, routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.json import error
+from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
 from router.engine import Router
 from router.errors import NoRouteError, RouterError, StoreError
 from router.logs import hide_in_aiohttp_logs, secrets_of
 from router.store import MessageStore, open_store
 from router.store.base import MessageState
+from router.version import VERSION
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
 
@@ -102,7 +104,7 @@ class Daemon:
         plugin = WebhookPlugin()
         router = Router(
             data,
-            plugins=(*self.plugins, plugin),
+            plugins=(*self.plugins, plugin, EventLog()),
             env=self.env,
             clock=self.clock,
             store=self._journal,
@@ -334,8 +336,11 @@ def event_loop(choice: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def serve(config_path: str | Path, listen: str | None = None) -> None:
+def serve(config_path: str | Path, listen: str | None = None, *, access_log: bool = False) -> None:
     """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+
+    Logs one line once it serves (where it listens, its providers, its journal) and, with
+    *access_log*, one line per request on ``smsrouter.access``.
 
     Raises:
         RouterError: the config is wrong, or the address cannot be listened on.
@@ -364,7 +369,19 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
-    app.cleanup_ctx.append(on_hangup)
+    async def started(app: web.Application) -> AsyncIterator[None]:
+        # After the daemon's own start (the journal open, the workers running): the
+        # sockets are bound and listening already, so this is when it serves.
+        addresses = [s.getsockname()[:2] for s in sockets]
+        store = daemon.config.store.url or DEFAULT_STORE
+        line, fields = started_line(daemon.config, addresses, store, VERSION)
+        log.info("%s", line, extra=fields)
+        yield
+        log.info("stopped")
+
+    app.cleanup_ctx.extend([on_hangup, started])
+    if access_log:
+        ACCESS.setLevel(logging.INFO)  # switched on: written even under -q
     loop = event_loop(daemon.config.server.loop)
     uv = type(loop).__module__.startswith("uvloop")
     log.info("event loop: %s", "uvloop" if uv else "asyncio")
@@ -373,7 +390,8 @@ def serve(config_path: str | Path, listen: str | None = None) -> None:
         loop=loop,
         sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
-        print=lambda text: log.info("%s", text),
-        access_log=None,
+        print=None,
+        access_log=ACCESS if access_log else None,
+        access_log_class=AccessLog,
         **SERVER_OPTIONS,
     )

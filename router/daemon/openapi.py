@@ -1,13 +1,18 @@
-"""The OpenAPI 3.1 document of the daemon's ``/v1`` API, served at ``/v1/openapi.json``.
+"""The OpenAPI 3.1 document of the daemon's HTTP API, served at ``/v1/openapi.json``.
 
-The bodies' schemas are :mod:`router.daemon.schemas`; this is the paths that use them.
+The bodies' schemas are :mod:`router.daemon.schemas` and :mod:`router.daemon.state_schemas`;
+this is the operations that use them. Every operation has an ``operationId`` and a tag, every
+parameter and field a description, and ``info.version`` is the package's version (a test
+holds each route added later to the same).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from router.daemon.schemas import SCHEMAS
+from router.daemon.schemas import MESSAGE_SCHEMAS
+from router.daemon.state_schemas import STATE_SCHEMAS
+from router.version import VERSION
 
 __all__ = ["OPENAPI"]
 
@@ -16,12 +21,34 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 def _json(schema: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
 def _answer(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, **_json(schema)}
+
+
+def _operation(
+    operation_id: str, tag: str, summary: str, responses: dict[str, Any], **more: Any
+) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        **more,
+        "responses": responses,
+    }
 
 
 _ERRORS = {
@@ -35,111 +62,178 @@ _UNAVAILABLE = {
         "Error",
     ),
 }
+_PAGE = {"type": "integer", "minimum": 1, "default": 50}
+_BEFORE = _query("before", "The `next` cursor of the previous page", {"type": "string"})
+_OPEN: dict[str, Any] = {"security": []}
+"""An operation that needs no bearer token."""
+
+TAGS = [
+    {"name": "messages", "description": "Send messages and follow them"},
+    {"name": "routing", "description": "Explain routing decisions without sending"},
+    {"name": "providers", "description": "The providers, their health, balances and limits"},
+    {"name": "plugins", "description": "What plugins are loaded"},
+    {"name": "inbound", "description": "Texts people sent to our numbers"},
+    {"name": "events", "description": "Webhook events and their dead letters"},
+    {"name": "operations", "description": "Liveness, metrics and this document"},
+]
+"""Every tag an operation may carry, each described."""
+
+_PATHS: dict[str, Any] = {
+    "/v1/messages": {
+        "post": _operation(
+            "sendMessage",
+            "messages",
+            "Send a message, or queue it with wait: false",
+            {
+                "200": _answer("Sent (or a duplicate reference)", "SendResult"),
+                "202": _answer("Journalled and queued", "Queued"),
+                "422": _answer("No provider could take it", "Error"),
+                **_ERRORS,
+                **_UNAVAILABLE,
+            },
+            requestBody={"required": True, **_json("NewMessage")},
+        )
+    },
+    "/v1/messages/{id}": {
+        "get": _operation(
+            "getMessage",
+            "messages",
+            "A message's status, attempts and delivery report",
+            {
+                "200": _answer("The message", "MessageRecord"),
+                "404": _answer("No such message", "Error"),
+                **_ERRORS,
+                **_UNAVAILABLE,
+            },
+            parameters=[_path("id", "The message id a send answered with")],
+        )
+    },
+    "/v1/route": {
+        "post": _operation(
+            "explainRoute",
+            "routing",
+            "Explain the routing decision without sending",
+            {"200": _answer("The decision", "Route"), **_ERRORS},
+            requestBody={"required": True, **_json("NewMessage")},
+        )
+    },
+    "/v1/providers": {
+        "get": _operation(
+            "listProviders",
+            "providers",
+            "Each provider's health, balance, limits and calls in flight",
+            {"200": _answer("The providers", "Providers"), **_ERRORS},
+        )
+    },
+    "/v1/plugins": {
+        "get": _operation(
+            "listPlugins",
+            "plugins",
+            "Loaded plugins, their versions and what each registered",
+            {"200": _answer("The plugins", "Plugins"), **_ERRORS},
+        )
+    },
+    "/v1/inbound": {
+        "get": _operation(
+            "listInbound",
+            "inbound",
+            "Inbound messages, newest first, each with the message it answers",
+            {"200": _answer("One page", "InboundPage"), **_ERRORS},
+            parameters=[
+                _query("provider", "A configured provider's name", {"type": "string"}),
+                _query("number", "E.164; matches from or to", {"type": "string"}),
+                _query("since", "Unix seconds or ISO 8601 with a timezone", {"type": "string"}),
+                _query("until", "Likewise; received before it", {"type": "string"}),
+                _query("limit", "Page size", {**_PAGE, "maximum": 200}),
+                _BEFORE,
+            ],
+        )
+    },
+    "/v1/events": {
+        "get": _operation(
+            "listEvents",
+            "events",
+            "Webhook events, one item per webhook, newest first",
+            {"200": _answer("One page", "WebhookEventPage"), **_ERRORS},
+            parameters=[
+                _query("state", "pending, delivered or dead", {"type": "string"}),
+                _query("type", "An event type", {"type": "string"}),
+                _query("webhook", "A configured webhook's name", {"type": "string"}),
+                _query("limit", "Page size", {**_PAGE, "maximum": 500}),
+                _BEFORE,
+            ],
+        )
+    },
+    "/v1/events/{id}/retry": {
+        "post": _operation(
+            "retryEvent",
+            "events",
+            "Re-queue an event's dead letters, due now",
+            {
+                "200": _answer("Re-queued", "Requeued"),
+                "404": _answer("No such event", "Error"),
+                "409": _answer("The event has no dead letter", "Error"),
+                **_ERRORS,
+            },
+            parameters=[
+                _path("id", "The event's id"),
+                _query("webhook", "Only the dead letter to this webhook", {"type": "string"}),
+            ],
+        )
+    },
+    "/v1/openapi.json": {
+        "get": _operation(
+            "getOpenAPI",
+            "operations",
+            "This document",
+            {
+                "200": {
+                    "description": "The OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+            **_OPEN,
+        )
+    },
+    "/healthz": {
+        "get": _operation(
+            "getHealth",
+            "operations",
+            "Liveness: ok, or stopping while the daemon shuts down",
+            {"200": _answer("Up", "Health")},
+            **_OPEN,
+        )
+    },
+    "/metrics": {
+        "get": _operation(
+            "getMetrics",
+            "operations",
+            "The Prometheus exposition (text format 0.0.4)",
+            {
+                "200": {
+                    "description": "Every metric, in the Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+            **_OPEN,
+        )
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "smsrouter", "version": "1"},
+    "info": {
+        "title": "smsrouter",
+        "version": VERSION,
+        "description": "Send SMS through many providers with routing policies and failover; "
+        "follow each message, its attempts and delivery reports; see the providers' health "
+        "and balances. Every /v1 operation but this document takes a bearer token.",
+    },
+    "tags": TAGS,
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": SCHEMAS,
+        "schemas": {**MESSAGE_SCHEMAS, **STATE_SCHEMAS},
     },
     "security": [{"bearer": []}],
-    "paths": {
-        "/v1/messages": {
-            "post": {
-                "summary": "Send a message, or queue it with wait: false",
-                "requestBody": {"required": True, **_json("NewMessage")},
-                "responses": {
-                    "200": _answer("Sent (or a duplicate reference)", "SendResult"),
-                    "202": _answer("Journalled and queued", "Queued"),
-                    "422": _answer("No provider could take it", "Error"),
-                    **_ERRORS,
-                    **_UNAVAILABLE,
-                },
-            }
-        },
-        "/v1/messages/{id}": {
-            "get": {
-                "summary": "A message's status, attempts and delivery report",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": _answer("The message", "MessageRecord"),
-                    "404": _answer("No such message", "Error"),
-                    **_ERRORS,
-                    **_UNAVAILABLE,
-                },
-            }
-        },
-        "/v1/route": {
-            "post": {
-                "summary": "Explain the routing decision without sending",
-                "requestBody": {"required": True, **_json("NewMessage")},
-                "responses": {"200": _answer("The decision", "Route"), **_ERRORS},
-            }
-        },
-        "/v1/providers": {
-            "get": {
-                "summary": "Each provider's health, balance, limits and calls in flight",
-                "responses": {"200": _answer("The providers", "Providers"), **_ERRORS},
-            }
-        },
-        "/v1/plugins": {
-            "get": {
-                "summary": "Loaded plugins, their versions and what each registered",
-                "responses": {"200": _answer("The plugins", "Plugins"), **_ERRORS},
-            }
-        },
-        "/v1/inbound": {
-            "get": {
-                "summary": "Inbound messages, newest first, each with the message it answers",
-                "parameters": [
-                    _query("provider", "A configured provider's name", {"type": "string"}),
-                    _query("number", "E.164; matches from or to", {"type": "string"}),
-                    _query("since", "Unix seconds or ISO 8601 with a timezone", {"type": "string"}),
-                    _query("until", "Likewise; received before it", {"type": "string"}),
-                    _query(
-                        "limit",
-                        "Page size",
-                        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                    ),
-                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
-                ],
-                "responses": {"200": _answer("One page", "InboundPage"), **_ERRORS},
-            }
-        },
-        "/v1/events": {
-            "get": {
-                "summary": "Webhook events, one item per webhook, newest first",
-                "parameters": [
-                    _query("state", "pending, delivered or dead", {"type": "string"}),
-                    _query("type", "An event type", {"type": "string"}),
-                    _query("webhook", "A configured webhook's name", {"type": "string"}),
-                    _query(
-                        "limit",
-                        "Page size",
-                        {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                    ),
-                    _query("before", "The `next` cursor of the previous page", {"type": "string"}),
-                ],
-                "responses": {"200": _answer("One page", "WebhookEventPage"), **_ERRORS},
-            }
-        },
-        "/v1/events/{id}/retry": {
-            "post": {
-                "summary": "Re-queue an event's dead letters, due now",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    _query("webhook", "Only the dead letter to this webhook", {"type": "string"}),
-                ],
-                "responses": {
-                    "200": _answer("Re-queued", "Requeued"),
-                    "404": _answer("No such event", "Error"),
-                    "409": _answer("The event has no dead letter", "Error"),
-                    **_ERRORS,
-                },
-            }
-        },
-    },
+    "paths": _PATHS,
 }

@@ -1,7 +1,9 @@
-"""The JSON Schemas of the daemon's ``/v1`` bodies: the components of its OpenAPI document.
+"""The JSON Schemas of the daemon's message bodies, and the helpers every schema is built with.
 
-Every list of allowed values is read off its enum, so the document cannot drift from what
-the daemon writes.
+These are components of its OpenAPI document (:mod:`router.daemon.openapi`), beside the
+state it shows (:mod:`router.daemon.state_schemas`). Every list of allowed values is read
+off its enum, so the document cannot drift from what the daemon writes; every object and
+every field has a description (a test holds every schema added later to it too).
 """
 
 from __future__ import annotations
@@ -9,340 +11,276 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from router.model import Encoding, EventType, Outcome, RecipientStatus
-from router.state import BreakerState
+from router.model import DeliveryStatus, Encoding, ErrorKind, Outcome, RecipientStatus
 from router.store import MessageState
-from router.webhooks import DeliveryState
+
+Schema = dict[str, Any]
 
 
-def _enum(kind: type[enum.StrEnum]) -> dict[str, list[str]]:
-    """The schema of one of *kind*'s values."""
-    return {"enum": [member.value for member in kind]}
+def enum_of(kind: type[enum.StrEnum], *, null: bool = False) -> Schema:
+    """The schema of one of *kind*'s values (or null)."""
+    values: list[str | None] = [member.value for member in kind]
+    return {"enum": [*values, None] if null else values}
 
 
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "field"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-                "reasons": {"type": "object", "additionalProperties": {"type": "string"}},
+def described(description: str, schema: Schema | None = None, **keywords: Any) -> Schema:
+    """*schema* (or the *keywords*), described."""
+    return {**(schema or {}), **keywords, "description": description}
+
+
+def ref(name: str) -> Schema:
+    """A reference to the component schema *name*."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def list_of(description: str, items: Schema) -> Schema:
+    """An array of *items*, described."""
+    return described(description, type="array", items=items)
+
+
+def object_of(
+    description: str,
+    properties: dict[str, Schema],
+    *,
+    null: bool = False,
+    required: list[str] | None = None,
+) -> Schema:
+    """An object of *properties*, every one required unless *required* says which."""
+    kind: Any = ["object", "null"] if null else "object"
+    needed = list(properties) if required is None else required
+    return described(description, type=kind, required=needed, properties=properties)
+
+
+STRING: Schema = {"type": "string"}
+NULLABLE: Schema = {"type": ["string", "null"]}
+_SECONDS = {"type": "number"}
+AT = described("When, as Unix seconds (the router's clock)", type="number")
+_AMOUNT = described(
+    'A decimal amount, written as a string so no digit is lost ("0.045")', type=["string", "null"]
+)
+_TO = described("The recipient, in E.164 (+61412345678)", type="string")
+_REF = described(
+    "Our reference for this recipient of this message (at most 20 characters): the one "
+    "providers echo in their reports",
+    type="string",
+)
+_ID = described("The message id the router gave it", type="string")
+_REFERENCE = described("The client's reference, as sent (null when none)", type=["string", "null"])
+_ENCODING = described(
+    "How the text is encoded: gsm7 (160 a segment) or ucs2 (70)", enum_of(Encoding)
+)
+_SEGMENTS = described("SMS segments the text takes, per recipient", type="integer")
+NEXT = described("The cursor of the next page, for `before`; null on the last page", NULLABLE)
+
+_ERROR = object_of(
+    "An error: what went wrong, in which field",
+    {
+        "error": object_of(
+            "The error itself",
+            {
+                "code": described(
+                    "A stable code: invalid, unauthorized, not_found, no_route, ...", STRING
+                ),
+                "message": described("What is wrong, in words", STRING),
+                "field": described(
+                    "The request field at fault (to[1], providers[0]), or null", NULLABLE
+                ),
+                "reasons": described(
+                    "With no_route: why each provider could not take it, by provider",
+                    type="object",
+                    additionalProperties=STRING,
+                ),
             },
-        },
-        "result": {"$ref": "#/components/schemas/SendResult"},
+            required=["code", "message", "field"],
+        ),
+        "result": described("With no_route after attempts: the send's result", ref("SendResult")),
     },
-}
-_ATTEMPT = {
-    "type": "object",
-    "required": ["provider", "outcome", "reason", "provider_message_id", "kind", "at"],
-    "properties": {
-        "provider": {"type": "string"},
-        "outcome": _enum(Outcome),
-        "reason": {"type": "string"},
-        "provider_message_id": {"type": ["string", "null"]},
-        "kind": {"type": ["string", "null"]},
-        "at": {"type": "number"},
+    required=["error"],
+)
+_ATTEMPT = object_of(
+    "One try of one recipient on one provider",
+    {
+        "provider": described("The provider tried, by configured name", STRING),
+        "outcome": described("What the provider's answer meant", enum_of(Outcome)),
+        "reason": described(
+            "The provider's words, or why it was not sent (empty when accepted)", STRING
+        ),
+        "provider_message_id": described("The provider's id for it, when it gave one", NULLABLE),
+        "kind": described("For a provider_error: which kind", enum_of(ErrorKind, null=True)),
+        "at": AT,
     },
-}
-_STATUS = _enum(RecipientStatus)
-_RECIPIENT = {
-    "type": "object",
-    "required": ["to", "ref", "status", "provider", "provider_message_id", "cost", "attempts"],
-    "properties": {
-        "to": {"type": "string"},
-        "ref": {"type": "string"},
-        "status": _STATUS,
-        "provider": {"type": ["string", "null"]},
-        "provider_message_id": {"type": ["string", "null"]},
-        "cost": {"type": ["string", "null"]},
-        "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+)
+_ATTEMPTS = list_of("Every attempt, in order", ref("Attempt"))
+_STATUS = enum_of(RecipientStatus)
+_RECIPIENT = object_of(
+    "Where one recipient of a sent message ended",
+    {
+        "to": _TO,
+        "ref": _REF,
+        "status": described("Its final status", _STATUS),
+        "provider": described("The provider that took it (or refused it last), or null", NULLABLE),
+        "provider_message_id": described("That provider's id for it, when it gave one", NULLABLE),
+        "cost": described(
+            "Its estimated cost in the base currency, when accepted and priced", _AMOUNT
+        ),
+        "attempts": _ATTEMPTS,
     },
-}
-_RESULT = {
-    "type": "object",
-    "required": ["id", "reference", "ok", "duplicate", "encoding", "segments", "recipients"],
-    "properties": {
-        "id": {"type": "string"},
-        "reference": {"type": ["string", "null"]},
-        "ok": {"type": "boolean"},
-        "duplicate": {"type": "boolean"},
-        "encoding": _enum(Encoding),
-        "segments": {"type": "integer"},
-        "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}},
+)
+_RESULT = object_of(
+    "A sent message: each recipient's status, provider and attempts",
+    {
+        "id": _ID,
+        "reference": _REFERENCE,
+        "ok": described("Whether every recipient was accepted", type="boolean"),
+        "duplicate": described(
+            "Whether the reference was seen before: this is the first send's result, "
+            "nothing was sent again",
+            type="boolean",
+        ),
+        "encoding": _ENCODING,
+        "segments": _SEGMENTS,
+        "recipients": list_of("Each recipient, in the order sent", ref("Recipient")),
     },
-}
-_RECORD = {
-    "type": "object",
-    "required": [
-        "id",
-        "reference",
-        "state",
-        "text",
-        "sender",
-        "encoding",
-        "segments",
-        "created_at",
-        "recipients",
-    ],
-    "properties": {
-        "id": {"type": "string"},
-        "reference": {"type": ["string", "null"]},
-        "state": _enum(MessageState),
-        "text": {"type": "string"},
-        "sender": {"type": ["string", "null"]},
-        "encoding": _enum(Encoding),
-        "segments": {"type": "integer"},
-        "created_at": {"type": "number"},
-        "recipients": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "to",
-                    "ref",
-                    "status",
-                    "provider",
-                    "provider_message_id",
-                    "cost",
-                    "attempts",
-                    "delivery",
-                ],
-                "properties": {
-                    "to": {"type": "string"},
-                    "ref": {"type": "string"},
-                    "status": {"anyOf": [_STATUS, {"type": "null"}]},
-                    "provider": {"type": ["string", "null"]},
-                    "provider_message_id": {"type": ["string", "null"]},
-                    "cost": {"type": ["string", "null"]},
-                    "attempts": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/Attempt"},
-                    },
-                    "delivery": {
-                        "type": ["object", "null"],
-                        "required": ["status", "raw_status", "at"],
-                        "properties": {
-                            "status": {"type": "string"},
-                            "raw_status": {"type": ["string", "null"]},
-                            "at": {"type": ["number", "null"]},
-                        },
-                    },
-                },
-            },
-        },
+)
+_DELIVERY = object_of(
+    "The latest delivery report, or null when none came",
+    {
+        "status": described("What the report says, normalised", enum_of(DeliveryStatus)),
+        "raw_status": described("The provider's own word for it", NULLABLE),
+        "at": described(
+            "When it was reported (Unix seconds), when the provider says", type=["number", "null"]
+        ),
     },
-}
+    null=True,
+)
+_RECORD_RECIPIENT = object_of(
+    "One recipient of a journalled message",
+    {
+        "to": _TO,
+        "ref": _REF,
+        "status": described(
+            "Its final status; null while it is being sent", enum_of(RecipientStatus, null=True)
+        ),
+        "provider": described("The provider that took it (or refused it last), or null", NULLABLE),
+        "provider_message_id": described("That provider's id for it, when it gave one", NULLABLE),
+        "cost": described(
+            "Its estimated cost in the base currency, when accepted and priced", _AMOUNT
+        ),
+        "attempts": _ATTEMPTS,
+        "delivery": _DELIVERY,
+    },
+)
+_RECORD = object_of(
+    "A message as the journal holds it: its text, state and every recipient's story",
+    {
+        "id": _ID,
+        "reference": _REFERENCE,
+        "state": described("Where it is: queued, sending or done", enum_of(MessageState)),
+        "text": described("The text, as sent", STRING),
+        "sender": described("The sender ID, or null for the provider's default", NULLABLE),
+        "encoding": _ENCODING,
+        "segments": _SEGMENTS,
+        "created_at": described("When it was accepted (Unix seconds)", _SECONDS),
+        "recipients": list_of("Each recipient, in the order given", _RECORD_RECIPIENT),
+    },
+)
 _NONEMPTY = {"type": "string", "minLength": 1}
-_NEW_MESSAGE = {
-    "type": "object",
-    "required": ["to", "text"],
-    "additionalProperties": False,
-    "properties": {
-        "to": {
-            "oneOf": [_NONEMPTY, {"type": "array", "minItems": 1, "items": _NONEMPTY}],
-            "description": "E.164 numbers (or national forms in the default region)",
-        },
+_NAMES = {"oneOf": [_NONEMPTY, {"type": "array", "minItems": 1, "items": _NONEMPTY}]}
+_NEW_MESSAGE = described(
+    "A message to send (or, for POST /v1/route, to explain)",
+    type="object",
+    required=["to", "text"],
+    additionalProperties=False,
+    properties={
+        "to": described(
+            "One number or a list: E.164 (+61412345678), or national forms in the router's "
+            "default region; each at most once",
+            _NAMES,
+        ),
         # Not blank: some character that is not white space.
-        "text": {"type": "string", "minLength": 1, "pattern": "\\S"},
-        "sender": _NONEMPTY,
-        "reference": _NONEMPTY,
-        "providers": {
-            "oneOf": [_NONEMPTY, {"type": "array", "minItems": 1, "items": _NONEMPTY}],
-            "description": "Configured provider names to choose among",
-        },
-        "wait": {"type": "boolean", "default": True},
+        "text": described(
+            "The text; GSM-7 where it fits, else UCS-2 (which not every provider takes)",
+            type="string",
+            minLength=1,
+            pattern="\\S",
+        ),
+        "sender": described(
+            "The sender ID: up to 11 letters and digits, or a number of up to 15 digits; "
+            "left out for each provider's default",
+            _NONEMPTY,
+        ),
+        "reference": described(
+            "Your reference: a message sent again with the same one is not sent twice (the "
+            "first result comes back, duplicate true)",
+            _NONEMPTY,
+        ),
+        "providers": described(
+            "Only these configured providers may take it, by name (one or a list): the "
+            "policies still order them and may still exclude one; left out, every configured "
+            "provider may",
+            _NAMES,
+        ),
+        "wait": described(
+            "true: answer with the result once sent; false: journal it, answer 202 with its "
+            "id, send it in the background",
+            type="boolean",
+            default=True,
+        ),
     },
-}
-_QUEUED = {
-    "type": "object",
-    "required": ["id", "reference", "duplicate"],
-    "properties": {
-        "id": {"type": "string"},
-        "reference": {"type": ["string", "null"]},
-        "duplicate": {"type": "boolean"},
+)
+_QUEUED = object_of(
+    "A message journalled to be sent in the background",
+    {
+        "id": _ID,
+        "reference": _REFERENCE,
+        "duplicate": described(
+            "Whether the reference was seen before (nothing was queued)", type="boolean"
+        ),
     },
-}
-_ROUTE = {
-    "type": "object",
-    "required": ["id", "encoding", "segments", "routes"],
-    "properties": {
-        "id": {"type": "string"},
-        "encoding": _enum(Encoding),
-        "segments": {"type": "integer"},
-        "routes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["to", "candidates", "excluded"],
-                "properties": {
-                    "to": {"type": "string"},
-                    "candidates": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["provider", "cost", "keys"],
-                            "properties": {
-                                "provider": {"type": "string"},
-                                "cost": {"type": ["string", "null"]},
-                                "keys": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                    "excluded": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["provider", "policy", "reason"],
-                            "properties": {
-                                "provider": {"type": "string"},
-                                "policy": {"type": "string"},
-                                "reason": {"type": "string"},
-                            },
-                        },
-                    },
+)
+_CANDIDATE = object_of(
+    "A provider that would be tried, in failover order",
+    {
+        "provider": described("The provider, by configured name", STRING),
+        "cost": described(
+            "The message's cost to this recipient there, in its currency, when priced", _AMOUNT
+        ),
+        "keys": described(
+            "Each ordering policy's key for it, as that policy words it",
+            type="object",
+            additionalProperties=STRING,
+        ),
+    },
+)
+_EXCLUDED = object_of(
+    "A provider that would not be tried, and why",
+    {
+        "provider": described("The provider, by configured name", STRING),
+        "policy": described("The policy (or always-on filter) that excluded it", STRING),
+        "reason": described("Why, in words", STRING),
+    },
+)
+_ROUTE = object_of(
+    "What would be chosen for each recipient, and why, without sending",
+    {
+        "id": described("The id the message would have", STRING),
+        "encoding": _ENCODING,
+        "segments": _SEGMENTS,
+        "routes": list_of(
+            "One per recipient",
+            object_of(
+                "One recipient's route",
+                {
+                    "to": _TO,
+                    "candidates": list_of("The providers to try, in order", _CANDIDATE),
+                    "excluded": list_of("The providers left out", _EXCLUDED),
                 },
-            },
-        },
+            ),
+        ),
     },
-}
-_PROVIDERS = {
-    "type": "object",
-    "required": ["providers"],
-    "properties": {
-        "providers": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "name",
-                    "plugin",
-                    "breaker",
-                    "hold",
-                    "balance",
-                    "in_flight",
-                    "limits",
-                ],
-                "properties": {
-                    "name": {"type": "string"},
-                    "plugin": {"type": "string"},
-                    "breaker": _enum(BreakerState),
-                    "hold": {
-                        "type": ["object", "null"],
-                        "description": "The provider asked us to back off: its breaker is "
-                        "held open this much longer (null when not held).",
-                        "required": ["seconds_left", "reason"],
-                        "properties": {
-                            "seconds_left": {"type": "number"},
-                            "reason": {"type": "string"},
-                        },
-                    },
-                    "balance": {
-                        "type": ["object", "null"],
-                        "required": ["amount", "unit", "age_seconds"],
-                        "properties": {
-                            "amount": {"type": "string"},
-                            "unit": {"type": "string"},
-                            "age_seconds": {"type": "number"},
-                        },
-                    },
-                    "in_flight": {"type": "integer"},
-                    "limits": {"type": "object"},
-                },
-            },
-        }
-    },
-}
-_PLUGINS = {
-    "type": "object",
-    "required": ["plugins"],
-    "properties": {
-        "plugins": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "version", "hooks", "providers", "policies"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "version": {"type": ["string", "null"]},
-                    "hooks": {"type": "array", "items": {"type": "string"}},
-                    "providers": {"type": "array", "items": {"type": "string"}},
-                    "policies": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        }
-    },
-}
-_INBOUND = {
-    "type": "object",
-    "required": ["items", "next"],
-    "properties": {
-        "items": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "provider", "from", "to", "text", "received_at", "in_reply_to"],
-                "properties": {
-                    "id": {"type": "integer"},
-                    "provider": {"type": "string"},
-                    "from": {"type": "string"},
-                    "to": {"type": "string"},
-                    "text": {"type": "string"},
-                    "received_at": {"type": "number"},
-                    "in_reply_to": {"type": ["string", "null"]},
-                },
-            },
-        },
-        "next": {"type": ["string", "null"]},
-    },
-}
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_EVENT_FIELDS = {
-    "id": {"type": "string"},
-    "type": _enum(EventType),
-    "webhook": {"type": "string"},
-    "state": _enum(DeliveryState),
-    "attempts": {"type": "integer"},
-    "created_at": {"type": "number"},
-    "queued_at": {"type": "number"},
-    "next_at": _NUMBER_OR_NULL,
-    "last_at": _NUMBER_OR_NULL,
-    "last_status": {"type": ["integer", "null"]},
-    "last_error": {"type": ["string", "null"]},
-    "delivered_at": _NUMBER_OR_NULL,
-    "data": {"type": "object", "description": "The event's fields, as its receiver gets them"},
-}
-_EVENT = {
-    "type": "object",
-    "description": "One webhook event's delivery to one webhook",
-    "required": list(_EVENT_FIELDS),
-    "properties": _EVENT_FIELDS,
-}
-_EVENTS = {
-    "type": "object",
-    "required": ["items", "next"],
-    "properties": {
-        "items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEvent"}},
-        "next": {"type": ["string", "null"]},
-    },
-}
-_REQUEUED = {
-    "type": "object",
-    "required": ["requeued", "items"],
-    "properties": {
-        "requeued": {"type": "integer", "minimum": 1},
-        "items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEvent"}},
-    },
-}
+)
 
-SCHEMAS: dict[str, Any] = {
+MESSAGE_SCHEMAS: dict[str, Any] = {
     "Error": _ERROR,
     "Attempt": _ATTEMPT,
     "Recipient": _RECIPIENT,
@@ -351,11 +289,5 @@ SCHEMAS: dict[str, Any] = {
     "NewMessage": _NEW_MESSAGE,
     "Queued": _QUEUED,
     "Route": _ROUTE,
-    "Providers": _PROVIDERS,
-    "Plugins": _PLUGINS,
-    "InboundPage": _INBOUND,
-    "WebhookEvent": _EVENT,
-    "WebhookEventPage": _EVENTS,
-    "Requeued": _REQUEUED,
 }
-"""Each body's schema by its name in ``#/components/schemas``."""
+"""Each message body's schema by its name in ``#/components/schemas``."""

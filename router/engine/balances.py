@@ -224,12 +224,29 @@ class BalanceTracker:
 
     def _set(self, state: ProviderState, balance: Balance, *, notify: bool = False) -> None:
         state.balance = balance
-        metrics = self.metrics
-        metrics.series(metrics.balance, state.name).set(float(balance.amount))
+        self.metrics.set_balance(state.name, balance, messages(state, balance), read=False)
         if notify:
             self.events.soon(self.events.balance_updated(state.name, balance))
 
     async def _store(self, state: ProviderState, balance: Balance) -> None:
         state.balance = balance
-        self.metrics.set_balance(state.name, balance.amount, balance.at)
+        self.metrics.set_balance(state.name, balance, messages(state, balance))
         await self.events.balance_updated(state.name, balance)
+
+
+def messages(state: ProviderState, balance: Balance) -> Decimal | None:
+    """How many one-segment messages *balance* pays for, at the worst: what alerts watch.
+
+    A credit pays one segment; money pays the dearest of the provider's prices, when the
+    balance is in the currency they are in (else None: the rate between them is the
+    policies' business, and a guess would make the alert lie).
+    """
+    if balance.amount <= 0:
+        return Decimal(0)
+    if balance.is_credits:
+        return balance.amount
+    prices = state.settings.common.prices
+    dearest = max(prices.values(), default=None)
+    if dearest is None or dearest <= 0 or balance.unit != state.settings.common.currency:
+        return None
+    return balance.amount / dearest

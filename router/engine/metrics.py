@@ -3,24 +3,39 @@
 Never the global registry, so two Routers in one process do not collide. Every label comes
 from a closed set (provider names from config, outcomes, statuses, operations) and is
 pre-initialised for each configured provider; no number, message id or secret is a label.
-A balance not yet read is NaN (unknown), not zero.
+A balance not yet read is NaN (unknown), not zero, in the unit ``unknown``; once read, its
+series carries the unit the provider answered in (``credits`` or a currency code), so a
+dashboard never adds credits to roubles. The registry also has ``smsrouter_build_info`` and
+the process's own metrics (CPU, memory, file descriptors, start time), as a Prometheus
+client's default registry would.
 """
 
 from __future__ import annotations
 
 import math
+import platform
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from router.errors import ConfigError
-from router.model import DeliveryStatus, Outcome, RecipientStatus
+from router.model import Balance, DeliveryStatus, Outcome, RecipientStatus
 from router.provider import Operation
 from router.state import BreakerState
+from router.version import VERSION
 
 MESSAGE_STATUSES = ("accepted", "partial", "failed")
 """A message is accepted (every recipient), partial (some) or failed (none)."""
@@ -31,6 +46,8 @@ FAILOVER_REASONS = (
     Outcome.REJECTED_RECIPIENT,  # only with router.on_rejected_recipient = "failover"
 )
 POLL_OUTCOMES = ("success", "error")
+UNKNOWN_UNIT = "unknown"
+"""The ``unit`` of a balance not read yet."""
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -44,6 +61,13 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._series: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r, ns = self.registry, namespace
+        self._units: dict[str, str] = {}
+        """The unit each provider's balance series shows now."""
+        self.build = Info("build", "The running smsrouter's version", namespace=ns, registry=r)
+        self.build.info({"version": VERSION, "python": platform.python_version()})
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        r.register(GC_COLLECTOR)
         self.messages = Counter(
             "messages", "Messages sent, by final status", ["status"], namespace=ns, registry=r
         )
@@ -85,7 +109,15 @@ class Metrics:
         )
         self.balance = Gauge(
             "provider_balance",
-            "Last known balance, in the provider's balance unit",
+            "Last known balance, in its unit: credits or a currency code (unknown: not read)",
+            ["provider", "unit"],
+            namespace=ns,
+            registry=r,
+        )
+        self.balance_messages = Gauge(
+            "provider_balance_messages",
+            "Messages of one segment the last known balance pays for: a credit each, or at "
+            "the provider's dearest configured price; NaN when the balance or price is unknown",
             ["provider"],
             namespace=ns,
             registry=r,
@@ -167,7 +199,9 @@ class Metrics:
             ConfigError: the name is empty or reads as a number, which a label never is.
         """
         _check_label(provider)
-        self.balance.labels(provider).set(math.nan)
+        self._units[provider] = UNKNOWN_UNIT
+        self.balance.labels(provider, UNKNOWN_UNIT).set(math.nan)
+        self.balance_messages.labels(provider).set(math.nan)
         self.balance_success.labels(provider)
         for outcome in Outcome:
             self.attempts.labels(provider, outcome.value)
@@ -220,10 +254,27 @@ class Metrics:
                 lambda each=each: float(state() is each)  # type: ignore[misc]
             )
 
-    def set_balance(self, provider: str, amount: Decimal, at: float) -> None:
-        """Record a balance read at *at*."""
-        self.balance.labels(provider).set(float(amount))
-        self.balance_success.labels(provider).set(at)
+    def set_balance(
+        self, provider: str, balance: Balance, messages: Decimal | None, *, read: bool = True
+    ) -> None:
+        """Show *balance*, which pays for *messages* (None: unknown); *read*: a poll's answer.
+
+        A balance in another unit than the last one replaces that series: one balance
+        series per provider, in the unit it is in now.
+        """
+        unit = balance.unit
+        if self._units.get(provider) != unit:
+            old = self._units.get(provider)
+            if old is not None:
+                self.balance.remove(provider, old)
+                self._series.pop((id(self.balance), (provider, old)), None)
+            self._units[provider] = unit
+        self.series(self.balance, provider, unit).set(float(balance.amount))
+        self.series(self.balance_messages, provider).set(
+            math.nan if messages is None else float(messages)
+        )
+        if read:
+            self.balance_success.labels(provider).set(balance.at)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import aiohttp
 import attrs
 
 from router.config import ProviderSettings
+from router.errors import PluginError
 from router.model import Balance
 from router.policy import ProviderView
-from router.provider import Provider
+from router.provider import Provider, ProviderContext
 from router.state import Breaker, Budget
 
 
@@ -34,3 +37,36 @@ class ProviderState:
     def name(self) -> str:
         """The configured name."""
         return self.settings.name
+
+
+def build_adapter(
+    cls: type[Provider[Any]],
+    settings: ProviderSettings,
+    session: aiohttp.ClientSession,
+    default_region: str | None,
+) -> Provider[Any]:
+    """The adapter of one configured provider, its capabilities as its table overrides them.
+
+    Raises:
+        PluginError: the adapter's constructor failed (the provider is named).
+    """
+    common = settings.common
+    context = ProviderContext(
+        name=settings.name,
+        session=session,
+        logger=logging.getLogger(f"smsrouter.provider.{settings.name}"),
+        default_region=default_region,
+        timeout=common.timeout,
+        connect_timeout=common.connect_timeout,
+    )
+    try:
+        provider = cls(settings.options, context)
+    except Exception as exc:
+        raise PluginError(
+            f"provider {settings.name!r} ({cls.type_name}) failed to start: {exc}"
+        ) from exc
+    if common.unicode is not None:
+        # A plugin claims what the provider's pages promise; an account may be able to do
+        # more (or less), and its table says so.
+        provider.capabilities = attrs.evolve(provider.capabilities, unicode=common.unicode)
+    return provider

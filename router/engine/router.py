@@ -38,9 +38,9 @@ from router.engine.loading import StoreFor, journal_for, load_plugins
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
-from router.engine.providers import ProviderState
+from router.engine.providers import ProviderState, build_adapter
 from router.engine.send import SendLoop
-from router.errors import NoRouteError, PluginError
+from router.errors import NoRouteError
 from router.model import (
     Balance,
     CallbackKind,
@@ -50,7 +50,7 @@ from router.model import (
     SendResult,
 )
 from router.policy import PolicyChain, prefix_lengths
-from router.provider import Provider, ProviderContext
+from router.provider import Provider
 from router.state import BreakerState, LiveState, MemoryState
 from router.store import MessageRecord, MessageState, MessageStore
 
@@ -187,20 +187,7 @@ class Router:
         settings = self.config.providers[name]
         cls = self.plugins.providers.get(settings.common.plugin)
         assert cls is not None  # parse_config checked it
-        context = ProviderContext(
-            name=name,
-            session=session,
-            logger=logging.getLogger(f"smsrouter.provider.{name}"),
-            default_region=self.config.router.default_region,
-            timeout=settings.common.timeout,
-            connect_timeout=settings.common.connect_timeout,
-        )
-        try:
-            provider = cls(settings.options, context)
-        except Exception as exc:
-            raise PluginError(
-                f"provider {name!r} ({cls.type_name}) failed to start: {exc}"
-            ) from exc
+        provider = build_adapter(cls, settings, session, self.config.router.default_region)
         breaker = self.state.breaker(name, self._breaker_moved)
         self.metrics.watch_breaker(name, lambda: breaker.state)
         return ProviderState(

@@ -13,8 +13,9 @@ one call from the plugin's own tests::
     await check_provider(make_provider, password="s3cret-pw", callbacks={...})
 
 where ``make_provider(base_url, session)`` builds the adapter pointed at *base_url*. It
-checks the declarations (:func:`check_provider_type`), how transport failures map to
-outcomes against a misbehaving loopback server (:func:`check_outcome_mapping`), that the
+checks the declarations (:func:`check_provider_type`), how transport failures and
+malformed answers map to outcomes against a misbehaving loopback server
+(:func:`check_outcome_mapping`), that the
 password shows nowhere (:func:`check_no_secret_leaks`) and how pushes are parsed
 (:func:`check_callbacks`). Every problem found is reported together in one
 :class:`ConformanceError`.

@@ -71,15 +71,17 @@ async def check_outcome_mapping(
     numbers: Sequence[str] = DEFAULT_NUMBERS,
     timeout: float = 0.05,
 ) -> ConformanceReport:
-    """Check how transport failures map to outcomes, against a loopback server.
+    """Check how transport failures and malformed answers map to outcomes, on loopback.
 
     For ``send`` (and ``balance`` and ``query_status`` when the capabilities declare
     them): a refused connection, HTTP 500 and HTTP 429 (with ``Retry-After: 7``) are
     ``unavailable``; HTTP 401 is a ``provider_error`` of kind ``auth``; a server that never
     answers (within *timeout*, which the kit sets as the provider's ``context.timeout``)
     and a connection dropped after the request was read are ``ambiguous``, and the
-    dropped request was not sent again. ``send`` answers one outcome per recipient, in
-    order, and never raises; ``balance`` and ``query_status`` raise the matching
+    dropped request was not sent again; HTTP 200 with a body no provider sends (empty, an
+    HTML error page, bytes that are not text) is ``ambiguous``: never accepted, never an
+    exception. ``send`` answers one outcome per recipient, in order, and never raises;
+    ``balance`` and ``query_status`` raise the matching
     :class:`~router.errors.ProviderError`.
 
     Args:

@@ -1,9 +1,10 @@
 """The conformance kit's transport part: how an adapter meets a misbehaving server.
 
-A loopback server fails every request one way (refused, HTTP 500, 429, 401, a hang, a dropped
-connection); each operation the adapter declares runs against each failure, keeping all it
-showed the outside (outcomes, errors, log lines, reprs); and the runs are judged: did each
-failure map to the right outcome, and did the password show anywhere.
+Each operation the adapter declares runs against each failure of the loopback server
+(:mod:`.fault_server`: refused, HTTP 500, 429, 401, a hang, a dropped connection, a 200
+whose body fits no form), keeping all it showed the outside (outcomes, errors, log lines,
+reprs); and the runs are judged: did each failure map to the right outcome, and did the
+password show anywhere.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 import aiohttp
 import attrs
-from aiohttp import web
 
-from router.errors import ProviderError, ProviderUnavailableError
 from router.model import (
     Batch,
     Encoding,
-    ErrorKind,
     Outcome,
     Recipient,
     RecipientOutcome,
@@ -35,73 +33,10 @@ from router.model import (
 )
 from router.numbers import parse
 from router.provider import Provider
+from router.testing.fault_server import SCENARIOS, FaultServer, Scenario
 
 ProviderFactory = Callable[[str, aiohttp.ClientSession], Provider[Any]]
 """``make_provider(base_url, session)``: an adapter whose every request goes to *base_url*."""
-
-
-@attrs.frozen
-class _Scenario:
-    name: str
-    mode: str
-    """What the server does: ``refused``, ``hang``, ``drop`` or an HTTP status."""
-    outcome: Outcome
-    error: type[ProviderError]
-    """What a read (balance, status) must raise."""
-    kind: ErrorKind | None = None
-    retry_after: float | None = None
-
-
-_SCENARIOS = (
-    _Scenario("refused", "refused", Outcome.UNAVAILABLE, ProviderUnavailableError),
-    _Scenario("http_500", "500", Outcome.UNAVAILABLE, ProviderUnavailableError),
-    _Scenario("http_429", "429", Outcome.UNAVAILABLE, ProviderUnavailableError, retry_after=7.0),
-    _Scenario("http_401", "401", Outcome.PROVIDER_ERROR, ProviderError, kind=ErrorKind.AUTH),
-    _Scenario("hang", "hang", Outcome.AMBIGUOUS, ProviderError),
-    _Scenario("drop", "drop", Outcome.AMBIGUOUS, ProviderError),
-)
-"""What a loopback server does wrong, and what the adapter must make of it."""
-
-
-class _FaultServer:
-    """A loopback server that fails every request one way, and remembers each request."""
-
-    def __init__(self) -> None:
-        self.mode = "500"
-        self.requests: list[tuple[str, str, bytes]] = []
-        self.url = ""
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        if request.path == "/__warm__":
-            return web.Response(text="warm")
-        self.requests.append((request.method, str(request.rel_url), body))
-        if self.mode == "hang":
-            await self._release.wait()
-            return web.Response(status=503)
-        if self.mode == "drop":
-            # The request was read (it took effect), then the connection is lost.
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response()
-        headers = {"Retry-After": "7"} if self.mode == "429" else {}
-        return web.Response(status=int(self.mode), text="failure", headers=headers)
 
 
 class _Records(logging.Handler):
@@ -135,7 +70,7 @@ def _capture_logs(*loggers: logging.Logger) -> Iterator[list[logging.LogRecord]]
 class FaultRun:
     """One operation under one scenario, and everything it left behind."""
 
-    scenario: _Scenario
+    scenario: Scenario
     operation: str
     outcomes: list[RecipientOutcome] | None = None
     error: BaseException | None = None
@@ -185,14 +120,14 @@ def _error_texts(exc: BaseException) -> list[str]:
 
 async def _run_one(
     make_provider: ProviderFactory,
-    server: _FaultServer,
-    scenario: _Scenario,
+    server: FaultServer,
+    scenario: Scenario,
     operation: str,
     numbers: Sequence[str],
     timeout: float,
 ) -> FaultRun:
     run = FaultRun(scenario, operation)
-    server.mode, server.requests = scenario.mode, []
+    server.scenario, server.requests = scenario, []
     seconds = timeout if scenario.mode == "hang" else 5.0
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
         # Bound but not listening: a connection to it is refused, and no one else takes it.
@@ -254,7 +189,7 @@ async def run_all(
     make_provider: ProviderFactory, numbers: Sequence[str], timeout: float
 ) -> tuple[Provider[Any], list[FaultRun]]:
     """Every operation of a provider against every fault of a loopback server, once."""
-    server = _FaultServer()
+    server = FaultServer()
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -266,7 +201,7 @@ async def run_all(
             operations.append("status")
         runs = [
             await _run_one(make_provider, server, scenario, operation, numbers, timeout)
-            for scenario in _SCENARIOS
+            for scenario in SCENARIOS
             for operation in operations
         ]
     finally:

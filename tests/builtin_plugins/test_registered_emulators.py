@@ -84,19 +84,23 @@ async def test_fail_next_answers_the_providers_own_error_once(plugin: str) -> No
 
 async def test_emulate_all_prints_each_api_url() -> None:
     env = {**os.environ, "SMSROUTER_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("SMSROUTER_CALLBACK_SECRET", None)  # none given: the emulators make one up
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "router", "emulate", "all", stdout=asyncio.subprocess.PIPE, env=env
     )
     assert process.stdout is not None
     try:
         lines = [(await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in BUILT_IN]
+        urls = {}
+        for line in lines:  # "broadcast (smsbroadcast): URL (account ...)"
+            name, _, rest = line.partition(": ")
+            urls[name.split("(")[1].rstrip(")")] = rest.split()[0]
+        assert sorted(urls) == BUILT_IN
         async with aiohttp.ClientSession() as http:
-            for plugin, line in zip(BUILT_IN, lines, strict=True):
-                name, _, rest = line.partition(": ")
-                url = rest.split()[0]
+            for plugin, url in urls.items():
                 base_path = emulator_of(plugin).base_path
-                assert (name, url.removesuffix(base_path) + base_path) == (plugin, url)
                 assert base_path
+                assert url.endswith(base_path)
                 async with http.get(url) as answer:
                     assert answer.status < 500
     finally:

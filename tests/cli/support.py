@@ -1,15 +1,19 @@
-"""Helpers of the bulk tests: a bulk run in a subprocess, configs and CSV files."""
+"""For the command tests: a bulk run and ``serve`` in a subprocess, configs, CSV files."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from tests.daemon.support import DaemonProcess, free_port
 
 
 @attrs.define
@@ -84,3 +88,39 @@ def write_csv(
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+class LoggedDaemon(DaemonProcess):
+    """``smsrouter serve`` with *options*, run in *cwd*, its output in its own file *log*.
+
+    Without *port*, any free one; the config's relative paths are taken from *cwd*.
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str],
+        log: Path,
+        *options: str,
+        port: int | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        super().__init__(config, port or free_port(), env, log)
+        self.options = options
+        self.cwd = cwd or log.parent
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "router", "serve", *self.options]
+        command += ["--config", str(self.config), "--listen", f"127.0.0.1:{self.port}"]
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(  # noqa: S603 - our own CLI
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd
+            )
+
+    async def finish(self) -> str:
+        """SIGTERM, wait for the exit, and the log."""
+        self.signal(signal.SIGTERM)
+        assert await self.wait() == 0, self.log.read_text()
+        if self.http is not None:
+            await self.http.close()
+        return self.log.read_text(encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -114,7 +115,8 @@ async def test_a_poll_stores_the_balance_and_counts_it(started: Factory, clock: 
     expected = Balance(Decimal(100), "credits", T0 + 7)
     assert r.providers["a"].balance == expected
     assert events.seen == [("a", expected)]
-    assert sample(r, "smsrouter_provider_balance", provider="a") == 100
+    assert sample(r, "smsrouter_provider_balance", provider="a", unit="credits") == 100
+    assert sample(r, "smsrouter_provider_balance_messages", provider="a") == 100
     assert sample(r, "smsrouter_provider_balance_last_success_timestamp_seconds", provider="a") == (
         T0 + 7
     )
@@ -321,6 +323,44 @@ async def test_a_stale_zero_no_longer_excludes(started: Factory, clock: FakeCloc
     assert r.route(Message(to=AU, text="hi")).routes[0].providers == ("a", "b")
 
 
+async def test_each_balance_shows_its_unit_and_the_messages_it_pays_for(
+    started: Factory,
+) -> None:
+    r = await started(
+        {
+            "credits": fake(balance=100),
+            "dollars": fake(
+                balance=90, balance_unit="AUD", currency="AUD", prices={"61": 0.05, "64": 0.09}
+            ),
+            "roubles": fake(balance=500, balance_unit="RUB", currency="AUD", prices={"7": 0.1}),
+            "unpriced": fake(balance=20, balance_unit="ZAR", currency="ZAR"),
+        },
+        currencies={"ZAR": 0.083, "RUB": 0.019},
+    )
+    for name in r.providers:
+        await r.balances.poll_once(name)
+
+    def balance(provider: str) -> dict[str, float]:
+        return {
+            s.labels["unit"]: s.value
+            for family in r.metrics.registry.collect()
+            if family.name == "smsrouter_provider_balance"
+            for s in family.samples
+            if s.labels["provider"] == provider
+        }
+
+    assert balance("credits") == {"credits": 100}
+    assert balance("dollars") == {"AUD": 90}  # the unknown-unit series went with the read
+    assert balance("roubles") == {"RUB": 500}
+    metric = "smsrouter_provider_balance_messages"
+    messages = {n: sample(r, metric, provider=n) for n in r.providers}
+    # At the dearest price (0.09 to New Zealand): the alert counts the worst case.
+    assert messages["credits"] == 100
+    assert messages["dollars"] == 1000
+    # Roubles against prices in dollars, or no price at all: unknown, never a guess.
+    assert [math.isnan(messages[n] or 0.0) for n in ("roubles", "unpriced")] == [True, True]
+
+
 # -- draw-down -------------------------------------------------------------------------------
 
 
@@ -331,7 +371,8 @@ async def test_credits_drop_by_one_a_segment(started: Factory, clock: FakeClock)
     await r.send(Message(to=[AU, AU2, AU3], text="x" * 161))  # 2 segments each
     # An estimate keeps the time of the read it started from.
     assert r.providers["a"].balance == Balance(Decimal(94), "credits", T0)
-    assert sample(r, "smsrouter_provider_balance", provider="a") == 94
+    assert sample(r, "smsrouter_provider_balance", provider="a", unit="credits") == 94
+    assert sample(r, "smsrouter_provider_balance_messages", provider="a") == 94
 
 
 async def test_money_drops_by_the_price_of_the_segments(started: Factory, clock: FakeClock) -> None:

@@ -53,7 +53,8 @@ SERIES: dict[str, tuple[str, tuple[str, ...], list[list[str]]]] = {
         [OPERATIONS],
     ),
     "smsrouter_provider_requests_in_flight": ("gauge", ("provider",), []),
-    "smsrouter_provider_balance": ("gauge", ("provider",), []),
+    "smsrouter_provider_balance": ("gauge", ("provider", "unit"), [["unknown"]]),
+    "smsrouter_provider_balance_messages": ("gauge", ("provider",), []),
     "smsrouter_provider_balance_last_success_timestamp_seconds": ("gauge", ("provider",), []),
     "smsrouter_balance_polls": ("counter", ("provider", "outcome"), [["success", "error"]]),
     "smsrouter_provider_breaker_state": ("gauge", ("provider", "state"), [STATES]),
@@ -84,11 +85,22 @@ def parse(metrics: Metrics) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
 
 
+PROCESS = {"process_cpu_seconds", "process_resident_memory_bytes", "process_start_time_seconds"}
+"""Some of the process's own families, which a Router's registry shows as the default would."""
+
+
 def test_every_series_is_named_typed_and_labelled_for_every_provider() -> None:
     metrics = Metrics(["office", "smsc"])
     families = parse(metrics)
-    assert sorted(families) == sorted([*SERIES, *CREATED])
+    process = {n for n in families if n.startswith(("process_", "python_"))}
+    assert process >= PROCESS
+    assert "python_info" in process
+    build = families.pop("smsrouter_build_info")
+    assert [(x.labels["version"], x.value) for x in build.samples] == [(router.__version__, 1)]
+    assert sorted(set(families) - process) == sorted([*SERIES, *CREATED])
     for name, family in families.items():
+        if name in process:
+            continue
         of = CREATED.get(name, name)
         kind, labels, _ = SERIES[of]
         kind = "gauge" if name in CREATED else kind
@@ -122,14 +134,19 @@ def test_pre_initialised_values_say_nothing_is_known_yet() -> None:
     def provider(metric: str, **labels: str) -> float | None:
         return value(metric, {"provider": "office", **labels})
 
-    balance = provider("smsrouter_provider_balance")
+    balance = provider("smsrouter_provider_balance", unit="unknown")
     assert balance is not None
     assert math.isnan(balance)  # unknown, not zero
+    messages = provider("smsrouter_provider_balance_messages")
+    assert messages is not None
+    assert math.isnan(messages)
     assert provider("smsrouter_provider_balance_last_success_timestamp_seconds") == 0
     assert [provider("smsrouter_provider_breaker_state", state=s) for s in STATES] == [1, 0, 0]
     assert provider("smsrouter_attempts_total", outcome="accepted") == 0
-    metrics.set_balance("office", Decimal("12.5"), 1_700_000_000.0)
-    assert provider("smsrouter_provider_balance") == 12.5
+    metrics.set_balance("office", Balance(Decimal("12.5"), "ZAR", 1_700_000_000.0), None)
+    assert provider("smsrouter_provider_balance", unit="ZAR") == 12.5
+    assert provider("smsrouter_provider_balance", unit="unknown") is None  # one series
+    assert provider("smsrouter_provider_balance_last_success_timestamp_seconds") == 1.7e9
     metrics.set_breaker("office", BreakerState.HALF_OPEN)
     assert [provider("smsrouter_provider_breaker_state", state=s) for s in STATES] == [0, 0, 1]
 
@@ -257,6 +274,8 @@ async def test_no_label_is_a_number_a_message_id_or_a_secret(routers: list[Route
     forbidden = [PASSWORD, AU, AU[1:], AU2[1:], result.message_id, "order-77", *ids]
     assert [word for word in forbidden if word in text] == []
     for family in text_string_to_metric_families(text):
+        if not family.name.startswith("smsrouter_"):
+            continue  # the process's and Python's own, with their generations and versions
         for s in family.samples:
             for label, value in s.labels.items():
                 if label == "le":
@@ -268,4 +287,4 @@ async def test_no_label_is_a_number_a_message_id_or_a_secret(routers: list[Route
     assert sample("smsrouter_recipients_total", {"status": "accepted"}) == 2
     assert sample("smsrouter_segments_sent_total", {"provider": "vault"}) == 2
     assert sample("smsrouter_cost_sent_total", {"provider": "vault"}) == pytest.approx(0.14)
-    assert sample("smsrouter_provider_balance", {"provider": "vault"}) == 1000.25
+    assert sample("smsrouter_provider_balance", {"provider": "vault", "unit": "AUD"}) == 1000.25

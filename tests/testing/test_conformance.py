@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -27,6 +27,7 @@ from router import (
     ErrorKind,
     Outcome,
     Provider,
+    ProviderAmbiguousError,
     ProviderContext,
     ProviderError,
     RecipientOutcome,
@@ -86,7 +87,13 @@ class LineProvider(Provider[LineConfig]):
                 )
                 for r in batch.recipients
             ]
+        # "id-<n>" per recipient, one a line: anything else may or may not have been sent.
         ids = answer.text.split()
+        if len(ids) != len(batch.recipients) or not all(i.startswith("id-") for i in ids):
+            reason = f"unrecognised answer {answer.text[:40]!r}"
+            return [
+                RecipientOutcome(r.e164, Outcome.AMBIGUOUS, reason=reason) for r in batch.recipients
+            ]
         return [
             RecipientOutcome(r.e164, Outcome.ACCEPTED, provider_message_id=i)
             for r, i in zip(batch.recipients, ids, strict=True)
@@ -97,15 +104,30 @@ class LineProvider(Provider[LineConfig]):
         answer = await call(
             self.context, "GET", url, params=self._params(), secrets=[self.config.password]
         )
-        return Balance(Decimal(answer.text), "credits")
+        try:
+            return Balance(Decimal(answer.text), "credits")
+        except InvalidOperation:
+            raise ProviderAmbiguousError("unrecognised balance", provider=self.name) from None
 
     async def query_status(self, queries: Sequence[StatusQuery]) -> list[DeliveryReport]:
         url = f"{self.config.base_url}/status"
         ids = ",".join(q.provider_message_id or "" for q in queries)
-        await call(
+        answer = await call(
             self.context, "GET", url, params=self._params(id=ids), secrets=[self.config.password]
         )
-        return []
+        # One "<id> DELIVRD" line per query.
+        lines = [line.split() for line in answer.text.splitlines()]
+        if len(lines) != len(queries) or any(len(line) != 2 for line in lines):
+            raise ProviderAmbiguousError("unrecognised status answer", provider=self.name)
+        return [
+            DeliveryReport(
+                provider=self.name,
+                status=DeliveryStatus.DELIVERED if word == "DELIVRD" else DeliveryStatus.UNKNOWN,
+                raw_status=word,
+                provider_message_id=pid,
+            )
+            for pid, word in lines
+        ]
 
     def parse_callback(self, kind: CallbackKind, request: CallbackRequest) -> CallbackResult:
         params = request.params
@@ -146,7 +168,9 @@ def wheres(problems: Sequence[str]) -> list[str]:
     return [p.split(":", 1)[0] for p in problems]
 
 
-SEND_SCENARIOS = ["refused", "http_500", "http_429", "http_401", "hang", "drop"]
+TRANSPORT = ["refused", "http_500", "http_429", "http_401", "hang", "drop"]
+MALFORMED = ["empty_200", "html_200", "garbage_200"]
+SEND_SCENARIOS = [*TRANSPORT, *MALFORMED]
 
 
 async def test_a_conforming_provider_passes() -> None:
@@ -181,6 +205,46 @@ async def test_send_must_not_raise() -> None:
     assert caught.value.problems[0].startswith(
         "send/refused: send raised ProviderUnavailableError("
     )
+
+
+class TrustsEveryAnswer(LineProvider):
+    """Maps every transport failure right, then reads any 200 as if it were well formed:
+    an empty or garbled answer makes send raise, and the balance raise the wrong error."""
+
+    async def send(self, batch: Batch) -> list[RecipientOutcome]:
+        try:
+            answer = await call(
+                self.context, "GET", f"{self.config.base_url}/send", secrets=[self.config.password]
+            )
+        except ProviderError as exc:
+            return [exc.outcome_for(r.e164) for r in batch.recipients]
+        ids = answer.text.split()
+        return [
+            RecipientOutcome(r.e164, Outcome.ACCEPTED, provider_message_id=ids[index])
+            for index, r in enumerate(batch.recipients)
+        ]
+
+    async def balance(self) -> Balance:
+        answer = await call(
+            self.context, "GET", f"{self.config.base_url}/balance", secrets=[self.config.password]
+        )
+        return Balance(Decimal(answer.text), "credits")
+
+
+async def test_send_must_not_raise_on_a_malformed_answer() -> None:
+    with pytest.raises(ConformanceError) as caught:
+        await check_outcome_mapping(factory(TrustsEveryAnswer), numbers=["+61412345678"])
+
+    problems = caught.value.problems
+    assert wheres(problems) == [where for s in MALFORMED for where in (f"send/{s}", f"balance/{s}")]
+    assert problems[0] == (
+        "send/empty_200: send raised IndexError('list index out of range'); it must answer "
+        "every recipient"
+    )
+    # An HTML page read as an id is a send taken on no evidence: it may not be accepted.
+    assert problems[2] == "send/html_200: +61412345678 is accepted, expected ambiguous"
+    assert problems[1].startswith("balance/empty_200: raised InvalidOperation(")
+    assert problems[1].endswith("expected ProviderError")
 
 
 class ResendingGet(LineProvider):
@@ -261,7 +325,7 @@ async def test_the_outcome_check_passes_a_conforming_provider() -> None:
     report = await check_outcome_mapping(factory(LineProvider), numbers=["+61412345678"])
 
     assert report.checks[:3] == ("send/refused", "balance/refused", "status/refused")
-    assert len(report.checks) == 18
+    assert len(report.checks) == 3 * len(SEND_SCENARIOS)
 
 
 @attrs.frozen
@@ -290,7 +354,7 @@ async def test_a_plain_string_password_is_found() -> None:
 
     assert caught.value.problems == ("Config.password holds a credential: type it Secret",)
     # Its repr shows in every check; the first place is enough for each.
-    assert len(leaked.value.problems) == 18
+    assert len(leaked.value.problems) == 3 * len(SEND_SCENARIOS)
     assert "PlainConfig(base_url=" in leaked.value.problems[0]
 
 

@@ -72,6 +72,9 @@ async def test_conforms() -> None:
         "send/http_401", "balance/http_401",
         "send/hang", "balance/hang",
         "send/drop", "balance/drop",
+        "send/empty_200", "balance/empty_200",
+        "send/html_200", "balance/html_200",
+        "send/garbage_200", "balance/garbage_200",
         "secrets",
         "callbacks",
     )  # fmt: skip

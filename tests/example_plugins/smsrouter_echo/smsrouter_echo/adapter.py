@@ -151,7 +151,7 @@ class EchoProvider(Provider[EchoConfig]):
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines and lines[0].startswith("ERROR "):
             reason = lines[0].removeprefix("ERROR ")
-            kind = _error_kind(reason)
+            kind = _error_kind(reason)  # login failed -> auth, no credit -> credit, ...
             if kind is ErrorKind.INVALID_REQUEST:
                 self.context.logger.error("%s: Echo refused our request: %s", self.name, reason)
             return [

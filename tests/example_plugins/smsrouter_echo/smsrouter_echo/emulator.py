@@ -22,9 +22,9 @@ MAX_RECIPIENTS = 100
 class EchoEmulator(Emulator):
     """Echo SMS on loopback: point ``base_url`` at ``emulator.api_url``."""
 
-    name = "echo"
-    base_path = "/v1"
-    push_schedule = (10.0, 60.0, 300.0)
+    name = "echo"  # the type_name of the provider it doubles
+    base_path = "/v1"  # where the API lives: api_url = url + base_path
+    push_schedule = (10.0, 60.0, 300.0)  # seconds before each retry of a failed push
 
     def __init__(
         self,
@@ -56,13 +56,8 @@ class EchoEmulator(Emulator):
         """``send`` or ``balance``, from the path."""
         return request.path.rsplit("/", 1)[-1]
 
-    @staticmethod
-    async def _form(request: web.Request) -> dict[str, str]:
-        posted = await request.post()
-        return {k: v for k, v in posted.items() if isinstance(v, str)}
-
     async def _send(self, request: web.Request) -> web.Response:
-        form = await self._form(request)
+        form = self.fields(request)
         account = self.login(form, "user", "password")
         if account is None:
             return web.Response(text="ERROR login failed")
@@ -84,6 +79,7 @@ class EchoEmulator(Emulator):
             ref = refs[index] if index < len(refs) else ""
             message_id = f"echo-{next(self._ids)}"
             account.balance -= 1
+            # Every SMS taken goes into counters.sent, where tests read what was sent.
             self.counters.sent.append(
                 {
                     "to": digits,
@@ -100,7 +96,7 @@ class EchoEmulator(Emulator):
         return web.Response(text="\n".join(lines))
 
     async def _balance(self, request: web.Request) -> web.Response:
-        account = self.login(await self._form(request), "user", "password")
+        account = self.login(self.fields(request), "user", "password")
         if account is None:
             return web.Response(text="ERROR login failed")
         return web.Response(text=f"BALANCE {account.balance}")
