@@ -369,22 +369,23 @@ def serve(config_path: str | Path, listen: str | None = None, *, access_log: boo
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
+    loop = event_loop(daemon.config.server.loop)
+    loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
     async def started(app: web.Application) -> AsyncIterator[None]:
         # After the daemon's own start (the journal open, the workers running): the
         # sockets are bound and listening already, so this is when it serves.
         addresses = [s.getsockname()[:2] for s in sockets]
         store = daemon.config.store.url or DEFAULT_STORE
         line, fields = started_line(daemon.config, addresses, store, VERSION)
-        log.info("%s", line, extra=fields)
+        fields["event_loop"] = loop_name
+        log.info("%s; event loop: %s", line, loop_name, extra=fields)
         yield
         log.info("stopped")
 
     app.cleanup_ctx.extend([on_hangup, started])
     if access_log:
         ACCESS.setLevel(logging.INFO)  # switched on: written even under -q
-    loop = event_loop(daemon.config.server.loop)
-    uv = type(loop).__module__.startswith("uvloop")
-    log.info("event loop: %s", "uvloop" if uv else "asyncio")
     web.run_app(
         app,
         loop=loop,
