@@ -9,13 +9,19 @@ per recipient; the engine records each try as an :class:`Attempt` and returns a
 
 from __future__ import annotations
 
+import datetime
 import enum
+import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import attrs
+
+from router.push import CallbackKind as CallbackKind
+from router.push import CallbackRequest as CallbackRequest
+from router.push import CallbackResponse as CallbackResponse
 
 MAX_RECIPIENTS = 1000
 """The most recipients one message may have; per-recipient references stay 20 characters."""
@@ -98,6 +104,12 @@ class RecipientStatus(enum.StrEnum):
     """Every provider tried failed, or none could take it."""
     AMBIGUOUS = "ambiguous"
     """A provider may have taken it; it was not sent again."""
+    SCHEDULED = "scheduled"
+    """Held in the journal until its time (``send_at``, or the end of quiet hours)."""
+    EXPIRED = "expired"
+    """Its ``expires_at`` passed before it was sent: it never will be."""
+    CANCELLED = "cancelled"
+    """Cancelled before it was sent."""
 
 
 class Encoding(enum.StrEnum):
@@ -114,13 +126,6 @@ class SenderKind(enum.StrEnum):
     """No sender: the provider's shared number."""
     NUMERIC = "numeric"
     ALPHANUMERIC = "alphanumeric"
-
-
-class CallbackKind(enum.StrEnum):
-    """What a provider pushes to the daemon."""
-
-    DLR = "dlr"
-    INBOUND = "inbound"
 
 
 class EventType(enum.StrEnum):
@@ -146,6 +151,15 @@ def _to_recipients(value: str | Iterable[str]) -> tuple[str, ...]:
 
 _optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
 _strings: Any = attrs.validators.deep_iterable(attrs.validators.instance_of(str))
+
+
+def _to_time(value: object) -> float | None:
+    # An aware datetime is a moment; a naive one's zone cannot be guessed: refused.
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        value = value.timestamp()
+    if value is None or (type(value) in (int, float) and 0 <= value < math.inf):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise ValueError(f"expected Unix seconds or an aware datetime, got {value!r}")
 
 
 def _to_names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -175,6 +189,14 @@ class Message:
     )
     """Ours, 16 hex characters unless given: with ``-`` and the recipient's index it is
     the per-recipient reference, which providers keep to 20 characters."""
+    send_at: float | None = attrs.field(default=None, converter=_to_time)
+    """When to send it (Unix seconds or an aware datetime); held in the journal till then."""
+    expires_at: float | None = attrs.field(default=None, converter=_to_time)
+    """When it is no longer worth sending: not sent by then, it ends ``expired``."""
+    urgent: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Sent even in the recipient's quiet hours."""
+    callback_url: str | None = attrs.field(default=None, validator=_optional_str)
+    """Where this message's delivery reports are posted, signed as webhooks are."""
 
 
 @attrs.frozen
@@ -272,6 +294,10 @@ class RecipientResult:
     segments: int = 1
     cost: Decimal | None = None
     """The estimated cost in the router's base currency, for an accepted recipient."""
+    reason: str = ""
+    """Why it was not sent, when no provider was asked (``opted out``, ``expired``)."""
+    scheduled_at: float | None = None
+    """When a ``scheduled`` recipient is to be sent."""
 
 
 @attrs.frozen
@@ -363,30 +389,6 @@ class StatusQuery:
     provider_message_id: str | None
     ref: str
     recipient: str
-
-
-@attrs.frozen
-class CallbackRequest:
-    """A provider's push, as the daemon received it."""
-
-    method: str
-    query: Mapping[str, str] = attrs.field(factory=dict)
-    form: Mapping[str, str] = attrs.field(factory=dict)
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-
-    @property
-    def params(self) -> Mapping[str, str]:
-        """Query and form fields together; form fields win."""
-        return {**self.query, **self.form}
-
-
-@attrs.frozen
-class CallbackResponse:
-    """The exact HTTP answer a provider expects to a push."""
-
-    body: str = ""
-    status: int = 200
-    content_type: str = "text/plain"
 
 
 @attrs.frozen

@@ -1,7 +1,9 @@
-"""Shared fixtures: fresh state per test, the one aioresponses bridge, a fake clock."""
+"""Shared fixtures: fresh state per test, the one aioresponses bridge, a fake clock; and
+the hypothesis profile every test runs under."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,8 +11,15 @@ import aiohttp
 import aioresponses.core
 import pytest
 from aioresponses import aioresponses as AioResponses
+from hypothesis import settings
 
 from router.testing import FakeClock
+
+# Generated inputs are the same on every run, so a run that passes passes again; set
+# HYPOTHESIS_PROFILE=explore to draw new ones while hunting.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 class _BridgedResponse(aiohttp.ClientResponse):

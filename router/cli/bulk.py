@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,8 @@ def _result(
     if status == "accepted":
         done = RowStatus.EARLIER if duplicate else RowStatus.SENT
         return RowResult(line, done, provider, segments, None if duplicate else cost)
+    if status == "scheduled":
+        return RowResult(line, RowStatus.SCHEDULED, segments=segments, reason=reason)
     if duplicate:
         reason = f"{reason} (an earlier run)"
     ended = RowStatus.AMBIGUOUS if status == "ambiguous" else RowStatus.FAILED
@@ -59,6 +62,14 @@ def _result(
     # an ambiguous attempt was failed over (on_ambiguous = "failover"): that one may be out.
     resendable = duplicate and status == "failed" and "ambiguous" not in outcomes
     return RowResult(line, ended, provider, segments, reason=reason, resendable=resendable)
+
+
+def _reason(why: str, scheduled_at: float | None) -> str:
+    """Why a row no provider was asked about ended as it did: opted out, or when it goes."""
+    if scheduled_at is None:
+        return why
+    moment = datetime.datetime.fromtimestamp(scheduled_at, datetime.UTC)
+    return f"held until {moment.isoformat(timespec='seconds')}"
 
 
 def _no_route(line: int, reasons: Mapping[str, str]) -> RowResult:
@@ -88,7 +99,14 @@ class InProcessSender:
 
     async def send(self, row: Row) -> RowResult:
         """Send *row*; a message an earlier run left half sent is finished, not resent."""
-        message = Message(to=row.to, text=row.text, sender=row.sender, reference=row.reference)
+        message = Message(
+            to=row.to,
+            text=row.text,
+            sender=row.sender,
+            reference=row.reference,
+            send_at=row.send_at,
+            expires_at=row.expires_at,
+        )
         try:
             record, created = await self.router.accept(message)
             if created or record.state is not MessageState.DONE:
@@ -109,7 +127,9 @@ class InProcessSender:
     def _row(line: int, result: SendResult) -> RowResult:
         recipient = result.recipients[0]
         last = recipient.attempts[-1] if recipient.attempts else None
-        reason = "" if last is None else f"{last.provider}: {last.outcome}: {last.reason}"
+        reason = _reason(recipient.reason, recipient.scheduled_at) if last is None else (
+            f"{last.provider}: {last.outcome}: {last.reason}"
+        )  # fmt: skip
         return _result(
             line,
             recipient.status.value,
@@ -190,6 +210,9 @@ class DaemonSender:
         body: dict[str, Any] = {"to": row.to, "text": row.text, "reference": row.reference}
         if row.sender is not None:
             body["sender"] = row.sender
+        for timing in ("send_at", "expires_at"):
+            if getattr(row, timing) is not None:
+                body[timing] = getattr(row, timing)
         status, data = await self._call("POST", "/v1/messages", body)
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         if status in (400, 413):
@@ -204,6 +227,9 @@ class DaemonSender:
         attempts = recipient.get("attempts") or [{}]
         last = attempts[-1]
         reason = f"{last.get('provider', '')}: {last.get('outcome', '')}: {last.get('reason', '')}"
+        if not recipient.get("attempts"):
+            why, when = str(recipient.get("reason") or ""), recipient.get("scheduled_at")
+            reason = _reason(why, when if isinstance(when, int | float) else None)
         return _result(
             row.line,
             recipient["status"],

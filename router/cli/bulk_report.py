@@ -37,6 +37,8 @@ class RowStatus(enum.StrEnum):
     """A provider took it in this run."""
     EARLIER = "sent earlier"
     """A provider took it in an earlier run (its reference was seen before)."""
+    SCHEDULED = "scheduled"
+    """Held in the journal until its ``send_at`` (or its recipient's quiet hours end)."""
     FAILED = "failed"
     """Refused, or no provider could take it."""
     AMBIGUOUS = "ambiguous"
@@ -106,8 +108,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        """Whether every row was sent, in this run or an earlier one."""
-        sent = self.counts[RowStatus.SENT] + self.counts[RowStatus.EARLIER]
+        """Whether every row was sent (in this run or an earlier one) or held for its time."""
+        sent = sum(self.counts[s] for s in (RowStatus.SENT, RowStatus.EARLIER, RowStatus.SCHEDULED))
         return sent == self.total and not self.interrupted and self.aborted is None
 
     def headline(self) -> str:

@@ -1,9 +1,9 @@
 """Reading a bulk file: its rows, each with the reference it is sent under.
 
-The file's first row names its columns: ``to`` and ``text``, and optionally ``sender`` and
-``reference``. Each further row is one message to one number. A row that cannot be sent as
-written (a column missing or too many, an empty text, a bad number) is reported with its
-line number and the other rows go on.
+The file's first row names its columns: ``to`` and ``text``, and optionally ``sender``,
+``reference``, ``send_at`` and ``expires_at``. Each further row is one message to one
+number. A row that cannot be sent as written (a column missing or too many, an empty
+text, a bad number or time) is reported with its line number and the other rows go on.
 
 A row without a reference gets one derived from its ``to`` and ``text`` and how many rows
 before it had the same (:func:`derived_reference`), so running the same file again sends
@@ -21,10 +21,13 @@ from typing import TextIO
 import attrs
 
 from router.cli.bulk_report import RowResult, RowStatus
-from router.errors import RouterError
+from router.daemon.times import read_time_field
+from router.errors import RouterError, ValidationError
 
-COLUMNS = ("to", "text", "sender", "reference")
-"""The columns a bulk file may have; ``to`` and ``text`` are required."""
+COLUMNS = ("to", "text", "sender", "reference", "send_at", "expires_at")
+"""The columns a bulk file may have; ``to`` and ``text`` are required. ``send_at`` and
+``expires_at`` are Unix seconds or ISO 8601 with a timezone (empty: none)."""
+TIMES = ("send_at", "expires_at")
 
 
 @attrs.frozen
@@ -37,6 +40,10 @@ class Row:
     text: str
     sender: str | None
     reference: str
+    send_at: float | None = None
+    """When to send it; held in the journal until then."""
+    expires_at: float | None = None
+    """Not sent by then, it ends expired."""
 
 
 def derived_reference(to: str, text: str, occurrence: int, campaign: str = "") -> str:
@@ -83,6 +90,7 @@ def _header(cells: list[str], name: str) -> list[str]:
 def _parse(
     stream: TextIO, name: str, campaign: str, default_sender: str | None
 ) -> tuple[list[Row], list[RowResult]]:
+    # One pass, row by row: each problem is kept with its line and the other rows go on.
     reader = csv.reader(stream)
     columns: list[str] | None = None
     rows: list[Row] = []
@@ -132,7 +140,12 @@ def _parse(
             reference = derived_reference(to, text, seen[to, text], campaign)
             seen[to, text] += 1
         sender = row.get("sender", "").strip() or default_sender
-        rows.append(Row(line, to, text, sender, reference))
+        try:
+            times = {f: read_time_field(f, row.get(f, "").strip() or None) for f in TIMES}
+        except ValidationError as exc:
+            bad.append(RowResult(line, RowStatus.BAD, reason=str(exc)))
+            continue
+        rows.append(Row(line, to, text, sender, reference, **times))
     if columns is None:
         raise RouterError(f"{name}: no header row (expected: {', '.join(COLUMNS)})")
     return rows, bad

@@ -1,4 +1,4 @@
-"""The ``smsrouter`` command: serve, send, route, balance, providers, check-config, emulate, demo.
+"""``smsrouter``: serve, send, route, balance, providers, optouts, check-config, emulate, demo.
 
 A handled error (bad config, bad message, no route) prints its lines without a traceback
 and exits 1; bad usage exits 2. ``-v``/``-q`` (more or less logging) and ``--log-format``
@@ -16,13 +16,16 @@ from typing import Any
 
 from router import logs
 from router.cli import commands
+from router.cli.optouts import OPTOUTS_HELP, optouts, optouts_arguments
 from router.errors import RouterError
 from router.version import VERSION
 
 SEND_CSV_HELP = """\
 bulk sending with --csv FILE:
-  The first row names the columns: to and text, and optionally sender and reference;
-  each further row is one message to one number. A bad row (a column missing or too
+  The first row names the columns: to and text, and optionally sender, reference,
+  send_at and expires_at (Unix seconds or ISO 8601 with a timezone: a row is held in
+  the journal until send_at, and never sent after expires_at); each further row is one
+  message to one number. A bad row (a column missing or too
   many, an empty text, a bad number) is reported with its line number and the other
   rows are sent. Progress goes to stderr, a summary (sent, failed, by provider, cost)
   to stdout.
@@ -171,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", help="the TOML config file")
     _emulate_arguments(command("emulate", "run provider emulators on loopback", commands.emulate))
+    optouts_arguments(command("optouts", OPTOUTS_HELP, optouts))
     demo = command(
         "demo", "run emulators and the daemon, send a mixed batch, show it", commands.demo
     )

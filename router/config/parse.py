@@ -22,6 +22,7 @@ import attrs
 import cattrs
 
 import router.numbers as numbers
+from router.config.compliance import COMPLIANCE_SECTIONS, read_compliance
 from router.config.converter import join_path, make_config_converter, parse_duration, read_table
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
@@ -264,7 +265,8 @@ def parse_config(
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     unset = {line.partition(": ")[0] for line in problems}
     converter = make_config_converter()
-    sections = ("router", "server", "store", "providers", "policies", "webhooks")
+    known = ("router", "server", "store", "providers", "policies", "webhooks")
+    sections = known + COMPLIANCE_SECTIONS
     problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
     settings, wrong = read_table(
         converter, doc.get("router", {}), RouterSettings, "router", problems
@@ -273,6 +275,7 @@ def parse_config(
     server, _ = read_table(converter, doc.get("server", {}), ServerSettings, "server", problems)
     store, _ = read_table(converter, doc.get("store", {}), StoreSettings, "store", problems)
     webhooks = _webhooks(converter, doc.get("webhooks", []), problems)
+    optouts, message_callbacks = read_compliance(converter, doc, problems)
     if router.default_region is not None and not numbers.is_region(router.default_region):
         problems.append(
             f'router.default_region: expected an ISO country code like "AU", '
@@ -297,7 +300,7 @@ def parse_config(
         problems.extend(_currency_problems(router, currencies))
     if problems:
         raise ConfigError(_redacted(_unset_once(problems, unset), secrets))
-    return Config(router, server, store, providers, policies, webhooks)
+    return Config(router, server, store, providers, policies, webhooks, optouts, message_callbacks)
 
 
 def _policies(

@@ -13,6 +13,12 @@ from typing import Any, Literal
 import attrs
 
 from router.addresses import path_segment_problem, split_listen
+from router.config.compliance import (
+    MessageCallbackSettings,
+    OptOutSettings,
+    quiet_hours_by_country_field,
+    quiet_hours_field,
+)
 from router.config.converter import Duration
 from router.model import EventType
 from router.provider import Limits, Operation
@@ -52,6 +58,11 @@ class RouterSettings:
     blocked_plugins: tuple[str, ...] = ()
     balance_stale_after: Duration = Duration(900.0)
     """A balance older than this is unknown to the policies."""
+    quiet_hours: str | None = quiet_hours_field
+    """Local hours (``"21:00-08:00"``) in which a message is held until they end, unless
+    it is urgent; in the recipient's time zone, the most cautious of its country's zones."""
+    quiet_hours_by_country: dict[str, str] = quiet_hours_by_country_field
+    """Quiet hours by ISO country (``{ US = "20:00-09:00", ZA = "off" }``), over the above."""
 
 
 MIN_API_TOKEN = 8
@@ -192,3 +203,5 @@ class Config:
     policies: dict[str, Any] = attrs.field(factory=dict)
     """Each chained policy's options, by policy name."""
     webhooks: tuple[WebhookSettings, ...] = ()
+    optouts: OptOutSettings = OptOutSettings()
+    message_callbacks: MessageCallbackSettings = MessageCallbackSettings()

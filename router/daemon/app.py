@@ -31,14 +31,16 @@ from aiohttp import web
 from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
-from router.daemon import inbound, routes
+from router.daemon import compliance_routes, inbound, routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.json import error
 from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
+from router.daemon.loops import event_loop
 from router.engine import Router
+from router.engine.schedule import Scheduler
 from router.errors import NoRouteError, RouterError, StoreError
 from router.logs import hide_in_aiohttp_logs, secrets_of
-from router.store import MessageStore, open_store
+from router.store import MessageRecord, MessageStore, open_store
 from router.store.base import MessageState
 from router.version import VERSION
 from router.webhooks import WebhookPlugin, WebhookService
@@ -86,6 +88,8 @@ class Daemon:
         self._store_url = ""
         self._webhooks: WebhookService | None = None
         self.router = self._build(self._read())
+        self.scheduler = Scheduler(self.store, self.clock, self._send_held)
+        """Sends held messages when due, through the Router in force (one over reloads)."""
         self.webhooks.configure(self.config)
         hide_in_aiohttp_logs(secrets_of(self.config))
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -111,7 +115,11 @@ class Daemon:
         )
         plugin.bind(router.config, self.webhooks)
         self.webhooks.watch(router.metrics)
+        router.on_hold = self._held
         return router
+
+    def _held(self) -> None:
+        self.scheduler.wake()  # a Router held or cancelled a message
 
     def _journal(self, config: Config) -> MessageStore:
         # The first config opens the journal (and the webhook service on it); it outlives
@@ -147,11 +155,13 @@ class Daemon:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
         await self.webhooks.start()
-        await self.router.start()
+        await self.router.start(schedule=False)
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
         for record in await self.store.unfinished():
-            self.queue.put_nowait(record.id)
+            if record.state is not MessageState.HELD:  # held ones are the scheduler's
+                self.queue.put_nowait(record.id)
+        self.scheduler.start()
         if not self.queue.empty():
             log.info("resuming %d unfinished messages from the journal", self.queue.qsize())
 
@@ -166,6 +176,7 @@ class Daemon:
         for worker in self.workers:
             worker.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.scheduler.stop()
         await self.router.aclose()
         await self.webhooks.stop()
         await self.store.close()
@@ -187,6 +198,13 @@ class Daemon:
                     self._retry_later(message_id, exc.retry_after)
                 except Exception:
                     log.exception("sending journalled message %s failed", message_id)
+
+    async def _send_held(self, record: MessageRecord) -> None:
+        """Send a held message that came due, through the Router in force."""
+        if self.stopping:
+            return
+        with self.sending():
+            await self.router.resume(record)
 
     def _retry_later(self, message_id: str, delay: float) -> None:
         """Queue a journalled message again after *delay*, as the journal could not serve it."""
@@ -213,7 +231,7 @@ class Daemon:
         """Load the config again; on any error keep the running one and log why."""
         try:
             new = self._build(self._read())
-            await new.start()
+            await new.start(schedule=False)
         except RouterError as exc:
             log.error("config reload failed, keeping the running config:\n%s", exc)
             return False
@@ -279,6 +297,7 @@ def make_app(daemon: Daemon) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(draining)
     routes.add_routes(app, daemon)
+    compliance_routes.add_routes(app, daemon)
     inbound.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
@@ -314,26 +333,6 @@ def serve_problems(config: Config) -> list[str]:
     if not config.server.api_tokens:
         return ["server.api_tokens: at least one token is needed to serve the API"]
     return []
-
-
-def event_loop(choice: str) -> asyncio.AbstractEventLoop:
-    """A new event loop for ``[server] loop`` *choice*: ``auto``, ``uvloop`` or ``asyncio``.
-
-    Raises:
-        RouterError: ``uvloop`` was asked for and is not installed.
-    """
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                raise RouterError(
-                    'server.loop = "uvloop", but uvloop is not installed'
-                    ' (pip install uvloop, or set loop = "auto")'
-                ) from None
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def serve(config_path: str | Path, listen: str | None = None, *, access_log: bool = False) -> None:

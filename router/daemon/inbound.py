@@ -16,8 +16,6 @@ daemon answers with 400. Each item says which of our messages it replies to
 
 from __future__ import annotations
 
-import datetime
-import math
 import re
 from collections.abc import Collection
 from typing import Any, Protocol
@@ -27,6 +25,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from router.daemon.json import respond
+from router.daemon.times import parse_time
 from router.engine import Router
 from router.errors import ValidationError
 from router.store import InboundRecord, MessageStore
@@ -62,34 +61,6 @@ class InboundQuery:
     until: float | None = None
     limit: int = DEFAULT_LIMIT
     before: int | None = None
-
-
-def parse_time(field: str, value: str) -> float:
-    """Unix seconds from ``1714550400``, ``1714550400.5`` or ISO 8601 with a timezone."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValidationError(field, f"expected a time, got {value!r}")
-        return seconds
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            field, f"expected Unix seconds or an ISO 8601 time, got {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        # Which zone a bare time is in cannot be guessed without sometimes guessing wrong.
-        raise ValidationError(field, f"{value!r} has no timezone: add Z or +hh:mm")
-    try:
-        seconds = moment.timestamp()
-    except (OverflowError, ValueError, OSError):
-        seconds = -1.0
-    if seconds < 0:
-        raise ValidationError(field, f"expected a time after 1970, got {value!r}")
-    return seconds
 
 
 def _integer(field: str, value: str, low: int, high: int | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from router.daemon.timing import TIMING_FIELDS, read_timing, timing_json
 from router.engine import ProviderState, RoutePlan
 from router.errors import NoRouteError, ValidationError
 from router.model import Attempt, Message, RecipientResult, SendResult
@@ -37,7 +38,9 @@ __all__ = [
     "route_json",
 ]
 
-MESSAGE_FIELDS = frozenset({"to", "text", "sender", "reference", "providers", "wait"})
+MESSAGE_FIELDS = frozenset(
+    {"to", "text", "sender", "reference", "providers", "wait", *TIMING_FIELDS}
+)
 
 
 @attrs.frozen
@@ -106,6 +109,7 @@ def read_message(body: object, *, fields: frozenset[str] = MESSAGE_FIELDS) -> Se
         sender=_string(body, "sender"),
         reference=_string(body, "reference"),
         providers=_strings(body, "providers"),
+        **read_timing(body, _string(body, "callback_url")),
     )
     return SendRequest(message, wait)
 
@@ -135,6 +139,8 @@ def _recipient_json(result: RecipientResult) -> dict[str, Any]:
         "provider_message_id": result.provider_message_id,
         "cost": _decimal(result.cost),
         "attempts": [attempt_json(a) for a in result.attempts],
+        "reason": result.reason,
+        "scheduled_at": result.scheduled_at,
     }
 
 
@@ -160,6 +166,8 @@ def _record_recipient_json(recipient: RecipientRecord) -> dict[str, Any]:
         "provider_message_id": recipient.provider_message_id,
         "cost": _decimal(recipient.cost),
         "attempts": [attempt_json(a) for a in recipient.attempts],
+        "reason": recipient.reason,
+        "scheduled_at": recipient.due_at,
         "delivery": None
         if recipient.delivery is None
         else {
@@ -181,6 +189,7 @@ def record_json(record: MessageRecord) -> dict[str, Any]:
         "encoding": record.encoding.value,
         "segments": record.segments,
         "created_at": record.created_at,
+        **timing_json(record),
         "recipients": [_record_recipient_json(r) for r in record.recipients],
     }
 

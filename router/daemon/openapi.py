@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the daemon's HTTP API, served at ``/v1/openapi.json``.
 
-The bodies' schemas are :mod:`router.daemon.schemas` and :mod:`router.daemon.state_schemas`;
+The bodies' schemas are :mod:`router.daemon.schemas`, :mod:`router.daemon.state_schemas` and
+:mod:`router.daemon.compliance_schemas`;
 this is the operations that use them. Every operation has an ``operationId`` and a tag, every
 parameter and field a description, and ``info.version`` is the package's version (a test
 holds each route added later to the same).
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.daemon.compliance_routes import STATUSES
+from router.daemon.compliance_schemas import COMPLIANCE_SCHEMAS
 from router.daemon.schemas import MESSAGE_SCHEMAS
 from router.daemon.state_schemas import STATE_SCHEMAS
 from router.version import VERSION
@@ -73,6 +76,7 @@ TAGS = [
     {"name": "providers", "description": "The providers, their health, balances and limits"},
     {"name": "plugins", "description": "What plugins are loaded"},
     {"name": "inbound", "description": "Texts people sent to our numbers"},
+    {"name": "optouts", "description": "The opt-out list every provider's sends obey"},
     {"name": "events", "description": "Webhook events and their dead letters"},
     {"name": "operations", "description": "Liveness, metrics and this document"},
 ]
@@ -80,6 +84,31 @@ TAGS = [
 
 _PATHS: dict[str, Any] = {
     "/v1/messages": {
+        "get": _operation(
+            "findMessages",
+            "messages",
+            "Messages, newest first: find one by your reference, or page by status and time",
+            {"200": _answer("One page", "MessagePage"), **_ERRORS},
+            parameters=[
+                _query("reference", "Your reference", {"type": "string", "minLength": 1}),
+                _query(
+                    "status",
+                    "A message's state, or a recipient's send status",
+                    {"enum": list(STATUSES)},
+                ),
+                _query(
+                    "since",
+                    "Created at or after: Unix seconds or ISO 8601 with a timezone",
+                    {"type": "string"},
+                ),
+                _query("limit", "Page size", {**_PAGE, "maximum": 200}),
+                _query(
+                    "cursor",
+                    "The `next` cursor of the previous page",
+                    {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?_[0-9A-Za-z]{1,16}$"},
+                ),
+            ],
+        ),
         "post": _operation(
             "sendMessage",
             "messages",
@@ -92,7 +121,7 @@ _PATHS: dict[str, Any] = {
                 **_UNAVAILABLE,
             },
             requestBody={"required": True, **_json("NewMessage")},
-        )
+        ),
     },
     "/v1/messages/{id}": {
         "get": _operation(
@@ -106,7 +135,53 @@ _PATHS: dict[str, Any] = {
                 **_UNAVAILABLE,
             },
             parameters=[_path("id", "The message id a send answered with")],
-        )
+        ),
+        "delete": _operation(
+            "cancelMessage",
+            "messages",
+            "Cancel what of a message is not yet sent (scheduled, or queued)",
+            {
+                "200": _answer("Cancelled: the message after", "MessageRecord"),
+                "404": _answer("No such message", "Error"),
+                "409": _answer("Every recipient was sent, or is being sent", "Error"),
+                **_ERRORS,
+                **_UNAVAILABLE,
+            },
+            parameters=[_path("id", "The message id a send answered with")],
+        ),
+    },
+    "/v1/optouts": {
+        "get": _operation(
+            "listOptOuts",
+            "optouts",
+            "The opt-out list, oldest first",
+            {"200": _answer("The list", "OptOuts"), **_ERRORS},
+            parameters=[_query("number", "Only this number's entry", {"type": "string"})],
+        ),
+        "post": _operation(
+            "addOptOut",
+            "optouts",
+            "Put a number on the opt-out list: no provider sends to it",
+            {
+                "201": _answer("Added", "OptOut"),
+                "200": _answer("It was on the list already", "OptOut"),
+                **_ERRORS,
+            },
+            requestBody={"required": True, **_json("NewOptOut")},
+        ),
+    },
+    "/v1/optouts/{number}": {
+        "delete": _operation(
+            "removeOptOut",
+            "optouts",
+            "Take a number off the opt-out list",
+            {
+                "200": _answer("Removed", "OptOutRemoved"),
+                "404": _answer("The number is not on the list", "Error"),
+                **_ERRORS,
+            },
+            parameters=[_path("number", "The number, E.164 or national")],
+        ),
     },
     "/v1/route": {
         "post": _operation(
@@ -232,7 +307,7 @@ OPENAPI: dict[str, Any] = {
     "tags": TAGS,
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {**MESSAGE_SCHEMAS, **STATE_SCHEMAS},
+        "schemas": {**MESSAGE_SCHEMAS, **STATE_SCHEMAS, **COMPLIANCE_SCHEMAS},
     },
     "security": [{"bearer": []}],
     "paths": _PATHS,

@@ -11,6 +11,11 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from router.daemon.compliance_schemas import (
+    NEW_MESSAGE_TIMING,
+    RECIPIENT_TIMING,
+    RECORD_TIMING,
+)
 from router.model import DeliveryStatus, Encoding, ErrorKind, Outcome, RecipientStatus
 from router.store import MessageState
 
@@ -117,13 +122,14 @@ _RECIPIENT = object_of(
     {
         "to": _TO,
         "ref": _REF,
-        "status": described("Its final status", _STATUS),
+        "status": described("Its status: final, or scheduled (held until scheduled_at)", _STATUS),
         "provider": described("The provider that took it (or refused it last), or null", NULLABLE),
         "provider_message_id": described("That provider's id for it, when it gave one", NULLABLE),
         "cost": described(
             "Its estimated cost in the base currency, when accepted and priced", _AMOUNT
         ),
         "attempts": _ATTEMPTS,
+        **RECIPIENT_TIMING,
     },
 )
 _RESULT = object_of(
@@ -167,6 +173,7 @@ _RECORD_RECIPIENT = object_of(
             "Its estimated cost in the base currency, when accepted and priced", _AMOUNT
         ),
         "attempts": _ATTEMPTS,
+        **RECIPIENT_TIMING,
         "delivery": _DELIVERY,
     },
 )
@@ -175,12 +182,16 @@ _RECORD = object_of(
     {
         "id": _ID,
         "reference": _REFERENCE,
-        "state": described("Where it is: queued, sending or done", enum_of(MessageState)),
+        "state": described(
+            "Where it is: queued, sending, held (a recipient is scheduled) or done",
+            enum_of(MessageState),
+        ),
         "text": described("The text, as sent", STRING),
         "sender": described("The sender ID, or null for the provider's default", NULLABLE),
         "encoding": _ENCODING,
         "segments": _SEGMENTS,
         "created_at": described("When it was accepted (Unix seconds)", _SECONDS),
+        **RECORD_TIMING,
         "recipients": list_of("Each recipient, in the order given", _RECORD_RECIPIENT),
     },
 )
@@ -226,6 +237,7 @@ _NEW_MESSAGE = described(
             type="boolean",
             default=True,
         ),
+        **NEW_MESSAGE_TIMING,
     },
 )
 _QUEUED = object_of(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 
@@ -23,7 +23,13 @@ from router.clock import Clock
 from router.engine.metrics import Metrics
 from router.engine.providers import ProviderState
 from router.errors import StoreError
-from router.model import CallbackKind, CallbackRequest, CallbackResult, DeliveryReport
+from router.model import (
+    CallbackKind,
+    CallbackRequest,
+    CallbackResult,
+    DeliveryReport,
+    InboundMessage,
+)
 from router.plugins import Events
 from router.state import RecentPushes
 from router.state.repeats import held_size
@@ -42,6 +48,7 @@ class Callbacks:
         events: the event hooks told of each.
         pushes: the recent pushes, so a repeated one is counted and announced once.
         clock: the time a push is journalled at.
+        inbound_rules: what acts on each new inbound text first (opt-out keywords).
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class Callbacks:
         events: Events,
         pushes: RecentPushes,
         clock: Clock,
+        inbound_rules: Callable[[InboundMessage], Awaitable[None]] | None = None,
     ) -> None:
         self.providers = providers
         self.store = store
@@ -60,6 +68,7 @@ class Callbacks:
         self.events = events
         self.pushes = pushes
         self.clock = clock
+        self.inbound_rules = inbound_rules
         self.early = EarlyReports()
 
     async def handle(
@@ -90,6 +99,8 @@ class Callbacks:
             if answered is not None and inbound.in_reply_to != answered:
                 inbound = attrs.evolve(inbound, in_reply_to=answered)
             self.metrics.inbound.labels(provider).inc()
+            if self.inbound_rules is not None:
+                await self.inbound_rules(inbound)
             await self.events.inbound_message(inbound)
         return result
 

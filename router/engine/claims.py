@@ -31,3 +31,14 @@ class Claims:
         done.set()
         if self._held.get(message_id) is done:
             del self._held[message_id]
+
+    async def wait_and_take(self, message_id: str) -> asyncio.Event:
+        """Claim *message_id* once no other task holds it, waiting for each holder's end."""
+        while True:
+            under_way = self.holder(message_id)
+            if under_way is not None:
+                await under_way.wait()
+                continue
+            done = self.take(message_id)
+            if done is not None:
+                return done

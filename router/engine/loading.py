@@ -1,5 +1,5 @@
-"""What a Router is built from: the plugins a config names (loaded before the config is
-validated against them) and its journal."""
+"""What a Router is built on before its parts: the plugins its config names (loaded before
+the config is validated) and its journal."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from router.config import Config
+from router.engine.prepare import Prepared
 from router.errors import ConfigError
+from router.model import RecipientResult
 from router.plugins import PluginHost
-from router.store import MessageStore, open_store
+from router.store import MessageRecord, MessageStore, open_store
 
-StoreFor = Callable[[Config], MessageStore]
-"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
+__all__ = ["Settled", "journal_message", "load_plugins", "open_journal"]
+
+Settled = Mapping[str, RecipientResult]
+"""Recipients compliance settles instead of sending, by reference."""
 
 
 def load_plugins(
@@ -56,8 +60,22 @@ def _import_plugins(names: Sequence[str]) -> list[object]:
     return modules
 
 
-def journal_for(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
-    """The journal *store* gives for *config*, or the one ``[store]`` names."""
+def open_journal(
+    store: MessageStore | Callable[[Config], MessageStore] | None, config: Config
+) -> MessageStore:
+    """The journal a Router is handed (or a function gives it), else the config's."""
     if store is None:
         return open_store(config.store.url or "memory:", config.store.durability)
     return store if isinstance(store, MessageStore) else store(config)
+
+
+async def journal_message(
+    store: MessageStore, prepared: Prepared, now: float, started: str | None = None
+) -> tuple[MessageRecord, bool]:
+    """Journal a checked message (with its first attempt started on *started*, when set)."""
+    text = prepared.text
+    if started is not None:
+        return await store.add_started(
+            prepared.message, prepared.recipients, text.encoding, text.segments, now, started
+        )
+    return await store.add(prepared.message, prepared.recipients, text.encoding, text.segments, now)

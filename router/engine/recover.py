@@ -80,7 +80,7 @@ class Recovery:
         by_ref = {r.ref: r for r in record.recipients}
         for item in progress:
             previous = by_ref.get(item.recipient.ref)
-            if previous is None:
+            if previous is None or item.result is not None:
                 continue
             item.attempts.extend(previous.attempts)
             last = previous.attempts[-1] if previous.attempts else None

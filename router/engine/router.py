@@ -1,9 +1,5 @@
-"""The Router: the composition root of the engine, and its life cycle and entry points.
-
-::
-
-    async with Router.from_file("smsrouter.toml") as router:
-        result = await router.send(Message(to="+61412345678", text="Hello"))
+"""The Router: the composition root of the engine, and its life cycle and entry points
+(``async with Router.from_file("smsrouter.toml") as router: await router.send(...)``).
 
 The Router builds its parts and hands each what it needs, nothing more: the provider
 states (:mod:`router.engine.providers`) with their budgets and breakers from the live
@@ -12,14 +8,15 @@ the :class:`~router.engine.decide.Decider` that asks the policies, the
 :class:`~router.engine.send.SendLoop`, the :class:`~router.engine.callbacks.Callbacks`
 for the way back, the :class:`~router.engine.balances.BalanceTracker`, and the
 :class:`~router.engine.budgets.BudgetJournal` that keeps the budgets' recent calls in the
-journal across restarts. A message is checked (:mod:`router.engine.prepare`), journalled,
-routed and sent, once per message id.
+journal across restarts. A message is checked (:mod:`router.engine.prepare`), admitted
+(:mod:`router.compliance`: opted out, expired, held for the
+:class:`~router.engine.schedule.Scheduler`), routed, journalled and sent, once per id.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ import aiohttp
 import attrs
 
 from router.clock import Clock, SystemClock
+from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
@@ -34,11 +32,12 @@ from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
-from router.engine.loading import StoreFor, journal_for, load_plugins
+from router.engine.loading import Settled, journal_message, load_plugins, open_journal
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
-from router.engine.providers import ProviderState, build_adapter
+from router.engine.providers import ProviderState, provider_state
+from router.engine.schedule import Scheduler
 from router.engine.send import SendLoop
 from router.errors import NoRouteError
 from router.model import (
@@ -47,14 +46,18 @@ from router.model import (
     CallbackRequest,
     CallbackResult,
     Message,
+    RecipientStatus,
     SendResult,
 )
-from router.policy import PolicyChain, prefix_lengths
+from router.policy import PolicyChain, Route
 from router.provider import Provider
 from router.state import BreakerState, LiveState, MemoryState
 from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
+
+StoreFor = Callable[[Config], MessageStore]
+"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
 
 
 class Router:
@@ -88,7 +91,7 @@ class Router:
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
     ) -> None:
-        # Long but flat: the composition root builds each part once and hands it its parts.
+        # The composition root: every part is built here, in order, handed what it uses.
         self.plugins = load_plugins(config, plugins, autoload)
         self.config = (
             config if isinstance(config, Config) else parse_config(config, self.plugins, env)
@@ -99,7 +102,7 @@ class Router:
         self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        self.store = store = journal_for(store, self.config)
+        self.store = store = open_journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session = session is None
@@ -111,6 +114,11 @@ class Router:
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
         """Polls the providers' balances and keeps them in each provider's state."""
+        self.compliance = Compliance(self.config, store, clock, self.send)
+        """Opt-outs, quiet hours, send and expiry times: who of a message goes now."""
+        self.scheduler = Scheduler(store, clock, self.resume)
+        self.on_hold: Callable[[], None] = self.scheduler.wake
+        """Called when a message is held or cancelled: wakes the scheduler in charge."""
         self.callbacks = Callbacks(
             providers=states,
             store=store,
@@ -118,6 +126,7 @@ class Router:
             events=events,
             pushes=self.state.pushes(),
             clock=clock,
+            inbound_rules=self.compliance.inbound,
         )
         """The way back: provider pushes into the journal and the event hooks."""
         self.decider = Decider(states, self._policy_chain(), self.config.router, clock)
@@ -161,8 +170,9 @@ class Router:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def start(self, *, track_balances: bool = True) -> None:
-        """Build the providers, open the journal and start the balance tracker.
+    async def start(self, *, track_balances: bool = True, schedule: bool = True) -> None:
+        """Build the providers, open the journal, start the balance tracker and (with
+        *schedule*) the scheduler of held messages.
 
         Each budget first counts the recent calls the journal remembers (a process before
         this one made them), so the first balance poll waits its turn.
@@ -175,33 +185,31 @@ class Router:
             await self.store.open()
         for index, (name, settings) in enumerate(self.config.providers.items()):
             if settings.common.enabled:
-                self._states[name] = self._provider_state(index, name, self._session)
+                cls = self.plugins.providers.get(settings.common.plugin)
+                assert cls is not None  # parse_config checked it
+                self._states[name] = provider_state(
+                    cls,
+                    settings,
+                    index,
+                    self._session,
+                    self.config.router.default_region,
+                    self.state.breaker(name, self._breaker_moved),
+                    self.state.budget(name, settings.limits),
+                    self.metrics.watch_breaker,
+                )
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
+        await self.compliance.start()
         self._started = True
         if track_balances:
             self.balances.start()
-
-    def _provider_state(
-        self, index: int, name: str, session: aiohttp.ClientSession
-    ) -> ProviderState:
-        settings = self.config.providers[name]
-        cls = self.plugins.providers.get(settings.common.plugin)
-        assert cls is not None  # parse_config checked it
-        provider = build_adapter(cls, settings, session, self.config.router.default_region)
-        breaker = self.state.breaker(name, self._breaker_moved)
-        self.metrics.watch_breaker(name, lambda: breaker.state)
-        return ProviderState(
-            settings,
-            provider,
-            self.state.budget(name, settings.limits),
-            breaker,
-            index,
-            price_lengths=prefix_lengths(settings.common.prices),
-        )
+        if schedule:
+            self.scheduler.start()
 
     async def aclose(self) -> None:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
+        await self.scheduler.stop()
+        await self.compliance.stop()
         await self.events.drain()
         await self.budget_journal.close()
         for state in self._states.values():
@@ -227,7 +235,11 @@ class Router:
 
     def prepare(self, message: Message) -> Prepared:
         """Check *message* without sending it: ValidationError names what is wrong."""
-        return prepare(message, providers=self._states, region=self.config.router.default_region)
+        prepared = prepare(
+            message, providers=self._states, region=self.config.router.default_region
+        )
+        self.compliance.check(message)
+        return prepared
 
     async def send(self, message: Message) -> SendResult:
         """Send *message*; the result has every recipient's status and attempts.
@@ -244,31 +256,22 @@ class Router:
         # no other request (a duplicate, a worker resuming it) can start sending it meanwhile.
         done = self._sending.take(message.id)
         if done is None:
-            record, created = await self._journal(prepared)
+            record, created = await journal_message(self.store, prepared, self.clock.time())
             return await self._duplicate(record)
-        started: str | None = None
         try:
+            settled = self._admit(prepared)
             routes = self.decider.routes(prepared)
-            # One call makes the first attempt: journalled with the message in one write.
-            started = self._loop.first_call(prepared, routes)
-            record, created = await self._journal(prepared, started)
+            record, created, started = await self._loop.journal_new(prepared, routes, settled)
         except BaseException:
-            self._abandon(started)
             self._sending.release(message.id, done)
             raise
         if not created:
-            self._abandon(started)
             self._sending.release(message.id, done)
             return await self._duplicate(record)
         try:
-            return await self._loop.deliver(prepared, routes, started=started)
+            return await self._deliver(prepared, settled=settled, routes=routes, started=started)
         finally:
             self._sending.release(message.id, done)
-
-    def _abandon(self, started: str | None) -> None:
-        """Give back the breaker :meth:`SendLoop.first_call` took for a call not made."""
-        if started is not None:
-            self._states[started].breaker.abandon()
 
     async def _duplicate(self, record: MessageRecord) -> SendResult:
         """The first send with *record*'s reference: its result, never sent twice."""
@@ -281,36 +284,26 @@ class Router:
         return attrs.evolve(result, duplicate=True)
 
     async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
-        """Validate and journal *message* without sending it (the daemon's ``wait: false``).
-
-        Returns the journal record and True, or the first record with this reference and
-        False. Send it later with :meth:`send_accepted` (or :meth:`resume`).
-        """
+        """Validate and journal *message* without sending it (the daemon's ``wait: false``):
+        the record and True, or the first with its reference and False. Send it later with
+        :meth:`send_accepted` (or :meth:`resume`)."""
         prepared = self.prepare(message)
-        record, created = await self._journal(prepared)
+        record, created = await journal_message(self.store, prepared, self.clock.time())
         if created:
             self._accepted[record.id] = prepared
         return record, created
 
     async def send_accepted(self, message_id: str) -> SendResult | None:
-        """Send a message :meth:`accept` journalled, as it was checked then; None if unknown.
-
-        The message is neither checked nor read from the journal again: this Router
-        accepted it and nothing has touched it since. None when this Router holds no such
-        message untouched (another Router accepted it, or :meth:`resume` or a duplicate
-        took it over): then :meth:`resume` its journal record.
-
-        Raises:
-            NoRouteError: as :meth:`send`.
-        """
+        """Send what :meth:`accept` journalled as checked then, not read back; None when this
+        Router holds it no more (:meth:`resume` its record then). Raises as :meth:`send`."""
         prepared = self._accepted.pop(message_id, None)
         if prepared is None:
             return None
         done = self._sending.take(message_id)
-        if done is None:  # not reachable while _accepted holds it, but never send twice
+        if done is None:  # unreachable while _accepted held it; never send twice
             return None
         try:
-            return await self._loop.deliver(prepared, self.decider.routes(prepared))
+            return await self._deliver(prepared)
         finally:
             self._sending.release(message_id, done)
 
@@ -337,9 +330,45 @@ class Router:
                 break
         try:
             prepared = self.prepare(latest.message())
-            return await self._loop.deliver(prepared, self.decider.routes(prepared), latest)
+            return await self._deliver(prepared, latest)
         finally:
             self._sending.release(record.id, done)
+
+    def _admit(self, prepared: Prepared, record: MessageRecord | None = None) -> Settled:
+        """The recipients compliance settles instead of sending (opted out, expired, held)."""
+        return self.compliance.admit(
+            prepared.message, prepared.recipients, prepared.text.segments, record
+        )
+
+    async def _deliver(
+        self,
+        prepared: Prepared,
+        record: MessageRecord | None = None,
+        *,
+        settled: Settled | None = None,
+        routes: list[Route] | None = None,
+        started: str | None = None,
+    ) -> SendResult:
+        # Admitted first: opted out, expired and held recipients are settled, not sent.
+        settled = self._admit(prepared, record) if settled is None else settled
+        routes = self.decider.routes(prepared) if routes is None else routes
+        result = await self._loop.deliver(
+            prepared, routes, record, settled=settled, started=started
+        )
+        if any(r.status is RecipientStatus.SCHEDULED for r in result.recipients):
+            self.on_hold()
+        return result
+
+    async def cancel(self, message_id: str) -> MessageRecord | None:
+        """Cancel what of a message is not yet sent (once a send under way has ended); its
+        record after, or None if unknown."""
+        done = await self._sending.wait_and_take(message_id)
+        try:
+            record = await self.store.cancel(message_id, self.clock.time())
+        finally:
+            self._sending.release(message_id, done)
+        self.on_hold()
+        return record
 
     def route(self, message: Message) -> RoutePlan:
         """Explain, without sending, where each recipient would go and why.
@@ -363,18 +392,6 @@ class Router:
     async def balance(self, provider: str) -> Balance:
         """Read a provider's balance now, through its budget, and remember it."""
         return await self.balances.refresh(provider)
-
-    async def _journal(
-        self, prepared: Prepared, started: str | None = None
-    ) -> tuple[MessageRecord, bool]:
-        text, now = prepared.text, self.clock.time()
-        if started is not None:
-            return await self.store.add_started(
-                prepared.message, prepared.recipients, text.encoding, text.segments, now, started
-            )
-        return await self.store.add(
-            prepared.message, prepared.recipients, text.encoding, text.segments, now
-        )
 
     def _breaker_moved(self, name: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.set_breaker(name, new)

@@ -20,6 +20,7 @@ from router.config import RouterSettings
 from router.engine.balances import BalanceTracker
 from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
+from router.engine.loading import journal_message
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
@@ -33,6 +34,7 @@ from router.model import (
     Outcome,
     Recipient,
     RecipientOutcome,
+    RecipientResult,
     RecipientStatus,
     SendResult,
     StatusQuery,
@@ -108,17 +110,45 @@ class SendLoop:
             return None
         return name if state.breaker.acquire() else None
 
+    async def journal_new(
+        self, prepared: Prepared, routes: Sequence[Route], settled: Mapping[str, object]
+    ) -> tuple[MessageRecord, bool, str | None]:
+        """Journal a new message: (record, created, the provider its first attempt started
+        on). With nothing *settled* and one call to make first (:meth:`first_call`), the
+        message and that attempt's start are one write; a duplicate gives the breaker back.
+        """
+        started = None if settled else self.first_call(prepared, routes)
+        try:
+            record, created = await journal_message(
+                self.store, prepared, self.clock.time(), started
+            )
+        except BaseException:
+            self.abandon(started)
+            raise
+        if not created:
+            self.abandon(started)
+        return record, created, started if created else None
+
+    def abandon(self, started: str | None) -> None:
+        """Give back the breaker :meth:`first_call` took for a call that is not made."""
+        if started is not None:
+            self.providers[started].breaker.abandon()
+
     async def deliver(
         self,
         prepared: Prepared,
         routes: Sequence[Route],
         record: MessageRecord | None = None,
+        *,
+        settled: Mapping[str, RecipientResult] | None = None,
         started: str | None = None,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
 
-        *started* is the provider :meth:`first_call` gave, the message journalled with
-        that attempt started: the first round makes it without journalling its start.
+        Recipients in *settled* (by reference) are not sent: their results are given
+        (opted out, expired, held until later; :mod:`router.compliance`). *started* is
+        the provider :meth:`first_call` gave, the message journalled with that attempt
+        started: the first round makes it without journalling its start.
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
@@ -128,6 +158,7 @@ class SendLoop:
         for recipient, route in zip(prepared.recipients, routes, strict=True):
             reasons = {e.provider: f"{e.policy}: {e.reason}" for e in route.excluded}
             progress.append(Progress(recipient, route.providers, reasons))
+            progress[-1].result = (settled or {}).get(recipient.ref)
         if record is not None:
             await self.recovery.recover(record, progress)
         pending = [p for p in progress if p.result is None]

@@ -114,6 +114,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: when an in-flight attempt started, so recovery can tell a message the
     # provider never got (not known once the attempt's timeout passed) from a lost answer.
     ("ALTER TABLE recipients ADD COLUMN in_flight_at REAL",),
+    # 3 -> 4: held messages (send_at, quiet hours) found by when they are due, expiry,
+    # per-message callbacks, why a recipient was not sent, the opt-out list, and messages
+    # found newest first.
+    (
+        "ALTER TABLE messages ADD COLUMN send_at REAL",
+        "ALTER TABLE messages ADD COLUMN expires_at REAL",
+        "ALTER TABLE messages ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN callback_url TEXT",
+        "ALTER TABLE messages ADD COLUMN wake_at REAL",
+        "CREATE INDEX messages_held ON messages (wake_at) WHERE state = 'held'",
+        "CREATE INDEX messages_created ON messages (created_at, id)",
+        "ALTER TABLE recipients ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE recipients ADD COLUMN due_at REAL",
+        """CREATE TABLE optouts (
+            number TEXT PRIMARY KEY,
+            at REAL NOT NULL,
+            provider TEXT,
+            source TEXT NOT NULL
+        )""",
+    ),
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 
@@ -159,6 +179,8 @@ def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientReco
         delivery_at=row["delivery_at"],
         delivery_parts=_parts(row["delivery_parts"]),
         cost=None if row["cost"] is None else Decimal(row["cost"]),
+        reason=row["reason"],
+        due_at=row["due_at"],
     )
 
 
@@ -192,6 +214,10 @@ def load_messages(
             created_at=row["created_at"],
             state=MessageState(row["state"]),
             recipients=tuple(recipients.get(row["id"], ())),
+            send_at=row["send_at"],
+            expires_at=row["expires_at"],
+            urgent=bool(row["urgent"]),
+            callback_url=row["callback_url"],
         )
         for row in conn.execute(
             f"SELECT * FROM messages WHERE {where} ORDER BY rowid",  # noqa: S608

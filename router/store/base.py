@@ -29,6 +29,9 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+from router.store.budget_records import CallRecord as CallRecord
+from router.store.budget_records import HoldRecord as HoldRecord
+from router.store.budget_records import RecentCalls as RecentCalls
 
 
 class ReportMatch(NamedTuple):
@@ -51,6 +54,8 @@ class MessageState(enum.StrEnum):
     """Attempts under way."""
     DONE = "done"
     """Every recipient has its final send status."""
+    HELD = "held"
+    """Some recipients are ``scheduled``: the scheduler sends them at their time."""
 
 
 @attrs.frozen
@@ -75,6 +80,10 @@ class RecipientRecord:
     delivery_parts: tuple[DeliveryStatus | None, ...] = ()
     """Each part's status when the provider reports the parts of a long text apart."""
     cost: Decimal | None = None
+    reason: str = ""
+    """Why it was not sent, when no provider was asked (``opted out``, ``expired``)."""
+    due_at: float | None = None
+    """When a ``scheduled`` recipient is to be sent."""
 
 
 @attrs.frozen
@@ -91,6 +100,10 @@ class MessageRecord:
     created_at: float
     state: MessageState
     recipients: tuple[RecipientRecord, ...]
+    send_at: float | None = None
+    expires_at: float | None = None
+    urgent: bool = False
+    callback_url: str | None = None
 
     def message(self) -> Message:
         """The message as it was sent to the router, numbers in E.164."""
@@ -101,6 +114,10 @@ class MessageRecord:
             reference=self.reference,
             providers=self.providers,
             id=self.id,
+            send_at=self.send_at,
+            expires_at=self.expires_at,
+            urgent=self.urgent,
+            callback_url=self.callback_url,
         )
 
     def result(self, *, duplicate: bool = False) -> SendResult:
@@ -118,6 +135,8 @@ class MessageRecord:
                     attempts=r.attempts,
                     segments=self.segments,
                     cost=r.cost,
+                    reason=r.reason,
+                    scheduled_at=r.due_at,
                 )
                 for r in self.recipients
             ),
@@ -125,6 +144,20 @@ class MessageRecord:
             segments=self.segments,
             duplicate=duplicate,
         )
+
+
+@attrs.frozen
+class OptOut:
+    """A number on the opt-out list: no provider sends to it until it is taken off."""
+
+    number: str
+    """E.164, with the ``+``."""
+    at: float
+    """When it was added, from the router's clock."""
+    provider: str | None = None
+    """The provider whose inbound keyword added it; None when added by hand."""
+    source: str = "api"
+    """The keyword it was added by (``STOP``), or ``api`` / ``cli``."""
 
 
 @attrs.frozen
@@ -138,41 +171,6 @@ class InboundRecord:
     """The id of our message it answers, when the provider named one we know."""
     received_at: float
     """When the router journalled it, from the router's clock."""
-
-
-@attrs.frozen
-class CallRecord:
-    """A call a provider's budget counted by a rate, kept so a restart keeps to the rate."""
-
-    provider: str
-    operation: str
-    started: float
-    """When it was admitted: with provider and operation, it names the call."""
-    ended: float | None = None
-    """When it ended; None while in flight (a process that died may have cut it short)."""
-
-    @property
-    def at(self) -> float:
-        """Its time in the journal: its end, or its start while it has none."""
-        return self.started if self.ended is None else self.ended
-
-
-@attrs.frozen
-class HoldRecord:
-    """A provider's ``Retry-After``, kept until it ends."""
-
-    provider: str
-    operation: str | None
-    """The operation held back, or None for every call."""
-    until: float
-
-
-@attrs.frozen
-class RecentCalls:
-    """What the journal remembers of the providers' budgets: calls and holds."""
-
-    calls: tuple[CallRecord, ...] = ()
-    holds: tuple[HoldRecord, ...] = ()
 
 
 class MessageStore(abc.ABC):
@@ -208,12 +206,8 @@ class MessageStore(abc.ABC):
         now: float,
         provider: str,
     ) -> tuple[MessageRecord, bool]:
-        """Journal a new message with its first attempt started on *provider*, at *now*.
-
-        What :meth:`add` then :meth:`attempt_started` for every recipient do, as one
-        write: a store that commits (SQLite) commits once. Returns as :meth:`add` does;
-        for a message seen before nothing is journalled, no mark either.
-        """
+        """:meth:`add`, then :meth:`attempt_started` on *provider* for every recipient, as one
+        write (SQLite commits once); returns as :meth:`add` does."""
         record, created = await self.add(message, recipients, encoding, segments, now)
         if created:
             await self.attempt_started(record.id, provider, [r.ref for r in recipients], now)
@@ -246,7 +240,8 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     async def finish(self, result: SendResult) -> None:
-        """Record every recipient's final send status; the message is done.
+        """Record every recipient's send status: the message is done, or ``held`` while a
+        recipient is ``scheduled`` (due at its ``scheduled_at``; see :meth:`held_due`).
 
         Raises:
             KeyError: no such message.
@@ -304,6 +299,53 @@ class MessageStore(abc.ABC):
 
         The daemon sends or resolves them at start.
         """
+
+    @abc.abstractmethod
+    async def held_due(self, now: float, limit: int = 64) -> list[str]:
+        """Ids of held messages due by *now* (a recipient's time, or ``expires_at``), soonest
+        first: found by an index, never by reading every message."""
+
+    @abc.abstractmethod
+    async def next_held(self) -> float | None:
+        """When the soonest held message is due, or None when none is held."""
+
+    @abc.abstractmethod
+    async def cancel(self, message_id: str, now: float) -> MessageRecord | None:
+        """Cancel every recipient not yet sent: ``scheduled`` ones, and never-attempted ones
+        of a queued message; the record after, or None when there is no such message."""
+
+    @abc.abstractmethod
+    async def find(
+        self,
+        *,
+        reference: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[MessageRecord]:
+        """Messages, newest first (by ``created_at``, then id).
+
+        Args:
+            reference: only the one with this client reference.
+            status: only those in this :class:`MessageState`, or with a recipient of this
+                :class:`~router.model.RecipientStatus`.
+            since: only those created at or after this time.
+            limit: at most this many (at least 1).
+            before: (created_at, id) of the previous page's last: only those after it.
+        """
+
+    @abc.abstractmethod
+    async def opt_out(self, entry: OptOut) -> bool:
+        """Put a number on the opt-out list; False when it was on it already (kept as it was)."""
+
+    @abc.abstractmethod
+    async def opt_in(self, number: str) -> bool:
+        """Take a number off the opt-out list; False when it was not on it."""
+
+    @abc.abstractmethod
+    async def optouts(self, *, number: str | None = None) -> list[OptOut]:
+        """The opt-out list (or *number*'s entry), oldest first."""
 
     async def record_calls(  # noqa: B027 - a store may remember nothing
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float

@@ -31,6 +31,7 @@ from router.store.base import (
     MessageRecord,
     MessageState,
     MessageStore,
+    OptOut,
     RecentCalls,
     RecipientRecord,
     ReportMatch,
@@ -40,6 +41,7 @@ from router.store.base import (
     inbound_key,
     ref_candidates,
 )
+from router.store.held import cancelled, matches_status, state_after
 from router.store.reports import merge_report, report_target
 
 DEFAULT_MAX_MESSAGES = 100_000
@@ -86,6 +88,9 @@ class MemoryStore(MessageStore):
         self._inbound_seq = itertools.count(1)
         self._calls: dict[tuple[str, str, float], CallRecord] = {}
         self._holds: dict[tuple[str, str | None], HoldRecord] = {}
+        self._held: dict[str, float] = {}
+        """Held messages' ids and when each is due: all the scheduler reads."""
+        self._optouts: dict[str, OptOut] = {}
 
     async def add(
         self,
@@ -110,6 +115,10 @@ class MemoryStore(MessageStore):
             created_at=now,
             state=MessageState.QUEUED,
             recipients=tuple(RecipientRecord(r.e164, r.ref) for r in recipients),
+            send_at=message.send_at,
+            expires_at=message.expires_at,
+            urgent=message.urgent,
+            callback_url=message.callback_url,
         )
         self._messages[record.id] = record
         if message.reference is not None:
@@ -163,6 +172,8 @@ class MemoryStore(MessageStore):
                 provider_message_id=by_ref[r.ref].provider_message_id,
                 attempts=by_ref[r.ref].attempts,
                 cost=by_ref[r.ref].cost,
+                reason=by_ref[r.ref].reason,
+                due_at=by_ref[r.ref].scheduled_at,
                 in_flight=None,
                 in_flight_at=None,
             )
@@ -170,13 +181,25 @@ class MemoryStore(MessageStore):
             else r
             for r in record.recipients
         )
-        record = attrs.evolve(record, recipients=recipients, state=MessageState.DONE)
-        self._messages[record.id] = record
+        record = attrs.evolve(record, recipients=recipients)
+        self._settle(record)
         for provider, provider_message_id in _provider_ids(record):
             self._index(record.id, provider, provider_message_id)
+
+    def _settle(self, record: MessageRecord, *, finished: bool = True) -> None:
+        """Keep *record* done (when *finished*, or every recipient has its status), or held
+        until its wake time while a recipient is scheduled."""
+        state, due = state_after(record)
+        if finished and due is None:
+            state = MessageState.DONE
+        self._messages[record.id] = record = attrs.evolve(record, state=state)
+        self._held.pop(record.id, None)
         self._finished.pop(record.id, None)
-        self._finished[record.id] = None
-        self._evict()
+        if due is not None:
+            self._held[record.id] = due
+        elif state is MessageState.DONE:
+            self._finished[record.id] = None
+            self._evict()
 
     def _evict(self) -> None:
         """Forget the messages finished longest ago while there are too many."""
@@ -283,6 +306,61 @@ class MemoryStore(MessageStore):
 
     async def unfinished(self) -> list[MessageRecord]:
         return [r for r in self._messages.values() if r.state is not MessageState.DONE]
+
+    async def held_due(self, now: float, limit: int = 64) -> list[str]:
+        due = sorted((at, i) for i, at in self._held.items() if at <= now)
+        return [message_id for _, message_id in due[:limit]]
+
+    async def next_held(self) -> float | None:
+        return min(self._held.values(), default=None)
+
+    async def cancel(self, message_id: str, now: float) -> MessageRecord | None:
+        record = self._messages.get(message_id)
+        if record is None or record.state is MessageState.DONE:
+            return record
+        changed = tuple(cancelled(r) or r for r in record.recipients)
+        if changed != record.recipients:
+            self._settle(attrs.evolve(record, recipients=changed), finished=False)
+        return self._messages[message_id]
+
+    async def find(
+        self,
+        *,
+        reference: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[MessageRecord]:
+        check_limit(limit)
+        if reference is not None:
+            known = self._references.get(reference)
+            chosen = [] if known is None else [self._messages[known]]
+        else:
+            chosen = list(self._messages.values())
+        found = [
+            r
+            for r in chosen
+            if matches_status(r, status)
+            and (since is None or r.created_at >= since)
+            and (before is None or (r.created_at, r.id) < before)
+        ]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return found[:limit]
+
+    async def opt_out(self, entry: OptOut) -> bool:
+        if entry.number in self._optouts:
+            return False
+        self._optouts[entry.number] = entry
+        return True
+
+    async def opt_in(self, number: str) -> bool:
+        return self._optouts.pop(number, None) is not None
+
+    async def optouts(self, *, number: str | None = None) -> list[OptOut]:
+        if number is not None:
+            return [self._optouts[number]] if number in self._optouts else []
+        return list(self._optouts.values())
 
     async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float

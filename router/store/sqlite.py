@@ -13,7 +13,6 @@ land, :meth:`SQLiteStore.get` refuses that message rather than answer with an ol
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,7 +28,9 @@ from router.model import (
     Recipient,
     SendResult,
 )
-from router.store._inbound import add_inbound, inbound_query
+from router.store import _held_sql as held
+from router.store import _inbound_sql as inbound_sql
+from router.store._messages_sql import insert_message
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
@@ -46,8 +47,8 @@ from router.store.base import (
     MessageRecord,
     MessageState,
     MessageStore,
+    OptOut,
     RecentCalls,
-    RecipientRecord,
     ReportMatch,
     check_limit,
     ref_candidates,
@@ -150,57 +151,15 @@ class SQLiteStore(MessageStore):
         started: str | None,
     ) -> tuple[MessageRecord, bool]:
         """Journal *message*, its recipients in flight on *started* when it is set."""
-        # One transaction: the look-up of an earlier copy, the rows, the record they make.
+        # One job on the writer thread, the look-up and the insert together: long but atomic.
         self.writer.backlog.check_room()
         state = MessageState.QUEUED if started is None else MessageState.SENDING
         in_flight_at = None if started is None else now
 
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
-            # The one writer thread serialises adds, so look-then-insert cannot race.
-            found: list[MessageRecord] = []
-            if message.reference is not None:
-                found = load_messages(conn, "reference = ?", (message.reference,))
-            found = found or load_messages(conn, "id = ?", (message.id,))
-            if found:
-                return found[0], False
-            conn.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    message.reference,
-                    message.text,
-                    message.sender,
-                    None if message.providers is None else json.dumps(message.providers),
-                    encoding.value,
-                    segments,
-                    now,
-                    state.value,
-                ),
+            return insert_message(
+                conn, message, recipients, encoding, segments, now, started, state, in_flight_at
             )
-            conn.executemany(
-                "INSERT INTO recipients (message_id, position, recipient, ref, in_flight,"
-                " in_flight_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (message.id, i, r.e164, r.ref, started, in_flight_at)
-                    for i, r in enumerate(recipients)
-                ],
-            )
-            record = MessageRecord(
-                id=message.id,
-                reference=message.reference,
-                text=message.text,
-                sender=message.sender,
-                providers=message.providers,
-                encoding=encoding,
-                segments=segments,
-                created_at=now,
-                state=state,
-                recipients=tuple(
-                    RecipientRecord(r.e164, r.ref, in_flight=started, in_flight_at=in_flight_at)
-                    for r in recipients
-                ),
-            )
-            return record, True
 
         return await self.writer.run(work)
 
@@ -269,6 +228,7 @@ class SQLiteStore(MessageStore):
                     "DELETE FROM attempts WHERE message_id = ? AND ref = ?", (message_id, r.ref)
                 )
                 _insert_attempts(conn, message_id, r.ref, r.attempts)
+            held.finish_recipients(conn, result)
 
         await self.writer.run(work, keep=result.message_id)
 
@@ -315,7 +275,7 @@ class SQLiteStore(MessageStore):
         return await self.writer.run(work)
 
     async def add_inbound(self, message: InboundMessage, now: float) -> str | None:
-        return await self.writer.run(lambda conn: add_inbound(conn, message, now))
+        return await self.writer.run(lambda conn: inbound_sql.add_inbound(conn, message, now))
 
     async def inbound(
         self,
@@ -328,15 +288,44 @@ class SQLiteStore(MessageStore):
         before: int | None = None,
     ) -> list[InboundRecord]:
         check_limit(limit)
-        sql, params = inbound_query(provider, number, since, until, limit, before)
-
-        def work(conn: sqlite3.Connection) -> list[InboundRecord]:
-            return [inbound_record(row) for row in conn.execute(sql, params)]
-
-        return await self.writer.run(work)
+        sql, params = inbound_sql.inbound_query(provider, number, since, until, limit, before)
+        return await self.writer.run(
+            lambda conn: [inbound_record(row) for row in conn.execute(sql, params)]
+        )
 
     async def unfinished(self) -> list[MessageRecord]:
         return await self.writer.run(lambda conn: load_messages(conn, "state != 'done'", ()))
+
+    async def held_due(self, now: float, limit: int = 64) -> list[str]:
+        return await self.writer.run(lambda conn: held.held_due(conn, now, limit))
+
+    async def next_held(self) -> float | None:
+        return await self.writer.run(held.next_held)
+
+    async def cancel(self, message_id: str, now: float) -> MessageRecord | None:
+        return await self.writer.run(lambda conn: held.cancel(conn, message_id))
+
+    async def find(
+        self,
+        *,
+        reference: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[MessageRecord]:
+        check_limit(limit)
+        args = (reference, status, since, limit, before)
+        return await self.writer.run(lambda conn: held.find(conn, *args))
+
+    async def opt_out(self, entry: OptOut) -> bool:
+        return await self.writer.run(lambda conn: held.opt_out(conn, entry))
+
+    async def opt_in(self, number: str) -> bool:
+        return await self.writer.run(lambda conn: held.opt_in(conn, number))
+
+    async def optouts(self, *, number: str | None = None) -> list[OptOut]:
+        return await self.writer.run(lambda conn: held.optouts(conn, number))
 
     async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float

@@ -25,7 +25,7 @@ from router.webhooks.service import WebhookService
 
 __all__ = ["WebhookPlugin"]
 
-_FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED})
+_FAILED = frozenset({RecipientStatus.FAILED, RecipientStatus.REJECTED, RecipientStatus.EXPIRED})
 
 
 class WebhookPlugin:
@@ -40,6 +40,8 @@ class WebhookPlugin:
         """Where events are journalled: set by :meth:`bind`."""
         self.webhooks: tuple[WebhookSettings, ...] = ()
         """The webhooks of this plugin's Router: set by :meth:`bind`."""
+        self.callbacks = False
+        """Whether its Router's messages may have their own ``callback_url``."""
 
     def bind(self, config: Config, service: WebhookService) -> None:
         """Journal events in *service* for *config*'s webhooks (this plugin's Router's).
@@ -47,6 +49,7 @@ class WebhookPlugin:
         Until it is bound (while its Router is being built), the plugin journals nothing.
         """
         self.webhooks, self.service = config.webhooks, service
+        self.callbacks = config.message_callbacks.secret is not None
 
     def _wanting(
         self, kind: EventType
@@ -62,8 +65,13 @@ class WebhookPlugin:
         """Journal a ``delivery_report`` event, unless the journal matched the report but did
         not apply it (a final status is never downgraded, so neither are the events)."""
         wanted = self._wanting(EventType.DELIVERY_REPORT)
-        if wanted is None or (message_id is not None and not applied):
+        if message_id is not None and not applied:
             return None
+        if wanted is None:
+            # Still journalled for the message's own callback_url, when it has one.
+            if self.service is None or message_id is None or not self.callbacks:
+                return None
+            return self.service.on_report(report, message_id, ref, webhooks=())
         service, hooks = wanted
         return service.on_report(report, message_id, ref, webhooks=hooks)
 
@@ -80,7 +88,8 @@ class WebhookPlugin:
     def smsrouter_message_routed(
         self, message: Message, result: SendResult
     ) -> Awaitable[None] | None:
-        """Journal a ``message_failed`` event for each recipient that failed or was rejected."""
+        """Journal a ``message_failed`` event for each recipient that failed, was rejected
+        (opted out too) or expired unsent."""
         failed = [r for r in result.recipients if r.status in _FAILED]
         wanted = self._wanting(EventType.MESSAGE_FAILED)
         if not failed or wanted is None:

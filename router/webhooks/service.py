@@ -27,7 +27,6 @@ from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
 from router.engine.metrics import Metrics
 from router.model import DeliveryReport, EventType, InboundMessage
-from router.redact import Secret
 from router.store import MessageStore
 from router.webhooks.events import (
     EVENT_ID_HEADER,
@@ -40,9 +39,17 @@ from router.webhooks.events import (
     sign,
 )
 from router.webhooks.journal import Delivery, DeliveryState, EventJournal
+from router.webhooks.retries import (
+    CALLBACK_WEBHOOK,
+    REMOVED,
+    callback_hook,
+    for_message,
+    retry_at,
+)
 from router.webhooks.sqlite import open_event_journal
 
 __all__ = [
+    "CALLBACK_WEBHOOK",
     "IDLE",
     "MAX_IN_FLIGHT",
     "OUTCOMES",
@@ -64,30 +71,6 @@ RETENTION = 7 * 86400.0
 """Seconds a delivered event stays listed before it is pruned."""
 STOP_GRACE = 2.0
 """Seconds posts under way may take to finish at shutdown; the rest are posted after restart."""
-_REMOVED = WebhookSettings("removed", "http://removed.invalid/", (), Secret(""))
-"""The defaults, for deliveries to a webhook the config no longer has."""
-
-
-def retry_at(
-    attempts: int,
-    queued_at: float,
-    now: float,
-    hook: WebhookSettings | None,
-    rng: random.Random,
-) -> float | None:
-    """When to post again after *attempts* failed posts, or None: it is a dead letter.
-
-    The wait doubles from ``backoff`` up to ``max_backoff``, drawn between half of it and
-    all of it so many receivers failing at once do not come back at once; the last try is
-    at ``max_age`` after *queued_at*. A webhook no longer configured (*hook* None) waits
-    with the defaults, so a config put right in time still gets its events.
-    """
-    hook = hook or _REMOVED
-    deadline = queued_at + hook.max_age
-    if now >= deadline:
-        return None
-    delay = min(hook.max_backoff, hook.backoff * 2.0 ** min(attempts - 1, 60))
-    return float(min(now + delay / 2 + rng.uniform(0, delay / 2), deadline))
 
 
 class _Outcomes(Collector):
@@ -132,6 +115,8 @@ class WebhookService:
         self.clock = clock
         self.webhooks: tuple[WebhookSettings, ...] = ()
         """The webhooks in force, which posts go to: see :meth:`configure`."""
+        self.callbacks: WebhookSettings | None = None
+        """How a message's own ``callback_url`` is posted to, when it is configured."""
         self.journal = journal
         self.counts = dict.fromkeys(OUTCOMES, 0)
         """Posts by outcome, as the metric shows them."""
@@ -176,8 +161,8 @@ class WebhookService:
             await self.journal.close()
 
     def configure(self, config: Config) -> None:
-        """Post to *config*'s webhooks from now on (the daemon's config in force)."""
-        self.webhooks = config.webhooks
+        """Post to *config*'s webhooks (and messages' callback URLs) from now on."""
+        self.webhooks, self.callbacks = config.webhooks, callback_hook(config)
 
     def watch(self, metrics: Metrics) -> None:
         """Show the outcome counter on *metrics*' registry (each Router a reload builds).
@@ -193,7 +178,10 @@ class WebhookService:
     # -- journalling ----------------------------------------------------------------------
 
     def _hooks(self) -> dict[str, WebhookSettings]:
-        return {hook.name: hook for hook in self.webhooks}
+        found = {hook.name: hook for hook in self.webhooks}
+        if self.callbacks is not None:
+            found[CALLBACK_WEBHOOK] = self.callbacks
+        return found
 
     def wants(self, kind: EventType) -> bool:
         """Whether any webhook in force wants events of *kind*."""
@@ -224,16 +212,19 @@ class WebhookService:
         )
 
     async def enqueue(
-        self, *events: Event, webhooks: Sequence[WebhookSettings] | None = None
+        self,
+        *events: Event,
+        webhooks: Sequence[WebhookSettings] | None = None,
+        also: Sequence[str] = (),
     ) -> None:
-        """Journal each event for the webhooks that want it, and wake the worker.
+        """Journal each event for the webhooks that want it (and *also*), wake the worker.
 
         *webhooks* are those of the Router the event came from; by default, those in force.
         """
         now = self.clock.time()
         for event in events:
             hooks = self.webhooks if webhooks is None else webhooks
-            names = [h.name for h in hooks if event.type in h.events]
+            names = [h.name for h in hooks if event.type in h.events] + list(also)
             if names and await self._journal().add(event, names, now):
                 self._wake.set()
 
@@ -249,7 +240,8 @@ class WebhookService:
         with the message's client reference."""
         record = None if message_id is None else await self.store.get(message_id)
         event = report_event(report, message_id, ref, record, self.clock.time())
-        await self.enqueue(event, webhooks=webhooks)
+        own = record is not None and record.callback_url is not None
+        await self.enqueue(event, webhooks=webhooks, also=[CALLBACK_WEBHOOK] if own else [])
 
     async def on_inbound(
         self, message: InboundMessage, *, webhooks: Sequence[WebhookSettings] | None = None
@@ -301,7 +293,7 @@ class WebhookService:
         hooks = self._hooks()
 
         def limit(name: str) -> int:
-            return hooks.get(name, _REMOVED).concurrency
+            return hooks.get(name, REMOVED).concurrency
 
         while len(self._tasks) < MAX_IN_FLIGHT:
             busy = Counter(name for _, name in self._tasks)
@@ -329,9 +321,12 @@ class WebhookService:
         """Post one delivery and journal how it went."""
         hook = hooks.get(row.webhook)
         status: int | None = None
-        if hook is None:
-            error: str | None = f"no webhook named {row.webhook!r} is configured"
-        else:
+        error: str | None = None
+        if row.webhook == CALLBACK_WEBHOOK:
+            hook, error = await for_message(hook, row.event, self.store)
+        elif hook is None:
+            error = f"no webhook named {row.webhook!r} is configured"
+        if hook is not None:
             try:
                 status, error = await self._post(hook, row.event)
             except Exception as exc:  # a failure no receiver should cost us the worker for

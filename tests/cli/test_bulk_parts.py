@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -82,7 +83,7 @@ def test_bad_rows_are_named_by_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("", "no header row (expected: to, text, sender, reference)"),
+        ("", "no header row (expected: to, text, sender, reference, send_at, expires_at)"),
         ("to,message\n", "line 1: unknown column 'message'; no 'text' column"),
         ("to,text,to\n", "line 1: column 'to' twice"),
     ],
@@ -350,3 +351,56 @@ async def test_through_the_daemon_a_row_failed_unsent_is_sent_again_under_its_ne
         result = await send_row(sender, ROW)
     assert result == RowResult(7, RowStatus.SENT, "b", 1, Decimal("0.05"))
     assert references == ["csv-1", "csv-1~1", "csv-1~2"]
+
+
+def test_send_at_and_expires_at_columns_are_read_and_a_bad_time_is_a_bad_row(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path,
+        "to,text,send_at,expires_at\n"
+        "+61412345678,a,2026-12-05T09:00:00+11:00,\n"  # 2
+        "+61412345679,b,,1796400000\n"  # 3
+        "+61412345670,c,tomorrow,\n"  # 4
+        "+61412345671,d,2026-12-05T09:00:00,\n",  # 5
+    )
+    rows, bad = read_rows(path)
+    assert [(r.line, r.send_at, r.expires_at) for r in rows] == [
+        (2, 1796421600.0, None),
+        (3, None, 1796400000.0),
+    ]
+    assert [(b.line, b.reason.split(":")[0]) for b in bad] == [(4, "send_at"), (5, "send_at")]
+    assert "no timezone" in bad[1].reason
+
+
+def test_a_row_held_for_its_time_counts_as_done() -> None:
+    summary = Summary(total=1)
+    summary.add(RowResult(2, RowStatus.SCHEDULED, reason="held until 2026-12-04T22:00:00+00:00"))
+    assert summary.ok
+    assert summary.headline() == "1 rows: 0 sent, 1 scheduled"
+
+
+async def test_the_daemon_client_sends_a_rows_times_and_reports_held_and_opted_out_rows(
+    fake_daemon: Callable[[Handler], Awaitable[str]],
+) -> None:
+    bodies: list[Any] = []
+    held: dict[str, Any] = {"status": "scheduled", "provider": None, "cost": None, "attempts": [],
+            "reason": "", "scheduled_at": 1796421600.0}  # fmt: skip
+    refused = {**held, "status": "rejected", "reason": "opted out", "scheduled_at": None}
+    answers = [{**ACCEPTED, "recipients": [held]}, {**ACCEPTED, "recipients": [refused]}]
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        bodies.append(await request.json())
+        return web.json_response(answers.pop(0))
+
+    row = attrs.evolve(ROW, send_at=1796421600.0, expires_at=1796425200.0)
+    async with DaemonSender(await fake_daemon(answer), "t") as sender:
+        results = [await sender.send(row), await sender.send(ROW)]
+    assert (bodies[0]["send_at"], bodies[0]["expires_at"]) == (1796421600.0, 1796425200.0)
+    assert "send_at" not in bodies[1]
+    assert results == [
+        RowResult(
+            7, RowStatus.SCHEDULED, segments=1, reason="held until 2026-12-04T22:00:00+00:00"
+        ),
+        RowResult(7, RowStatus.FAILED, None, 1, reason="opted out"),
+    ]

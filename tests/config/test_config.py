@@ -555,3 +555,11 @@ def test_parse_rate() -> None:
         parse_rate("0/1s")
     with pytest.raises(ValueError, match="expected a duration"):
         parse_rate("1/0.5")
+
+
+def test_the_example_config_documents_quiet_hours_optouts_and_message_callbacks() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text("utf-8")
+    for key in ("quiet_hours", "quiet_hours_by_country", "stop_reply", "start_reply", "secret"):
+        assert f"# {key} = " in text, key
+    for key in ("stop_words", "start_words", "max_age"):
+        assert f"\n{key} = " in text, key

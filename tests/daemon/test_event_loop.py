@@ -8,7 +8,7 @@ import sys
 import pytest
 import uvloop
 
-from router.daemon.app import event_loop
+from router.daemon.loops import event_loop
 from router.errors import RouterError
 
 

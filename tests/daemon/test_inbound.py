@@ -15,8 +15,9 @@ from multidict import MultiDict
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from router.daemon import Daemon, make_app
-from router.daemon.inbound import page, parse_time, read_query
+from router.daemon.inbound import page, read_query
 from router.daemon.openapi import OPENAPI
+from router.daemon.times import parse_time
 from router.model import InboundMessage
 from router.store import MemoryStore
 from router.testing import FakeClock

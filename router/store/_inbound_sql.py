@@ -1,4 +1,4 @@
-"""The inbound table's SQL: journalling a pushed text once, and the page query."""
+"""The SQLite journal's inbound texts: journalled once, and found by a filtered query."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from router.store.base import (
 
 
 def add_inbound(conn: sqlite3.Connection, message: InboundMessage, now: float) -> str | None:
-    """Journal *message* once (see :meth:`MessageStore.add_inbound`); what it answers."""
+    """Journal an inbound text once (see MessageStore.add_inbound); what it answers."""
     if message.provider_message_id is not None:
         row = conn.execute(
             "SELECT answers FROM inbound WHERE provider = ? AND provider_message_id = ?",
@@ -66,7 +66,7 @@ def inbound_query(
     limit: int,
     before: int | None,
 ) -> tuple[str, list[object]]:
-    """The SELECT of :meth:`MessageStore.inbound` and its parameters."""
+    """The SQL and its values that list inbound texts, newest first."""
     where: list[str] = ["1"]
     params: list[object] = []
     if provider is not None:
