@@ -153,6 +153,7 @@ class SendLoop:
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
         """
+        # Long but in order: the recipients' progress, the rounds, the result, the why.
         message, text = prepared.message, prepared.text
         progress = []
         for recipient, route in zip(prepared.recipients, routes, strict=True):
