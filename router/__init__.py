@@ -30,6 +30,7 @@ from router.errors import (
 )
 from router.hookspecs import hookimpl
 from router.http import Answer, call, retry_after
+from router.ingress.base import Ingress, IngressCall, IngressContext, IngressUser
 from router.model import (
     Attempt,
     Balance,
@@ -59,8 +60,9 @@ from router.numbers import international_digits, national, to_e164
 from router.policy import Candidate, Exclusion, Policy, ProviderView, Route, RoutingContext
 from router.provider import Capabilities, Limits, Operation, Provider, ProviderContext, Rate
 from router.redact import Secret, redact
-from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
+from router.registries import EmulatorRegistry, IngressRegistry, PolicyRegistry, ProviderRegistry
 from router.store import MessageRecord, MessageStore, open_store
+from router.store.admin import IngressNote
 from router.text import TextInfo, analyse
 from router.version import VERSION as __version__
 
@@ -86,6 +88,12 @@ __all__ = [
     "ErrorKind",
     "Exclusion",
     "InboundMessage",
+    "Ingress",
+    "IngressCall",
+    "IngressContext",
+    "IngressNote",
+    "IngressRegistry",
+    "IngressUser",
     "Limits",
     "Message",
     "MessageRecord",

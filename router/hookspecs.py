@@ -16,7 +16,12 @@ import pluggy
 
 if TYPE_CHECKING:
     from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
-    from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry
+    from router.registries import (
+        EmulatorRegistry,
+        IngressRegistry,
+        PolicyRegistry,
+        ProviderRegistry,
+    )
 
 PROJECT = "smsrouter"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -62,6 +67,22 @@ def smsrouter_register_emulators(registry: EmulatorRegistry) -> None:
     Args:
         registry: where emulator classes go; a name two plugins both add, or a class that
             is not an emulator, stops the Router with a PluginError.
+    """
+
+
+@hookspec
+def smsrouter_register_ingresses(registry: IngressRegistry) -> None:
+    """Add ingresses, drop-in HTTP APIs of other gateways: ``registry.add(MyIngress)``.
+
+    Runs once when a plugin host loads, beside the other registration hooks. An ingress
+    is a :class:`~router.Ingress` whose ``name`` is its config table's
+    (``[ingress.kannel]``); the daemon serves its ``paths`` only while that table is in
+    the config.
+
+    Args:
+        registry: where ingress classes go; a name two plugins both add, a path two
+            ingresses claim or one of the daemon's own (``/v1/...``), or a class that is not
+            an Ingress stops the Router with a PluginError.
     """
 
 

@@ -25,7 +25,13 @@ import pluggy
 import router.hookspecs as hookspecs
 from router.errors import PluginError
 from router.model import Balance, DeliveryReport, InboundMessage, Message, SendResult
-from router.registries import EmulatorRegistry, PolicyRegistry, ProviderRegistry, Registry
+from router.registries import (
+    EmulatorRegistry,
+    IngressRegistry,
+    PolicyRegistry,
+    ProviderRegistry,
+    Registry,
+)
 from router.version import UNKNOWN, VERSION
 
 ENTRY_POINT_GROUP = "smsrouter"
@@ -36,6 +42,7 @@ BUILTIN_PLUGINS = (
     "plugins.smsc",
     "plugins.smsoffice",
     "policies",
+    "router.ingress.builtin",
 )
 """The built-ins, loaded by module name exactly as a third-party plugin is loaded."""
 
@@ -65,9 +72,11 @@ class PluginHost:
         self.providers = ProviderRegistry()
         self.policies = PolicyRegistry()
         self.emulators = EmulatorRegistry()
+        self.ingresses = IngressRegistry()
         self._collect("smsrouter_register_providers", self.providers)
         self._collect("smsrouter_register_policies", self.policies)
         self._collect("smsrouter_register_emulators", self.emulators)
+        self._collect("smsrouter_register_ingresses", self.ingresses)
         self.events = Events(self)
         """The event hooks, typed: what the core tells the plugins."""
 

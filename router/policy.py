@@ -137,6 +137,8 @@ class ProviderView:
     accepting: bool = True
     """Whether the breaker lets a call through now."""
     in_flight: int = 0
+    suspended: str | None = None
+    """What the operator said when suspending it, or None when it is not suspended."""
     price_lengths: tuple[int, ...] = ()
     """The lengths of the keys of *prices*, longest first (see :func:`prefix_lengths`);
     empty to try every length."""
@@ -229,13 +231,21 @@ _SENDER_REFUSED = {
 }
 
 
+def suspension_reason(said: str) -> str:
+    """Why a suspended provider is skipped, in route explanations and attempts alike."""
+    return f"suspended by an operator: {said}" if said else "suspended by an operator"
+
+
 def always_on(ctx: RoutingContext, provider: ProviderView) -> Exclusion | None:
-    """The filters every chain starts with: breaker, capability, balance below cost."""
+    """The filters every chain starts with: suspended, breaker, capability, balance below
+    cost."""
     caps = provider.capabilities
 
     def out(policy: str, reason: str) -> Exclusion:
         return Exclusion(provider.name, policy, reason)
 
+    if provider.suspended is not None:
+        return out("suspended", suspension_reason(provider.suspended))
     if not provider.accepting:
         return out("breaker", f"circuit breaker is {provider.breaker}")
     if ctx.encoding is Encoding.UCS2 and not caps.unicode:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from router.errors import PluginError
+from router.ingress.base import Ingress
 from router.policy import Policy
 from router.provider import Provider
 
 if TYPE_CHECKING:
     from router.testing.emulator import Emulator  # noqa: F401 (named in a string below)
 
-__all__ = ["EmulatorRegistry", "PolicyRegistry", "ProviderRegistry", "Registry"]
+__all__ = ["EmulatorRegistry", "IngressRegistry", "PolicyRegistry", "ProviderRegistry", "Registry"]
 
 T = TypeVar("T")
 
@@ -128,3 +129,36 @@ class EmulatorRegistry(Registry["Emulator"]):
         if getattr(cls, "name", None) == "emulator":
             return f"{cls.__name__} has no name"
         return None
+
+
+RESERVED_PATHS = ("/v1/", "/callbacks/", "/metrics", "/healthz")
+"""Where the daemon's own routes live: no ingress may answer there."""
+
+
+class IngressRegistry(Registry[Ingress]):
+    """Where plugins add ingresses (drop-in APIs of other gateways), by their ``name``.
+
+    Two ingresses may not claim one path, nor a path of the daemon's own.
+    """
+
+    kind = "ingress"
+    name_attribute = "name"
+
+    def _refusal(self, cls: object) -> str | None:
+        why = _configured(cls, Ingress)
+        if why is not None:
+            return why
+        paths = getattr(cls, "paths", ())
+        if not paths or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+            return f"{getattr(cls, '__name__', cls)}.paths must be paths like '/send'"
+        for path in paths:
+            if path.startswith(RESERVED_PATHS):
+                return f"{getattr(cls, '__name__', cls)} may not answer {path}: the daemon does"
+            owner = self.claimed().get(path)
+            if owner is not None:
+                return f"{getattr(cls, '__name__', cls)} claims {path}, as ingress {owner!r} does"
+        return None
+
+    def claimed(self) -> dict[str, str]:
+        """Every path an ingress answers, with the ingress's name."""
+        return {path: name for name in self.names() for path in self._classes[name].paths}

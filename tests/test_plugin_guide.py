@@ -26,14 +26,18 @@ from pathlib import Path
 
 from router.config import parse_config
 from router.plugins import PluginHost
-from tests.example_plugins import price_cap
+from tests.example_plugins import plain_ingress, price_cap
 from tests.example_plugins.smsrouter_echo import smsrouter_echo
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
 EXAMPLES = ROOT / "tests" / "example_plugins"
 PACKAGE = EXAMPLES / "smsrouter_echo"
-SOURCES = [*sorted((PACKAGE / "smsrouter_echo").glob("*.py")), EXAMPLES / "price_cap.py"]
+SOURCES = [
+    *sorted((PACKAGE / "smsrouter_echo").glob("*.py")),
+    EXAMPLES / "price_cap.py",
+    EXAMPLES / "plain_ingress.py",
+]
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _FILE = re.compile(r"# ([\w/.-]+\.(?:py|toml))$")
@@ -126,7 +130,7 @@ def within(part: object, whole: object) -> bool:
 
 
 def test_every_config_snippet_is_accepted() -> None:
-    host = PluginHost.load(extra=[smsrouter_echo, price_cap], autoload=False)
+    host = PluginHost.load(extra=[smsrouter_echo, price_cap, plain_ingress], autoload=False)
     pyproject = tomllib.loads((PACKAGE / "pyproject.toml").read_text())
     configs = 0
     for snippet in snippets("toml"):

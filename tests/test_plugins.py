@@ -101,6 +101,9 @@ def test_built_ins_load_as_plugins_like_any_other() -> None:
         PluginInfo(
             "policies", OWN_VERSION, HOOKS[:1], (), ("balance", "cheapest", "prefix", "priority")
         ),
+        PluginInfo(
+            "router.ingress.builtin", OWN_VERSION, ("smsrouter_register_ingresses",), (), ()
+        ),
     ]
     assert sorted(name for name, _ in host.pm.list_name_plugin()) == sorted(BUILTIN_PLUGINS)
     assert host.pm.get_plugin("plugins.smsc") is importlib.import_module("plugins.smsc")
@@ -149,6 +152,7 @@ async def test_blocked_plugins_are_skipped(install: Install) -> None:
         "plugins.smscentral",
         "plugins.smsoffice",
         "policies",
+        "router.ingress.builtin",
         "router.testing",
     ]
     assert router_.plugins.providers.names() == ["fake", "smsbroadcast", "smscentral", "smsoffice"]
@@ -564,6 +568,7 @@ def test_every_hook_is_documented() -> None:
         "smsrouter_message_routed",
         "smsrouter_provider_state_changed",
         "smsrouter_register_emulators",
+        "smsrouter_register_ingresses",
         "smsrouter_register_policies",
         "smsrouter_register_providers",
     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from router import logs
 from router.cli import commands
+from router.cli.admin import add_admin_commands
 from router.cli.optouts import OPTOUTS_HELP, optouts, optouts_arguments
 from router.errors import RouterError
 from router.version import VERSION
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         "providers", "list loaded plugins, and the providers' state", commands.providers
     )
     _with_target(providers, config_required=False)
+    add_admin_commands(providers)  # providers suspend|resume|reset NAME
     check = command(
         "check-config", "validate a config file without starting anything", commands.check_config
     )

@@ -7,7 +7,8 @@ converter itself, for plugin ``Config`` classes and their tests.
 """
 
 from router.config.converter import Duration, make_config_converter, parse_duration
-from router.config.parse import parse_config, parse_rate, read_toml
+from router.config.files import read_toml
+from router.config.parse import parse_config, parse_rate
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
     Config,

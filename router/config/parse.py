@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +22,7 @@ import cattrs
 import router.numbers as numbers
 from router.config.compliance import COMPLIANCE_SECTIONS, read_compliance
 from router.config.converter import join_path, make_config_converter, parse_duration, read_table
+from router.config.ingress import read_ingress
 from router.config.settings import (
     MIN_WEBHOOK_SECRET,
     Config,
@@ -265,7 +264,7 @@ def parse_config(
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     unset = {line.partition(": ")[0] for line in problems}
     converter = make_config_converter()
-    known = ("router", "server", "store", "providers", "policies", "webhooks")
+    known = ("router", "server", "store", "providers", "policies", "webhooks", "ingress")
     sections = known + COMPLIANCE_SECTIONS
     problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
     settings, wrong = read_table(
@@ -298,9 +297,12 @@ def parse_config(
     )
     if not wrong & {"base_currency", "currencies"}:
         problems.extend(_currency_problems(router, currencies))
+    ingress = read_ingress(converter, host, doc.get("ingress", {}), server, tables, problems)
     if problems:
         raise ConfigError(_redacted(_unset_once(problems, unset), secrets))
-    return Config(router, server, store, providers, policies, webhooks, optouts, message_callbacks)
+    return Config(
+        router, server, store, providers, policies, webhooks, optouts, message_callbacks, ingress
+    )
 
 
 def _policies(
@@ -382,18 +384,3 @@ def _redacted(problems: list[str], secrets: Mapping[str, str]) -> list[str]:
         path, colon, message = line.partition(": ")
         masked.append(f"{path}{colon}{redact(message, values)}" if colon else redact(line, values))
     return masked
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file, or raise ConfigError naming the file and the line."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 (byte {exc.start})"]) from None
-    except RecursionError:
-        raise ConfigError([f"{path}: nested too deeply to read"]) from None

@@ -205,3 +205,5 @@ class Config:
     webhooks: tuple[WebhookSettings, ...] = ()
     optouts: OptOutSettings = OptOutSettings()
     message_callbacks: MessageCallbackSettings = MessageCallbackSettings()
+    ingress: dict[str, Any] = attrs.field(factory=dict)
+    """Each configured ingress's options (``[ingress.NAME]``), by ingress name."""

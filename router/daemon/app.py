@@ -31,11 +31,12 @@ from aiohttp import web
 from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
-from router.daemon import compliance_routes, inbound, routes
+from router.daemon import admin, compliance_routes, inbound, loops, routes
+from router.daemon import ingress as ingress_routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
+from router.daemon.ingress import IngressHost
 from router.daemon.json import error
 from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
-from router.daemon.loops import event_loop
 from router.engine import Router
 from router.engine.schedule import Scheduler
 from router.errors import NoRouteError, RouterError, StoreError
@@ -87,7 +88,10 @@ class Daemon:
         self._store: MessageStore | None = None
         self._store_url = ""
         self._webhooks: WebhookService | None = None
+        self.ingress = IngressHost(self)
+        """The drop-in APIs of the config in force (``[ingress.NAME]``)."""
         self.router = self._build(self._read())
+        self.ingress.configure(self.router)
         self.scheduler = Scheduler(self.store, self.clock, self._send_held)
         """Sends held messages when due, through the Router in force (one over reloads)."""
         self.webhooks.configure(self.config)
@@ -108,7 +112,7 @@ class Daemon:
         plugin = WebhookPlugin()
         router = Router(
             data,
-            plugins=(*self.plugins, plugin, EventLog()),
+            plugins=(*self.plugins, plugin, EventLog(), self.ingress),
             env=self.env,
             clock=self.clock,
             store=self._journal,
@@ -124,14 +128,12 @@ class Daemon:
     def _journal(self, config: Config) -> MessageStore:
         # The first config opens the journal (and the webhook service on it); it outlives
         # every Router a reload builds, so a reload may not move it.
-        url = config.store.url or DEFAULT_STORE
+        url, durability = config.store.url or DEFAULT_STORE, config.store.durability
         if self._store is None:
-            self._store, self._store_url = open_store(url, config.store.durability), url
+            self._store, self._store_url = open_store(url, durability), f"{url} {durability}"
             self._webhooks = WebhookService(self._store, self.clock)
-        elif url != self._store_url:
-            raise RouterError("store.url cannot change on reload; restart instead")
-        elif config.store.durability != getattr(self._store, "durability", "power"):
-            raise RouterError("store.durability cannot change on reload; restart instead")
+        elif f"{url} {durability}" != self._store_url:
+            raise RouterError("store.url and durability cannot change on reload; restart instead")
         return self._store
 
     @property
@@ -155,6 +157,7 @@ class Daemon:
         """Open the journal, start the Router and the workers, requeue unfinished work."""
         await self.store.open()
         await self.webhooks.start()
+        await self.ingress.start()
         await self.router.start(schedule=False)
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
@@ -178,6 +181,7 @@ class Daemon:
         await asyncio.gather(*self.workers, return_exceptions=True)
         await self.scheduler.stop()
         await self.router.aclose()
+        await self.ingress.stop()
         await self.webhooks.stop()
         await self.store.close()
 
@@ -186,12 +190,10 @@ class Daemon:
             message_id = await self.queue.get()
             with self.sending():
                 try:
-                    # Accepted by this Router: sent as it was checked, not read back.
-                    if await self.router.send_accepted(message_id) is not None:
-                        continue
-                    record = await self.store.get(message_id)
-                    if record is not None and record.state is not MessageState.DONE:
-                        await self.router.resume(record)
+                    if await self.router.send_accepted(message_id) is None:  # not read back
+                        record = await self.store.get(message_id)
+                        if record is not None and record.state is not MessageState.DONE:
+                            await self.router.resume(record)
                 except NoRouteError:
                     pass  # journalled as failed, with every reason
                 except StoreError as exc:  # the journal said it is failing (once): try later
@@ -240,6 +242,7 @@ class Daemon:
             return False
         old, self.router = self.router, new
         self.webhooks.configure(new.config)
+        self.ingress.configure(new)
         hide_in_aiohttp_logs(secrets_of(new.config))
         await old.aclose()
         log.info("config reloaded")
@@ -299,6 +302,8 @@ def make_app(daemon: Daemon) -> web.Application:
     routes.add_routes(app, daemon)
     compliance_routes.add_routes(app, daemon)
     inbound.add_routes(app, daemon)
+    admin.add_routes(app, daemon)
+    ingress_routes.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
 
@@ -368,8 +373,7 @@ def serve(config_path: str | Path, listen: str | None = None, *, access_log: boo
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
-    loop = event_loop(daemon.config.server.loop)
-    loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    loop, loop_name = loops.event_loop(daemon.config.server.loop)
 
     async def started(app: web.Application) -> AsyncIterator[None]:
         # After the daemon's own start (the journal open, the workers running): the
@@ -377,8 +381,7 @@ def serve(config_path: str | Path, listen: str | None = None, *, access_log: boo
         addresses = [s.getsockname()[:2] for s in sockets]
         store = daemon.config.store.url or DEFAULT_STORE
         line, fields = started_line(daemon.config, addresses, store, VERSION)
-        fields["event_loop"] = loop_name
-        log.info("%s; event loop: %s", line, loop_name, extra=fields)
+        log.info("%s; event loop: %s", line, loop_name, extra={**fields, "event_loop": loop_name})
         yield
         log.info("stopped")
 

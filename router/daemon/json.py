@@ -232,6 +232,9 @@ def provider_json(state: ProviderState, now: float) -> dict[str, Any]:
         "breaker": state.breaker.state.value,
         # A provider that told us to back off (SMSC error 4): left alone until then.
         "hold": None if held is None else {"seconds_left": round(held[0], 3), "reason": held[1]},
+        "suspended": None
+        if state.suspended is None
+        else {"reason": state.suspended.reason, "since": state.suspended.since},
         "balance": None
         if balance is None
         else {

@@ -7,8 +7,9 @@ import asyncio
 from router.errors import RouterError
 
 
-def event_loop(choice: str) -> asyncio.AbstractEventLoop:
-    """A new event loop for ``[server] loop`` *choice*: ``auto``, ``uvloop`` or ``asyncio``.
+def event_loop(choice: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """A new event loop for ``[server] loop`` *choice* (``auto``, ``uvloop`` or ``asyncio``),
+    and which it is: ``uvloop`` or ``asyncio``.
 
     Raises:
         RouterError: ``uvloop`` was asked for and is not installed.
@@ -23,5 +24,5 @@ def event_loop(choice: str) -> asyncio.AbstractEventLoop:
                     ' (pip install uvloop, or set loop = "auto")'
                 ) from None
         else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"

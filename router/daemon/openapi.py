@@ -74,6 +74,7 @@ TAGS = [
     {"name": "messages", "description": "Send messages and follow them"},
     {"name": "routing", "description": "Explain routing decisions without sending"},
     {"name": "providers", "description": "The providers, their health, balances and limits"},
+    {"name": "admin", "description": "Operators' actions on providers: suspend, resume, reset"},
     {"name": "plugins", "description": "What plugins are loaded"},
     {"name": "inbound", "description": "Texts people sent to our numbers"},
     {"name": "optouts", "description": "The opt-out list every provider's sends obey"},
@@ -312,3 +313,64 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": _PATHS,
 }
+
+
+_ADMIN_SAID = {
+    "suspend": (
+        "Suspend a provider",
+        "Route nothing to the provider until it is resumed: route explanations exclude it "
+        "with policy `suspended` and the reason, and sends under way fail over past it. "
+        "Journalled: the suspension survives a restart.",
+    ),
+    "resume": (
+        "Resume a suspended provider",
+        "The provider takes messages again, its circuit breaker permitting. Journalled.",
+    ),
+    "reset": (
+        "Reset a provider's circuit breaker",
+        "Close the breaker now and forget its failures, doubled cooldown and any hold the "
+        "provider asked for. Journalled.",
+    ),
+}
+
+
+def _admin_paths() -> dict[str, Any]:
+    """The operators' routes (:mod:`router.daemon.admin`)."""
+    name = _path("name", "A configured, enabled provider's name")
+    paths: dict[str, Any] = {
+        f"/v1/providers/{{name}}/{action}": {
+            "post": _operation(
+                f"{action}Provider",
+                "admin",
+                summary,
+                {
+                    "200": _answer("The provider, as GET /v1/providers shows it", "Provider"),
+                    "404": _answer("No enabled provider with this name", "Error"),
+                    **_ERRORS,
+                    **_UNAVAILABLE,
+                },
+                description=description,
+                parameters=[name],
+                requestBody={"required": False, **_json("AdminReason")},
+            )
+        }
+        for action, (summary, description) in _ADMIN_SAID.items()
+    }
+    paths["/v1/providers/{name}/actions"] = {
+        "get": _operation(
+            "listProviderActions",
+            "admin",
+            "What operators did to a provider, newest first",
+            {"200": _answer("The actions", "AdminActions"), **_ERRORS, **_UNAVAILABLE},
+            description="The journalled suspends, resumes and resets of the provider (by "
+            "name, configured or not), each with its reason and time.",
+            parameters=[
+                _path("name", "A provider's name"),
+                _query("limit", "How many actions at most", {**_PAGE, "maximum": 500}),
+            ],
+        )
+    }
+    return paths
+
+
+OPENAPI["paths"].update(_admin_paths())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.daemon.admin_schemas import ADMIN_SCHEMAS, SUSPENDED
 from router.daemon.schemas import (
     NEXT,
     NULLABLE,
@@ -73,6 +74,7 @@ _PROVIDER = object_of(
         ),
         "in_flight": described("Calls to it under way now", type="integer"),
         "limits": _LIMITS,
+        "suspended": SUSPENDED,
     },
 )
 _PROVIDERS = object_of(
@@ -144,6 +146,8 @@ _HEALTH = object_of(
 
 STATE_SCHEMAS: dict[str, Any] = {
     "Providers": _PROVIDERS,
+    "Provider": _PROVIDER,
+    **ADMIN_SCHEMAS,
     "Plugins": _PLUGINS,
     "InboundPage": _INBOUND,
     "WebhookEvent": _EVENT,

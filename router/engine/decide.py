@@ -127,7 +127,8 @@ class Decider:
             if balance is not None and now - balance.at > stale_after:
                 balance = None
             breaker = state.breaker
-            live = (balance, breaker.state, breaker.accepting, state.budget.in_flight)
+            said = None if state.suspended is None else state.suspended.reason
+            live = (balance, breaker.state, breaker.accepting, state.budget.in_flight, said)
             cached = state.view
             if cached is None or cached[0] != live:
                 # A view is rebuilt only when the live state it shows has moved.
@@ -174,6 +175,7 @@ def _view(
     breaker: BreakerState,
     accepting: bool,
     in_flight: int,
+    suspended: str | None,
 ) -> ProviderView:
     common = state.settings.common
     return ProviderView(
@@ -188,5 +190,6 @@ def _view(
         breaker=breaker.value,
         accepting=accepting,
         in_flight=in_flight,
+        suspended=suspended,
         price_lengths=state.price_lengths,
     )

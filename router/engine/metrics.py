@@ -185,6 +185,13 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.suspended = Gauge(
+            "provider_suspended",
+            "1 while an operator has the provider suspended (no message is routed to it)",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
         for status in MESSAGE_STATUSES:
             self.messages.labels(status)
         for recipient_status in RecipientStatus:
@@ -222,6 +229,7 @@ class Metrics:
             self.segments,
             self.cost,
             self.inbound,
+            self.suspended,
         ):
             per_provider.labels(provider)
 

@@ -15,6 +15,7 @@ from router.model import Balance
 from router.policy import ProviderView, prefix_lengths
 from router.provider import Provider, ProviderContext
 from router.state import Breaker, BreakerState, Budget
+from router.store.admin import Suspension
 
 
 @attrs.define
@@ -29,6 +30,8 @@ class ProviderState:
     balance: Balance | None = None
     price_lengths: tuple[int, ...] = ()
     """The lengths of its price prefixes, longest first, computed once."""
+    suspended: Suspension | None = None
+    """Set while an operator has it suspended: no message is routed to it."""
     view: tuple[tuple[object, ...], ProviderView] | None = None
     """The last view the policies saw, with the live state it showed."""
     watched: tuple[object, ...] | None = None

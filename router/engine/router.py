@@ -26,6 +26,7 @@ import attrs
 from router.clock import Clock, SystemClock
 from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
+from router.engine.admin import ProviderAdmin
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
 from router.engine.callbacks import Callbacks
@@ -105,8 +106,7 @@ class Router:
         self.store = store = open_journal(store, self.config)
         self.state = state or MemoryState(self.clock)
         self.metrics = Metrics(self.config.providers)
-        self._own_session = session is None
-        self._session = session
+        self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
@@ -143,8 +143,8 @@ class Router:
             clock=clock,
         )
         self.budget_journal = BudgetJournal(store, clock)
-        self._accepted: dict[str, Prepared] = {}
-        """Messages :meth:`accept` journalled and nothing has sent yet, as checked then."""
+        self.admin = ProviderAdmin(states, store, metrics, clock)  # suspend, resume, reset
+        self._accepted: dict[str, Prepared] = {}  # accept()ed, unsent, as checked then
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
@@ -198,6 +198,7 @@ class Router:
                     self.metrics.watch_breaker,
                 )
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
+        await self.admin.restore()
         await self.compliance.start()
         self._started = True
         if track_balances:

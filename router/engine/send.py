@@ -40,7 +40,7 @@ from router.model import (
     StatusQuery,
 )
 from router.plugins import Events
-from router.policy import Route, price_per_segment, to_base
+from router.policy import Route, price_per_segment, suspension_reason, to_base
 from router.store import MessageRecord, MessageStore
 
 log = logging.getLogger("smsrouter")
@@ -88,15 +88,9 @@ class SendLoop:
         self.recovery = Recovery(settings, providers, store, self.resolver, clock)
 
     def first_call(self, prepared: Prepared, routes: Sequence[Route]) -> str | None:
-        """The provider of a new message's first attempt when it is one call; or None.
-
-        When every recipient's first candidate is the same provider, within its batch
-        size, and its breaker lets the call through (the breaker is acquired here), the
-        message can be journalled with that attempt started in the same write
-        (:meth:`~router.store.MessageStore.add_started`), then :meth:`deliver` is given
-        the name as *started*. A caller that journals nothing after all must
-        ``abandon()`` that provider's breaker.
-        """
+        """The provider of a new message's first attempt when it is one call (every first
+        candidate the same, within its batch size, its breaker acquired here), else None;
+        a caller that journals nothing after all must :meth:`abandon` it."""
         if self.settings.max_attempts < 1 or not routes:
             return None
         firsts = {route.providers[0] if route.providers else None for route in routes}
@@ -106,6 +100,8 @@ class SendLoop:
         if name is None:
             return None
         state = self.providers[name]
+        if state.suspended is not None:
+            return None
         if len(routes) > max(1, state.provider.capabilities.max_recipients):
             return None
         return name if state.breaker.acquire() else None
@@ -113,10 +109,8 @@ class SendLoop:
     async def journal_new(
         self, prepared: Prepared, routes: Sequence[Route], settled: Mapping[str, object]
     ) -> tuple[MessageRecord, bool, str | None]:
-        """Journal a new message: (record, created, the provider its first attempt started
-        on). With nothing *settled* and one call to make first (:meth:`first_call`), the
-        message and that attempt's start are one write; a duplicate gives the breaker back.
-        """
+        """Journal a new message, with its first call's start when it has one (nothing
+        *settled*): (record, created, that provider); a duplicate gives the breaker back."""
         started = None if settled else self.first_call(prepared, routes)
         try:
             record, created = await journal_message(
@@ -254,14 +248,18 @@ class SendLoop:
         *,
         started: bool = False,
     ) -> None:
-        """One call to *name* for *items*; *started*: its breaker and journal mark are taken.
-
-        A final outcome's attempt is appended to *ended*, not journalled: the message's
-        result (or the next round) journals it.
-        """
+        """One call to *name* for *items* (*started*: its breaker and journal mark taken); a
+        final outcome's attempt goes to *ended*, journalled with the result or next round."""
         # One call, start to end: breaker, journal mark, the send, then each outcome in turn.
         message, text = prepared.message, prepared.text
         state = self.providers[name]
+        # Suspended since the route was decided; a call whose start is journalled already
+        # (first_call checked it then) goes on as a send under way does.
+        if not started and state.suspended is not None:
+            for item in items:
+                item.reasons[name] = suspension_reason(state.suspended.reason)
+                item.position += 1
+            return
         if not started and not state.breaker.acquire():
             for item in items:
                 item.reasons[name] = f"circuit breaker {state.breaker.state}"

@@ -157,6 +157,18 @@ class Breaker:
         self._probe_since = None
         self._open(seconds)
 
+    def reset(self) -> None:
+        """Close it now, forgetting its failures, its doubled cooldown and any hold.
+
+        An operator's word (``POST /v1/providers/NAME/reset``): the provider is mended, or
+        is to be tried again at once whatever it said before.
+        """
+        self._failures = 0
+        self._cooldown = self.settings.cooldown
+        self._held_until, self._held_reason = 0.0, ""
+        self._probe_since = None
+        self._move(BreakerState.CLOSED)
+
     def acquire(self) -> bool:
         """Take permission for one call; in half-open only the one probe gets it.
 

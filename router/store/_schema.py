@@ -20,6 +20,7 @@ from router.model import (
     Outcome,
     RecipientStatus,
 )
+from router.store._admin_sqlite import ADMIN_MIGRATION
 from router.store.base import (
     CallRecord,
     HoldRecord,
@@ -134,6 +135,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             source TEXT NOT NULL
         )""",
     ),
+    # 4 -> 5: operators' actions on providers, suspensions in force, ingress notes.
+    ADMIN_MIGRATION,
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 

@@ -1,10 +1,5 @@
-"""The journal contract, its records, and the correlation rules every store shares.
-
-A delivery report or an inbound message names the message it is about in one of a few
-ways: the provider's message id, our per-recipient reference ``"<message id>-<n>"``, or our
-message id plus the recipient's number. :func:`ref_candidates`, :func:`report_target` and
-:func:`merge_report` hold those rules once, so every store matches and merges alike.
-"""
+"""The journal contract, its records, and the rules by which every store matches a report or
+an inbound text to its message (:func:`ref_candidates`, :func:`report_target`, ...)."""
 
 from __future__ import annotations
 
@@ -29,6 +24,7 @@ from router.model import (
     SendResult,
     message_of_ref,
 )
+from router.store.admin import AdminJournal
 from router.store.budget_records import CallRecord as CallRecord
 from router.store.budget_records import HoldRecord as HoldRecord
 from router.store.budget_records import RecentCalls as RecentCalls
@@ -173,13 +169,16 @@ class InboundRecord:
     """When the router journalled it, from the router's clock."""
 
 
-class MessageStore(abc.ABC):
-    """Where the engine journals messages. Every method is a coroutine."""
+class MessageStore(AdminJournal, abc.ABC):
+    """Where the engine journals messages, and operators their actions (:class:`AdminJournal`).
 
-    async def open(self) -> None:  # noqa: B027 - most stores have nothing to open
+    Every method is a coroutine.
+    """
+
+    async def open(self) -> None:
         """Prepare the store (create files, run migrations)."""
 
-    async def close(self) -> None:  # noqa: B027
+    async def close(self) -> None:
         """Flush and release the store."""
 
     @abc.abstractmethod
@@ -206,8 +205,7 @@ class MessageStore(abc.ABC):
         now: float,
         provider: str,
     ) -> tuple[MessageRecord, bool]:
-        """:meth:`add`, then :meth:`attempt_started` on *provider* for every recipient, as one
-        write (SQLite commits once); returns as :meth:`add` does."""
+        """:meth:`add`, then :meth:`attempt_started` on *provider*, in one write (one commit)."""
         record, created = await self.add(message, recipients, encoding, segments, now)
         if created:
             await self.attempt_started(record.id, provider, [r.ref for r in recipients], now)
@@ -347,7 +345,7 @@ class MessageStore(abc.ABC):
     async def optouts(self, *, number: str | None = None) -> list[OptOut]:
         """The opt-out list (or *number*'s entry), oldest first."""
 
-    async def record_calls(  # noqa: B027 - a store may remember nothing
+    async def record_calls(
         self, calls: Sequence[CallRecord], holds: Sequence[HoldRecord], *, forget_before: float
     ) -> None:
         """Remember budget calls and holds, forgetting those that ended before *forget_before*.

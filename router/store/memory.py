@@ -23,6 +23,7 @@ from router.model import (
     Recipient,
     SendResult,
 )
+from router.store.admin import MemoryAdminJournal
 from router.store.base import (
     INBOUND_REPEAT_WINDOW,
     CallRecord,
@@ -58,7 +59,7 @@ def _provider_ids(record: MessageRecord) -> Iterator[tuple[str, str]]:
                 yield attempt.provider, attempt.provider_message_id
 
 
-class MemoryStore(MessageStore):
+class MemoryStore(MemoryAdminJournal, MessageStore):
     """Every record in dictionaries, bounded.
 
     Args:
@@ -75,6 +76,7 @@ class MemoryStore(MessageStore):
     ) -> None:
         if max_messages < 1 or max_inbound < 1:
             raise ValueError("max_messages and max_inbound must be at least 1")
+        MemoryAdminJournal.__init__(self, max_notes=max_messages)
         self.max_messages = max_messages
         self.max_inbound = max_inbound
         self._messages: dict[str, MessageRecord] = {}

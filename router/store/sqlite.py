@@ -30,6 +30,7 @@ from router.model import (
 )
 from router.store import _held_sql as held
 from router.store import _inbound_sql as inbound_sql
+from router.store._admin_sqlite import SQLiteAdminJournal
 from router.store._messages_sql import insert_message
 from router.store._schema import (
     MIGRATIONS,
@@ -61,7 +62,7 @@ Durability = Literal["power", "process"]
 """What a commit survives: ``power`` (``synchronous = FULL``) or ``process`` (``NORMAL``)."""
 
 
-class SQLiteStore(MessageStore):
+class SQLiteStore(SQLiteAdminJournal, MessageStore):
     """The journal in one SQLite file, written from one thread with group commits.
 
     Args:

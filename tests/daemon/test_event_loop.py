@@ -17,9 +17,10 @@ from router.errors import RouterError
     [("auto", uvloop.Loop), ("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)],
 )
 def test_the_loop_is_the_one_asked_for(choice: str, kind: type) -> None:
-    loop = event_loop(choice)
+    loop, name = event_loop(choice)
     try:
         assert isinstance(loop, kind)
+        assert name == ("asyncio" if choice == "asyncio" else "uvloop")
         if choice == "asyncio":
             assert not isinstance(loop, uvloop.Loop)
     finally:
@@ -30,8 +31,9 @@ def test_without_uvloop_auto_falls_back_and_uvloop_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
-    loop = event_loop("auto")
+    loop, name = event_loop("auto")
     try:
+        assert name == "asyncio"
         assert type(loop).__module__.startswith("asyncio")
     finally:
         loop.close()

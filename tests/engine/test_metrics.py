@@ -53,6 +53,7 @@ SERIES: dict[str, tuple[str, tuple[str, ...], list[list[str]]]] = {
         [OPERATIONS],
     ),
     "smsrouter_provider_requests_in_flight": ("gauge", ("provider",), []),
+    "smsrouter_provider_suspended": ("gauge", ("provider",), []),
     "smsrouter_provider_balance": ("gauge", ("provider", "unit"), [["unknown"]]),
     "smsrouter_provider_balance_messages": ("gauge", ("provider",), []),
     "smsrouter_provider_balance_last_success_timestamp_seconds": ("gauge", ("provider",), []),

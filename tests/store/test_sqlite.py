@@ -217,7 +217,7 @@ async def test_the_file_is_in_wal_mode_with_durable_commits(
 ) -> None:
     assert read(tmp_path / "journal.db", "PRAGMA journal_mode") == [("wal",)]
     assert read(tmp_path / "journal.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     # synchronous is per connection: ask the store's own (2 is FULL).
     assert (
         await store.writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
