@@ -97,9 +97,9 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
             for arm, raw in (("waiting", "raw"), ("queued", "raw"), ("waiting_slow", "raw_slow")):
                 ratio = figures[f"{key}_{arm}"] / figures[f"{key}_{raw}"]
                 assert figures[f"{key}_{arm}_ratio"] == pytest.approx(ratio)
-                assert figures[f"{key}_{arm}_daemon_cpu_us"] > 0
+                assert figures[f"{key}_{arm}_daemon_cpu_us"] >= 0  # /proc ticks: 0 in quick mode
         assert len(result["rows"]) == len(bench.daemon.VARIANTS) * len(bench.daemon.ARMS)
-        assert min(figures.values()) > 0
+        assert min(v for k, v in figures.items() if not k.endswith("_cpu_us")) > 0
     elif name == "decision":
         assert 0 < figures["route_median_us"] <= figures["route_p99_us"]
         assert 0 < figures["chain_median_us"] <= figures["chain_p99_us"]

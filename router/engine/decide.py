@@ -139,9 +139,9 @@ class Decider:
     def _watch(self) -> int:
         """Count the moves of the state remembered decisions rest on; the count now.
 
-        A provider's balance (as fresh as ``balance_stale_after`` allows), breaker state
-        and whether it lets a call through: what a cacheable policy may read of it besides
-        its settings. Its calls in flight are not (``in_flight`` is not for them).
+        A provider's balance (as fresh as ``balance_stale_after`` allows), breaker state,
+        whether it lets a call through and its suspension: what a cacheable policy may read
+        of it besides its settings. Its calls in flight are not (not for them).
         """
         now = self.clock.time()
         stale_after = self.settings.balance_stale_after
@@ -149,7 +149,7 @@ class Decider:
             balance = state.balance
             if balance is not None and now - balance.at > stale_after:
                 balance = None
-            live = (balance, *state.breaker.gate())
+            live = (balance, *state.breaker.gate(), state.suspended)
             if live != state.watched:
                 state.watched = live
                 self._moved += 1

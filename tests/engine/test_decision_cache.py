@@ -20,6 +20,7 @@ import router.testing
 from router import Message, Policy, PolicyRegistry, ProviderView, RoutingContext, hookimpl
 from router.engine import Router
 from router.model import Balance, Outcome
+from router.store.admin import Suspension
 from router.testing import FakeClock
 
 PREFIXES = ("61", "614", "6141", "27", "278", "7", "79", "44", "447", "1", "1201")
@@ -79,6 +80,8 @@ STEP = st.one_of(
     st.tuples(st.just("fail"), st.integers(0, 4), st.integers(1, 6)),
     st.tuples(st.just("succeed"), st.integers(0, 4)),
     st.tuples(st.just("probe"), st.integers(0, 4)),
+    st.tuples(st.just("suspend"), st.integers(0, 4)),
+    st.tuples(st.just("unsuspend"), st.integers(0, 4)),
 )
 
 
@@ -101,6 +104,10 @@ def apply(r: Router, clock: FakeClock, step: tuple[Any, ...]) -> None:
     elif kind == "succeed":
         if state.breaker.acquire():
             state.breaker.record(Outcome.ACCEPTED)
+    elif kind == "suspend":
+        state.suspended = Suspension(state.name, "maintenance", clock.now)
+    elif kind == "unsuspend":
+        state.suspended = None
     else:
         state.breaker.acquire()  # a half-open probe out: accepting is False meanwhile
 
