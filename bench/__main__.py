@@ -8,18 +8,18 @@ benchmark: a check that the scripts work, not a measurement.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import bench.campaign
 import bench.daemon
 import bench.decision
 import bench.library
 import bench.limits
 import bench.memory
-from bench.common import Result, load_average, machine, markdown
+from bench.common import Result, load_average, machine, markdown, run_on_loop
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Result]]] = {
     "library": bench.library.run,
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Result]]] = {
     "decision": bench.decision.run,
     "memory": bench.memory.run,
     "limits": bench.limits.run,
+    "campaign": bench.campaign.run,
 }
 """Every benchmark, in the order they run."""
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"- {key}: {value}")
     print(flush=True)
     started = time.perf_counter()
-    results = asyncio.run(run_all(names, args.quick))
+    results = run_on_loop(run_all(names, args.quick))
     total = time.perf_counter() - started
     info["load average at end"] = load_average()
     print(f"All benchmarks ran in {total:.0f} s; load average at the end: {load_average()}")

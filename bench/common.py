@@ -15,10 +15,12 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -129,6 +131,67 @@ async def drive(
     return Load(done, elapsed, failed, time.process_time() - cpu)
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop: uvloop's where it is installed, so no baseline is a slow one."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def loop_name() -> str:
+    """``uvloop`` or ``asyncio``: what :func:`new_loop` gives."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def run_on_loop(main: Awaitable[T]) -> T:
+    """Run *main* to completion on a loop of :func:`new_loop`."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main)  # type: ignore[arg-type]
+
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds process *pid* has spent (user and system, every thread), from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    # After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class CpuMeter:
+    """CPU seconds of named processes over a stretch: ``meter.start()``, ``meter.stop()``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def start(self) -> None:
+        """Note each process's CPU time now."""
+        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        """Each process's CPU seconds since :meth:`start`."""
+        self.spent = {
+            name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()
+        }
+        return self.spent
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        """Each process's CPU microseconds per message over the last stretch."""
+        if not messages:
+            return dict.fromkeys(self.spent, math.nan)
+        return {name: 1e6 * spent / messages for name, spent in self.spent.items()}
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """The value below which *fraction* of *values* fall (nearest rank)."""
     ordered = sorted(values)
@@ -170,6 +233,7 @@ def machine() -> dict[str, str]:
         "cpu": cpu_model(),
         "python": sys.version.split()[0],
         "aiohttp": aiohttp.__version__,
+        "event loop (clients and sink)": loop_name(),
         "platform": platform.platform(),
         "load average at start": load_average(),
     }

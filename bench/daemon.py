@@ -27,8 +27,20 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+import attrs
 
-from bench.common import PASSWORD, TEXT, Bar, Load, Result, drive, median, number
+from bench.common import (
+    PASSWORD,
+    TEXT,
+    Bar,
+    CpuMeter,
+    Load,
+    Result,
+    drive,
+    loop_name,
+    median,
+    number,
+)
 from bench.library import raw_arm
 from bench.sink import ROOT, SinkProcess
 
@@ -36,11 +48,29 @@ TOKEN = "bench-token"
 CONCURRENCY = 64
 WORKERS = 64
 """Send workers for ``"wait": false`` (the daemon's ``server.workers``)."""
-BAR = 0.40
+BAR = 0.35
 
 
-def daemon_config(sink_url: str, journal: Path, listen: str, workers: int = WORKERS) -> str:
-    """The daemon's TOML: one provider at the sink, the journal in SQLite."""
+def daemon_config(
+    sink: SinkProcess,
+    journal: Path,
+    listen: str,
+    workers: int = WORKERS,
+    loop: str = "uvloop",
+    durability: str = "power",
+) -> str:
+    """The daemon's TOML: two providers at the sink (instant and slow), journal in SQLite."""
+    providers = "".join(
+        f"""
+[providers.{name}]
+plugin = "smsbroadcast"
+username = "bench"
+password = "{PASSWORD}"
+base_url = "{sink.url(slow)}"
+prices = {{ "61" = 0.055, "614" = 0.045 }}
+"""
+        for name, slow in (("instant", False), ("slow", True))
+    )
     return f"""
 [router]
 default_region = "AU"
@@ -50,17 +80,12 @@ policy = ["priority"]
 listen = "{listen}"
 api_tokens = ["{TOKEN}"]
 workers = {workers}
+loop = "{loop}"
 
 [store]
 url = "sqlite:///{journal}"
-
-[providers.sink]
-plugin = "smsbroadcast"
-username = "bench"
-password = "{PASSWORD}"
-base_url = "{sink_url}"
-prices = {{ "61" = 0.055, "614" = 0.045 }}
-"""
+durability = "{durability}"
+{providers}"""
 
 
 def free_port() -> int:
@@ -74,14 +99,27 @@ def free_port() -> int:
 class DaemonProcess:
     """``python -m router serve`` in a process of its own, with a temporary journal."""
 
-    def __init__(self, sink_url: str, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        sink: SinkProcess,
+        workers: int = WORKERS,
+        loop: str = "uvloop",
+        durability: str = "power",
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="smsrouter-bench-")
         folder = Path(self._tmp.name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = folder / "bench.toml"
         self.config.write_text(
-            daemon_config(sink_url, folder / "journal.db", f"127.0.0.1:{self.port}", workers),
+            daemon_config(
+                sink,
+                folder / "journal.db",
+                f"127.0.0.1:{self.port}",
+                workers,
+                loop,
+                durability,
+            ),
             encoding="utf-8",
         )
         self.log = folder / "daemon.log"
@@ -149,15 +187,23 @@ class DaemonProcess:
 class LoadGenerator:
     """Posts messages to the daemon's API, each to a number of its own."""
 
-    def __init__(self, http: aiohttp.ClientSession, daemon_url: str) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, daemon_url: str, provider: str = "instant"
+    ) -> None:
         self.http = http
         self.url = f"{daemon_url}/v1/messages"
         self.headers = {"Authorization": f"Bearer {TOKEN}"}
+        self.provider = provider
+        """The daemon's provider every message is sent through: ``instant`` or ``slow``."""
         self._numbers = itertools.count()
 
     async def post(self, wait: bool) -> bool:
         """One message; whether the daemon answered as it should."""
-        body: dict[str, Any] = {"to": number(next(self._numbers)), "text": TEXT}
+        body: dict[str, Any] = {
+            "to": number(next(self._numbers)),
+            "text": TEXT,
+            "providers": [self.provider],
+        }
         if not wait:
             body["wait"] = False
         async with self.http.post(self.url, json=body, headers=self.headers) as answer:
@@ -199,64 +245,182 @@ async def queued_run(
     return accepted, Load(accepted.done, elapsed, accepted.failed)
 
 
-async def run(quick: bool = False) -> Result:
-    """Raw client, waiting mode and queued mode, in alternating rounds."""
-    started = time.perf_counter()
-    rounds = 1 if quick else 3
-    duration = None if quick else 4.0
+@attrs.frozen
+class Variant:
+    """One way of running the daemon: its event loop and its journal's durability."""
+
+    loop: str
+    durability: str
+
+    @property
+    def label(self) -> str:
+        """``uvloop, power`` and the like, as the table shows it."""
+        return f"{self.loop}, {self.durability}"
+
+
+VARIANTS = (
+    Variant("uvloop", "power"),
+    Variant("asyncio", "power"),
+    Variant("uvloop", "process"),
+)
+"""The default daemon first, then each switch moved alone."""
+
+ARMS = ("raw", "waiting", "queued", "raw_slow", "waiting_slow")
+"""What each round measures, in order: ``queued`` is ``"wait": false`` end to end."""
+
+
+@attrs.define
+class _Figures:
+    """Every round's rate and per-process CPU per message, by arm."""
+
+    rates: dict[str, list[float]] = attrs.Factory(dict)
+    cpu: dict[str, dict[str, list[float]]] = attrs.Factory(dict)
+    accepted: list[float] = attrs.Factory(list)
+
+    def add(self, arm: str, load: Load, meter: CpuMeter) -> None:
+        if load.failed:
+            raise RuntimeError(f"{arm}: {load.failed} requests failed")
+        self.rates.setdefault(arm, []).append(load.rate)
+        for process, value in meter.per_message(load.done).items():
+            self.cpu.setdefault(arm, {}).setdefault(process, []).append(value)
+
+    def rate(self, arm: str) -> float:
+        return median(self.rates[arm])
+
+    def cpu_of(self, arm: str, process: str) -> float:
+        return median(self.cpu[arm].get(process, []))
+
+
+async def _round(
+    generators: dict[str, LoadGenerator],
+    sink: SinkProcess,
+    meter: CpuMeter,
+    figures: _Figures,
+    quick: bool,
+) -> None:
+    """One round of every arm against one daemon."""
+    duration = None if quick else 3.0
     count = 20 if quick else 10**9
-    queued_count = 20 if quick else 8_000
-    raw_rates, waiting_rates, accept_rates, queued_rates = [], [], [], []
+    for arm in ARMS:
+        slow = arm.endswith("_slow")
+        meter.start()
+        if arm.startswith("raw"):
+            load = await raw_arm(sink.url(slow), CONCURRENCY, count, duration, 5 if quick else 20)
+        elif arm == "queued":
+            accepted, load = await queued_run(generators["instant"], sink, QUEUED[quick], 300)
+            figures.accepted.append(accepted.rate)
+        else:
+            load = await generators["slow" if slow else "instant"].run(count, duration, wait=True)
+        meter.stop()
+        figures.add(arm, load, meter)
+
+
+QUEUED = {False: 6_000, True: 20}
+"""Messages per queued round, by quick."""
+
+
+async def _variant(sink: SinkProcess, variant: Variant, quick: bool) -> _Figures:
+    figures = _Figures()
+    daemon = DaemonProcess(sink, loop=variant.loop, durability=variant.durability)
+    async with daemon, aiohttp.ClientSession() as http:
+        generators = {p: LoadGenerator(http, daemon.url, p) for p in ("instant", "slow")}
+        await generators["instant"].run(5 if quick else 500, None, wait=True)
+        meter = CpuMeter({"daemon": daemon.pid, "client": os.getpid(), "sink": sink.pid})
+        for _ in range(1 if quick else 3):
+            await _round(generators, sink, meter, figures, quick)
+    return figures
+
+
+ROW_NAMES = {
+    "raw": "raw client, instant sink",
+    "waiting": "daemon, waiting mode, instant sink",
+    "queued": '"wait": false end to end, instant sink',
+    "raw_slow": "raw client, 20 ms sink",
+    "waiting_slow": "daemon, waiting mode, 20 ms sink",
+}
+
+
+def _rows(variant: Variant, figures: _Figures) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for arm in ARMS:
+        raw = figures.rate("raw_slow" if arm.endswith("_slow") else "raw")
+        rate = figures.rate(arm)
+        daemon_cpu = "" if arm.startswith("raw") else round(figures.cpu_of(arm, "daemon"))
+        rows.append(
+            (
+                variant.label,
+                ROW_NAMES[arm],
+                round(rate),
+                round(rate / raw, 3),
+                daemon_cpu,
+                round(figures.cpu_of(arm, "client")),
+                round(figures.cpu_of(arm, "sink")),
+            )
+        )
+    return rows
+
+
+async def run(quick: bool = False) -> Result:
+    """Each daemon variant: raw client, waiting mode and queued mode, in rounds."""
+    started = time.perf_counter()
+    rows: list[tuple[Any, ...]] = []
+    figures: dict[str, float] = {}
+    bars: list[Bar] = []
     with SinkProcess() as sink:
-        async with DaemonProcess(sink.url()) as daemon, aiohttp.ClientSession() as http:
-            generator = LoadGenerator(http, daemon.url)
-            await generator.run(5 if quick else 500, None, wait=True)
-            for _ in range(rounds):
-                raw = await raw_arm(sink.url(), CONCURRENCY, count, duration, 5 if quick else 20)
-                waiting = await generator.run(count, duration, wait=True)
-                accepted, queued = await queued_run(generator, sink, queued_count, 300)
-                for load in (raw, waiting, accepted):
-                    if load.failed:
-                        raise RuntimeError(f"{load.failed} requests failed")
-                raw_rates.append(raw.rate)
-                waiting_rates.append(waiting.rate)
-                accept_rates.append(accepted.rate)
-                queued_rates.append(queued.rate)
-    raw_rate = median(raw_rates)
-    waiting_rate, queued_rate = median(waiting_rates), median(queued_rates)
-    rows = (
-        ("raw client, straight to the sink", round(raw_rate), 1.0),
-        ("daemon, waiting mode", round(waiting_rate), round(waiting_rate / raw_rate, 3)),
-        (
-            '"wait": false, accepted (202, journalled)',
-            round(median(accept_rates)),
-            round(median(accept_rates) / raw_rate, 3),
-        ),
-        (
-            '"wait": false, end to end (all sent)',
-            round(queued_rate),
-            round(queued_rate / raw_rate, 3),
-        ),
-    )
+        for variant in VARIANTS:
+            measured = await _variant(sink, variant, quick)
+            rows.extend(_rows(variant, measured))
+            key = f"{variant.loop}_{variant.durability}"
+            for arm in ARMS:
+                figures[f"{key}_{arm}"] = measured.rate(arm)
+                if not arm.startswith("raw"):
+                    figures[f"{key}_{arm}_daemon_cpu_us"] = measured.cpu_of(arm, "daemon")
+            figures[f"{key}_accepted"] = median(measured.accepted)
+            for arm, raw in (("waiting", "raw"), ("queued", "raw"), ("waiting_slow", "raw_slow")):
+                figures[f"{key}_{arm}_ratio"] = measured.rate(arm) / measured.rate(raw)
+            if variant == VARIANTS[0]:
+                bars.append(
+                    Bar(
+                        "daemon waiting mode / raw, instant sink",
+                        BAR,
+                        figures[f"{key}_waiting_ratio"],
+                    )
+                )
+                bars.append(
+                    Bar(
+                        "daemon waiting mode / raw, 20 ms sink",
+                        BAR,
+                        figures[f"{key}_waiting_slow_ratio"],
+                    )
+                )
+                bars.append(
+                    Bar(
+                        '"wait": false end to end / waiting mode',
+                        1.0,
+                        figures[f"{key}_queued"] / figures[f"{key}_waiting"],
+                    )
+                )
     return Result(
         name="daemon",
-        title="Daemon end to end: HTTP in, SQLite journal, HTTP out (instant sink)",
-        columns=("path", "msg/s", "ratio to raw"),
-        rows=rows,
-        bars=(Bar("daemon waiting mode / raw, instant sink", BAR, waiting_rate / raw_rate),),
-        notes=(
-            f"{CONCURRENCY} concurrent API clients; daemon with {WORKERS} send workers; "
-            f"median of {rounds} rounds"
-            + ("" if quick else f", {duration:g} s each (queued: {queued_count:,} messages)"),
-            "three processes share the 2 cores: load generator, daemon, sink",
+        title="Daemon end to end: HTTP in, SQLite journal, HTTP out",
+        columns=(
+            "daemon (loop, durability)",
+            "path",
+            "msg/s",
+            "ratio to raw",
+            "daemon CPU µs/msg",
+            "client CPU µs/msg",
+            "sink CPU µs/msg",
         ),
-        figures={
-            "raw": raw_rate,
-            "waiting": waiting_rate,
-            "waiting_ratio": waiting_rate / raw_rate,
-            "accepted": median(accept_rates),
-            "queued": queued_rate,
-            "queued_ratio": queued_rate / raw_rate,
-        },
+        rows=tuple(rows),
+        bars=tuple(bars),
+        notes=(
+            f"{CONCURRENCY} concurrent API clients (the load generator, on {loop_name()}); "
+            f"daemon with {WORKERS} send workers; median of {1 if quick else 3} rounds"
+            + ("" if quick else f", 3 s each (queued: {QUEUED[False]:,} messages)"),
+            "CPU µs/msg of each process from /proc: the daemon, the client (the raw client "
+            "or the load generator) and the sink; three processes share the 2 cores",
+        ),
+        figures=figures,
         seconds=time.perf_counter() - started,
     )

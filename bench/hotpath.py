@@ -8,6 +8,14 @@ Run it under a sampling profiler installed by hand (py-spy is no dependency)::
 
 ``--summarize`` reads py-spy's collapsed stacks and prints the functions that take the
 most samples, by their own time and with what they call (start-up imports left out).
+
+``--daemon FILE`` profiles the daemon instead: it starts the sink and the daemon
+(``python -m router serve``, SQLite journal), attaches py-spy to the daemon's process for
+``--seconds`` (every thread, so the journal's writer thread shows) and drives it from the
+load generator meanwhile, in waiting mode or with ``--queued``::
+
+    .venv/bin/python -m bench.hotpath --daemon /tmp/daemon.txt --seconds 15
+    .venv/bin/python -m bench.hotpath --summarize /tmp/daemon.txt
 """
 
 from __future__ import annotations
@@ -15,10 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from bench.common import Load
+import aiohttp
+
+from bench.common import Load, run_on_loop
+from bench.daemon import DaemonProcess, LoadGenerator
 from bench.library import raw_arm, router_arm
 from bench.sink import SinkProcess
 
@@ -27,6 +40,34 @@ async def _load(seconds: float, concurrency: int, slow: bool, raw: bool) -> Load
     with SinkProcess() as sink:
         arm = raw_arm if raw else router_arm
         return await arm(sink.url(slow), concurrency, 10**9, seconds, 200)
+
+
+async def _profile_daemon(path: str, seconds: float, queued: bool) -> Load:
+    """Drive the daemon for *seconds* while py-spy records it into *path*."""
+    with SinkProcess() as sink:
+        async with DaemonProcess(sink) as daemon, aiohttp.ClientSession() as http:
+            generator = LoadGenerator(http, daemon.url)
+            await generator.run(500, None, wait=True)
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            record = await asyncio.create_subprocess_exec(
+                spy,
+                "record",
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-d",
+                str(int(seconds)),
+                "-o",
+                path,
+                "-p",
+                str(daemon.pid),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            load = await generator.run(10**9, seconds, wait=not queued)
+            await record.wait()
+            return load
 
 
 def summarize(path: str, top: int = 25) -> str:
@@ -66,10 +107,14 @@ AREAS = (
     ("(router/policy.py", "routing (policy chain)"),
     ("(policies/", "routing (policy chain)"),
     ("(plugins/", "the adapter's own code"),
+    ("(router/daemon/", "the daemon's HTTP side (router.daemon)"),
     ("(router/", "the router's own code"),
+    ("(threading.py", "the journal's writer thread (waiting for work)"),
+    ("(sqlite3/", "the journal's writer thread (SQLite)"),
     ("(aiohttp/", "HTTP client and event loop (aiohttp, asyncio)"),
     ("(asyncio/", "HTTP client and event loop (aiohttp, asyncio)"),
     ("(selectors", "HTTP client and event loop (aiohttp, asyncio)"),
+    ("(uvloop/", "HTTP client and event loop (aiohttp, asyncio)"),
     ("(bench/", "the load driver"),
 )
 
@@ -105,9 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true", help="the 20 ms sink")
     parser.add_argument("--raw", action="store_true", help="the raw client instead")
     parser.add_argument("--summarize", metavar="FILE", help="summarize a py-spy raw profile")
+    parser.add_argument("--daemon", metavar="FILE", help="profile the daemon into FILE")
+    parser.add_argument("--queued", action="store_true", help='the daemon with "wait": false')
     args = parser.parse_args(argv)
     if args.summarize:
         print(summarize(args.summarize))
+        return 0
+    if args.daemon:
+        load = run_on_loop(_profile_daemon(args.daemon, args.seconds, args.queued))
+        print(f"{load.done} messages posted in {load.elapsed:.1f} s: {load.rate:.0f} msg/s")
         return 0
     load = asyncio.run(_load(args.seconds, args.concurrency, args.slow, args.raw))
     print(f"{load.done} messages in {load.elapsed:.1f} s: {load.rate:.0f} msg/s")

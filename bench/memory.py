@@ -30,7 +30,7 @@ async def run(quick: bool = False) -> Result:
     rss: dict[int, int] = {}
     sent = 0
     with SinkProcess() as sink:
-        async with DaemonProcess(sink.url()) as daemon, aiohttp.ClientSession() as http:
+        async with DaemonProcess(sink) as daemon, aiohttp.ClientSession() as http:
             generator = LoadGenerator(http, daemon.url)
             rss[0] = rss_kib(daemon.pid)
             rows.append(("started", 0, round(rss[0] / 1024, 1), "", ""))

@@ -154,4 +154,6 @@ class SinkProcess:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    from bench.common import run_on_loop
+
+    run_on_loop(_serve())

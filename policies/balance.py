@@ -16,6 +16,7 @@ class HighestBalance(Policy):
 
     name = "balance"
     orders = True
+    cacheable = True
 
     def key(self, ctx: RoutingContext, provider: ProviderView) -> Decimal | None:
         affordable = provider.affordable(ctx)

@@ -16,6 +16,7 @@ class Cheapest(Policy):
 
     name = "cheapest"
     orders = True
+    cacheable = True
 
     def key(self, ctx: RoutingContext, provider: ProviderView) -> Decimal | None:
         cost = provider.cost(ctx)

@@ -20,6 +20,7 @@ class Prefix(Policy):
 
     name = "prefix"
     orders = True
+    cacheable = True
 
     def exclude(self, ctx: RoutingContext, provider: ProviderView) -> str | None:
         if provider.prefixes and longest_match(ctx.recipient.digits, provider.prefixes) is None:

@@ -10,6 +10,7 @@ class Priority(Policy):
 
     name = "priority"
     orders = True
+    cacheable = True
 
     def key(self, ctx: RoutingContext, provider: ProviderView) -> int | None:
         return provider.priority

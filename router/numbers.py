@@ -6,6 +6,8 @@ Parsing is phonenumbers' (libphonenumber's metadata); a number written in nation
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import phonenumbers
 
@@ -24,6 +26,10 @@ class ParsedNumber:
 def parse(number: str, default_region: str | None, *, field: str = "to") -> ParsedNumber:
     """Parse *number* into E.164, or raise :class:`ValidationError` naming *field*.
 
+    A number seen recently is not parsed again: the last :data:`CACHED` distinct valid
+    inputs (per default region) are remembered with their answer. An invalid one is
+    parsed each time, so the error always names the field it came in.
+
     Args:
         number: the number as the user wrote it: ``+61 412 345 678``, ``0412345678``.
         default_region: the ISO country whose national form is assumed without ``+``.
@@ -31,22 +37,42 @@ def parse(number: str, default_region: str | None, *, field: str = "to") -> Pars
     """
     if not isinstance(number, str):
         raise ValidationError(field, f"expected a phone number string, got {number!r}")
+    try:
+        return _parse_valid(number, default_region)
+    except _Invalid as why:
+        raise ValidationError(field, str(why)) from None
+
+
+CACHED = 8192
+"""How many distinct valid inputs :func:`parse` remembers (least recently used go first)."""
+
+
+class _Invalid(Exception):
+    """Why an input is not a phone number (raised, never cached)."""
+
+
+@functools.lru_cache(maxsize=CACHED)
+def _parse_valid(number: str, default_region: str | None) -> ParsedNumber:
     written = number.strip()
     if not written:
-        raise ValidationError(field, "a phone number is empty")
+        raise _Invalid("a phone number is empty")
     if any(ch.isalpha() for ch in written):
         # phonenumbers reads "0412 FLOWER" as keypad digits and "x12" as an extension:
         # neither can take an SMS, and neither may be turned silently into another number.
-        raise ValidationError(field, f"{number!r} is not a phone number (it has letters)")
+        raise _Invalid(f"{number!r} is not a phone number (it has letters)")
     try:
         parsed = phonenumbers.parse(written, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(field, f"{number!r} is not a phone number ({exc._msg})") from None
-    if parsed.extension or not phonenumbers.is_valid_number(parsed):
-        raise ValidationError(field, f"{number!r} is not a valid phone number")
+        raise _Invalid(f"{number!r} is not a phone number ({exc._msg})") from None
+    # is_valid_number() is region_code_for_number() then is_valid_number_for_region():
+    # done here by hand, the region found once serves both the check and the answer.
+    region = phonenumbers.region_code_for_number(parsed)
+    valid = region is not None and phonenumbers.is_valid_number_for_region(parsed, region)
+    if parsed.extension or not valid:
+        raise _Invalid(f"{number!r} is not a valid phone number")
     return ParsedNumber(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
-        region=phonenumbers.region_code_for_number(parsed),
+        region=region,
         country_code=parsed.country_code or 0,
     )
 

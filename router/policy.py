@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -241,11 +241,17 @@ class Policy(abc.ABC):
     """Whether it reads what the router learns (:attr:`ProviderView.learnt`): a Router
     whose chain has one reads its delivery statistics every interval while it runs."""
     cacheable: ClassVar[bool] = False
-    """Whether a router may remember this policy's answers for other messages of the same
-    destination prefix and shape. Only a policy whose answers depend on nothing but the
-    destination, the message's shape and the providers' views may say True; one whose
-    answer depends on the message id (a split by weights) or on anything else that moves
-    keeps it False."""
+    """Whether the chain may remember this policy's answers (see :class:`PolicyChain`).
+
+    True promises that :meth:`exclude`, :meth:`key` and :meth:`describe` read only the
+    destination's digits as far as some provider's ``prefixes`` or ``prices`` reach, the
+    message's shape (encoding, segments, sender kind and length, recipient count), the
+    provider's settings, its balance and its breaker, and whatever :meth:`cache_version`
+    covers; never the rest of the number, the message's id or text, ``in_flight``, the
+    time, or other state of its own. A reason may name the recipient only as
+    ``ctx.recipient.e164``: a remembered reason gets each recipient's own number in its
+    place. False (the default, and what a policy keyed by message id must keep) means
+    every decision through a chain holding it is made afresh."""
 
     @classmethod
     def problems(cls, config: Any, providers: Sequence[str]) -> list[str]:
@@ -255,6 +261,15 @@ class Policy(abc.ABC):
 
     def __init__(self, config: Any) -> None:
         self.config = config
+
+    def cache_version(self) -> Hashable:
+        """What this policy's own state is now, for a cacheable policy that has some.
+
+        Remembered decisions are dropped whenever the value changes: a policy ordering by
+        statistics it keeps returns a new value when they move enough to change an
+        answer. The default, None, never changes.
+        """
+        return None
 
     def exclude(self, ctx: RoutingContext, provider: ProviderView) -> str | None:
         """Why *provider* must not take this destination, or None when it may."""
@@ -320,13 +335,23 @@ def _sort_part(key: Any) -> tuple[int, Any]:
 
 
 class PolicyChain:
-    """Policies combined: exclusions from all, then order by each key in turn."""
+    """Policies combined: exclusions from all, then order by each key in turn.
+
+    When every policy in it is :attr:`~Policy.cacheable`, the Router remembers its
+    decisions per destination prefix and message shape, dropping them all when a
+    provider's balance, breaker or budget, a policy's :meth:`~Policy.cache_version` or
+    the config moves.
+    """
 
     def __init__(self, policies: Sequence[Policy]) -> None:
         self.policies = tuple(policies)
         self._ordering = tuple(p for p in self.policies if p.orders)
         self.cacheable = all(p.cacheable for p in self.policies)
         """Whether decisions through this chain may be remembered."""
+
+    def version(self) -> tuple[Hashable, ...]:
+        """Every policy's :meth:`~Policy.cache_version`, in chain order."""
+        return tuple(p.cache_version() for p in self.policies)
 
     def decide(
         self, ctx: RoutingContext, providers: Sequence[ProviderView]

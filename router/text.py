@@ -9,6 +9,8 @@ A two-place character is never split between segments, so a long text may need o
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from router.model import Encoding
@@ -43,8 +45,12 @@ def encoding_of(text: str) -> Encoding:
     return Encoding.UCS2
 
 
+@functools.lru_cache(maxsize=1024)
 def analyse(text: str) -> TextInfo:
-    """The encoding, length in units and segment count of *text*."""
+    """The encoding, length in units and segment count of *text*.
+
+    The last 1,024 texts are remembered: a campaign's messages share one.
+    """
     encoding = encoding_of(text)
     if encoding is Encoding.GSM7:
         widths = [2 if ch in GSM7_EXTENSION else 1 for ch in text]

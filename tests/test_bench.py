@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 
+import bench.campaign
+import bench.daemon
 import bench.limits
 import bench.memory
 from bench.common import Bar, Result, markdown, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("library", "daemon", "decision", "memory", "limits")
+NAMES = ("library", "daemon", "decision", "memory", "limits", "campaign")
 
 
 def run_quick(out: Path) -> dict[str, dict[str, Any]]:
@@ -90,9 +92,14 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert len(result["rows"]) == 6
         assert len(result["bars"]) == 2
     elif name == "daemon":
-        assert figures["waiting_ratio"] == pytest.approx(figures["waiting"] / figures["raw"])
-        assert figures["queued_ratio"] == pytest.approx(figures["queued"] / figures["raw"])
-        assert min(figures.values()) > 0
+        for variant in bench.daemon.VARIANTS:
+            key = f"{variant.loop}_{variant.durability}"
+            for arm, raw in (("waiting", "raw"), ("queued", "raw"), ("waiting_slow", "raw_slow")):
+                ratio = figures[f"{key}_{arm}"] / figures[f"{key}_{raw}"]
+                assert figures[f"{key}_{arm}_ratio"] == pytest.approx(ratio)
+                assert figures[f"{key}_{arm}_daemon_cpu_us"] >= 0  # /proc ticks: 0 in quick mode
+        assert len(result["rows"]) == len(bench.daemon.VARIANTS) * len(bench.daemon.ARMS)
+        assert min(v for k, v in figures.items() if not k.endswith("_cpu_us")) > 0
     elif name == "decision":
         assert 0 < figures["route_median_us"] <= figures["route_p99_us"]
         assert 0 < figures["chain_median_us"] <= figures["chain_p99_us"]
@@ -101,6 +108,13 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert figures["rss_end_kib"] > 0
         assert figures["rss_warm_kib"] > 0
         assert [row[1] for row in result["rows"]] == [0, *bench.memory.QUICK]
+    elif name == "campaign":
+        assert figures["lists_ratio"] == pytest.approx(figures["lists_rate"] / figures["raw"])
+        # Not a speed: how many provider requests the recipients took.
+        assert (
+            figures["lists_requests"] == bench.campaign.QUICK_RECIPIENTS / bench.campaign.QUICK_LIST
+        )
+        assert figures["singles_requests"] == bench.campaign.QUICK_RECIPIENTS
     else:
         # Not a speed: the budget must keep every provider's rules, under load too.
         assert figures["violations"] == 0

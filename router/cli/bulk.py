@@ -110,9 +110,11 @@ class InProcessSender:
         try:
             record, created = await self.router.accept(message)
             if created or record.state is not MessageState.DONE:
-                # New, or left unfinished by an earlier run: resume() settles what was in
-                # flight and sends what never was, never anything twice.
-                result = await self.router.resume(record)
+                # New (sent as accept() checked it), or left unfinished by an earlier run:
+                # resume() settles what was in flight and sends what never was, never
+                # anything twice.
+                sent = await self.router.send_accepted(record.id) if created else None
+                result = sent or await self.router.resume(record)
             else:
                 result = record.result(duplicate=True)
         except ValidationError as exc:

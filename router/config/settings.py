@@ -197,6 +197,9 @@ class ServerSettings:
         default=4, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WORKERS)]
     )
     shutdown_timeout: Duration = Duration(30.0)
+    loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    """The daemon's event loop: ``auto`` runs uvloop where it is installed (a dependency
+    on Linux), else asyncio's own; ``uvloop`` insists on it; ``asyncio`` never uses it."""
 
 
 @attrs.frozen
@@ -207,6 +210,11 @@ class StoreSettings:
     """
 
     url: str | None = None
+    durability: Literal["power", "process"] = "power"
+    """What a SQLite commit survives before its caller hears of it: ``power`` (the
+    default, ``synchronous = FULL``) survives a power cut; ``process`` (WAL with
+    ``synchronous = NORMAL``) survives a killed process but may lose the last commits on
+    a power cut or an operating system crash, for less time waiting on the disk."""
 
 
 MIN_WEBHOOK_SECRET = 16

@@ -31,7 +31,7 @@ from aiohttp import web
 from router.addresses import split_listen
 from router.clock import Clock, SystemClock
 from router.config import Config, read_toml
-from router.daemon import admin, compliance_routes, inbound, quality, routes
+from router.daemon import admin, compliance_routes, inbound, loops, routes
 from router.daemon import ingress as ingress_routes
 from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.ingress import IngressHost
@@ -110,16 +110,12 @@ class Daemon:
     def _build(self, data: Mapping[str, Any]) -> Router:
         """A Router for *data* on the daemon's journal, its webhook events journalled."""
         plugin = WebhookPlugin()
-        router = Router(
-            data,
-            plugins=(*self.plugins, plugin, EventLog(), self.ingress),
-            env=self.env,
-            clock=self.clock,
-            store=self._journal,
-        )
+        extra = (*self.plugins, plugin, EventLog(), self.ingress)
+        router = Router(data, plugins=extra, env=self.env, clock=self.clock, store=self._journal)
         plugin.bind(router.config, self.webhooks)
         self.webhooks.watch(router.metrics)
         router.on_hold = self._held
+        router.learning.always = True  # /v1/providers shows the statistics, whatever the chain
         return router
 
     def _held(self) -> None:
@@ -128,12 +124,12 @@ class Daemon:
     def _journal(self, config: Config) -> MessageStore:
         # The first config opens the journal (and the webhook service on it); it outlives
         # every Router a reload builds, so a reload may not move it.
-        url = config.store.url or DEFAULT_STORE
+        url, durability = config.store.url or DEFAULT_STORE, config.store.durability
         if self._store is None:
-            self._store, self._store_url = open_store(url), url
+            self._store, self._store_url = open_store(url, durability), f"{url} {durability}"
             self._webhooks = WebhookService(self._store, self.clock)
-        elif url != self._store_url:
-            raise RouterError("store.url cannot change on reload; restart instead")
+        elif f"{url} {durability}" != self._store_url:
+            raise RouterError("store.url and durability cannot change on reload; restart instead")
         return self._store
 
     @property
@@ -159,7 +155,6 @@ class Daemon:
         await self.webhooks.start()
         await self.ingress.start()
         await self.router.start(schedule=False)
-        self.router.quality.start()  # /v1/providers shows the statistics, whatever the chain
         for _ in range(self.config.server.workers):
             self.workers.append(asyncio.get_running_loop().create_task(self._work()))
         for record in await self.store.unfinished():
@@ -191,9 +186,10 @@ class Daemon:
             message_id = await self.queue.get()
             with self.sending():
                 try:
-                    record = await self.store.get(message_id)
-                    if record is not None and record.state is not MessageState.DONE:
-                        await self.router.resume(record)
+                    if await self.router.send_accepted(message_id) is None:  # not read back
+                        record = await self.store.get(message_id)
+                        if record is not None and record.state is not MessageState.DONE:
+                            await self.router.resume(record)
                 except NoRouteError:
                     pass  # journalled as failed, with every reason
                 except StoreError as exc:  # the journal said it is failing (once): try later
@@ -304,7 +300,6 @@ def make_app(daemon: Daemon) -> web.Application:
     inbound.add_routes(app, daemon)
     admin.add_routes(app, daemon)
     ingress_routes.add_routes(app, daemon)
-    quality.add_routes(app, daemon)
     event_routes.add_routes(app, daemon.webhooks)
     return app
 
@@ -374,13 +369,15 @@ def serve(config_path: str | Path, listen: str | None = None, *, access_log: boo
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
+    loop, loop_name = loops.event_loop(daemon.config.server.loop)
+
     async def started(app: web.Application) -> AsyncIterator[None]:
         # After the daemon's own start (the journal open, the workers running): the
         # sockets are bound and listening already, so this is when it serves.
         addresses = [s.getsockname()[:2] for s in sockets]
         store = daemon.config.store.url or DEFAULT_STORE
         line, fields = started_line(daemon.config, addresses, store, VERSION)
-        log.info("%s", line, extra=fields)
+        log.info("%s; event loop: %s", line, loop_name, extra={**fields, "event_loop": loop_name})
         yield
         log.info("stopped")
 
@@ -389,6 +386,7 @@ def serve(config_path: str | Path, listen: str | None = None, *, access_log: boo
         ACCESS.setLevel(logging.INFO)  # switched on: written even under -q
     web.run_app(
         app,
+        loop=loop,
         sock=sockets,
         shutdown_timeout=daemon.config.server.shutdown_timeout,
         print=None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from router.daemon import quality
 from router.daemon.json import (
     MESSAGE_FIELDS,
     error,
@@ -177,6 +178,7 @@ def add_routes(app: web.Application, daemon: Daemon) -> None:
     app.router.add_route("*", "/callbacks/{provider}/{kind}/{secret}", handlers.callback)
     app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/healthz", handlers.healthz)
+    quality.add_routes(app, daemon)  # /v1/quality and its freeze
 
 
 def _callback_secret_ok(daemon: Daemon, provider: str, given: str) -> bool:

@@ -15,6 +15,7 @@ import attrs
 
 from router.clock import Clock
 from router.config import RouterSettings
+from router.engine.decisions import Decisions
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
 from router.engine.quality import QualityTracker
@@ -57,15 +58,58 @@ class Decider:
         self.settings = settings
         self.clock = clock
         self.quality = quality
+        self._decisions: Decisions | None = None
+        self._decisions_for: tuple[str, ...] = ()
+        self._moved = 0
+        """Counts the moves of any provider's balance, breaker or budget seen by a view."""
 
-    def routes(self, prepared: Prepared) -> list[Route]:
-        """Each recipient's route, in the order of ``prepared.recipients``."""
-        views = self._views(prepared.message.providers)
+    def routes(self, prepared: Prepared, *, cached: bool = True) -> list[Route]:
+        """Each recipient's route, in the order of ``prepared.recipients``.
+
+        Through a cacheable chain a decision is remembered per destination prefix and
+        message shape (:class:`~router.engine.decisions.Decisions`); *cached* False
+        decides every recipient afresh (the same answer, as the tests prove).
+        """
+        only = prepared.message.providers
+        if not (cached and self.chain.cacheable):
+            fresh = self._views(only)
+            return [
+                Route(r.e164, *self.chain.decide(self._context(r, prepared), fresh))
+                for r in prepared.recipients
+            ]
+        decisions = self.decisions
+        decisions.check((self._watch(), self.chain.version()))
+        views: list[ProviderView] | None = None
+        message, text = prepared.message, prepared.text
+        shape = (
+            text.encoding,
+            text.segments,
+            prepared.sender_kind,
+            len(message.sender or ""),
+            len(message.to),
+            only,
+        )
         routes = []
         for recipient in prepared.recipients:
-            candidates, excluded = self.chain.decide(self._context(recipient, prepared), views)
-            routes.append(Route(recipient.e164, candidates, excluded))
+            key = (decisions.destination(recipient.digits), shape)
+            found = decisions.get(key, recipient.e164)
+            if found is None:
+                views = self._views(only) if views is None else views
+                found = self.chain.decide(self._context(recipient, prepared), views)
+                decisions.put(key, recipient.e164, found)
+            routes.append(Route(recipient.e164, *found))
         return routes
+
+    @property
+    def decisions(self) -> Decisions:
+        """The decisions remembered through a cacheable chain (made on first use, once
+        the Router has started its providers)."""
+        providers = tuple(self.providers)
+        if self._decisions is None or self._decisions_for != providers:
+            commons = [s.settings.common for s in self.providers.values()]
+            tables = [c.prices for c in commons] + [c.prefixes for c in commons]
+            self._decisions, self._decisions_for = Decisions(tables), providers
+        return self._decisions
 
     def plan(self, prepared: Prepared) -> RoutePlan:
         """The routes with what they were decided on, for an explanation."""
@@ -88,15 +132,8 @@ class Decider:
                 balance = None
             breaker = state.breaker
             said = None if state.suspended is None else state.suspended.reason
-            live = (
-                balance,
-                breaker.state,
-                breaker.accepting,
-                state.budget.in_flight,
-                said,
-                state.countries.closed_to(),
-                0 if self.quality is None else self.quality.version,
-            )
+            live: tuple[object, ...] = (balance, breaker.state, breaker.accepting)
+            live = (*live, state.budget.in_flight, said, *self._learnt(state))
             cached = state.view
             if cached is None or cached[0] != live:
                 # A view is rebuilt only when the live state it shows has moved.
@@ -104,10 +141,34 @@ class Decider:
             views.append(cached[1])
         return views
 
+    def _watch(self) -> int:
+        """Count the moves of the state remembered decisions rest on; the count now.
+
+        A provider's balance (as fresh as ``balance_stale_after`` allows), breaker state,
+        whether it lets a call through and its suspension: what a cacheable policy may read
+        of it besides its settings. Its calls in flight are not (not for them).
+        """
+        now = self.clock.time()
+        stale_after = self.settings.balance_stale_after
+        for state in self.providers.values():
+            balance = state.balance
+            if balance is not None and now - balance.at > stale_after:
+                balance = None
+            live = (balance, *state.breaker.gate(), state.suspended, *self._learnt(state))
+            if live != state.watched:
+                state.watched = live
+                self._moved += 1
+        return self._moved
+
+    def _learnt(self, state: ProviderState) -> tuple[object, int]:
+        """What a provider's view shows beside its own live state: the countries its breakers
+        hold it from, and how far the learnt weights have moved (a remembered decision
+        rests on both)."""
+        return state.countries.closed_to(), 0 if self.quality is None else self.quality.version
+
     def _view(self, state: ProviderState, live: tuple[Any, ...]) -> ProviderView:
         balance, breaker, accepting, in_flight, suspended, closed_to, _ = live
-        common = state.settings.common
-        quality = self.quality
+        common, quality = state.settings.common, self.quality
         return ProviderView(
             name=state.name,
             index=state.index,

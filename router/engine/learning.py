@@ -49,6 +49,9 @@ class Learning:
             settings=config.router.quality, providers=providers, store=store, clock=clock
         )
         metrics.registry.register(LearntCollector(self.quality, lambda: providers))
+        self.redelivery: Redelivery | None = None
+        self.always = False
+        """Read the statistics every interval whatever the chain (the daemon shows them)."""
 
     def wire(
         self,
@@ -57,7 +60,8 @@ class Learning:
         prepare: Callable[[Message], Prepared],
         callbacks: Callbacks,
     ) -> Redelivery:
-        """The redelivery of *loop*'s messages, told with the tracker of every final report."""
+        """The redelivery of *loop*'s messages, told with the tracker of every final report;
+        *loop* counts its sends with the tracker and *decider* shows its weights."""
         redelivery = Redelivery(
             within=self.config.router.redeliver_within,
             store=self.store,
@@ -68,11 +72,19 @@ class Learning:
             clock=self.clock,
         )
         callbacks.on_final = (self.quality.reported, redelivery.consider)
+        loop.quality = decider.quality = self.quality
+        self.redelivery = redelivery
         return redelivery
 
     async def start(self, chain: PolicyChain, *, balances: bool) -> None:
         """Read the statistics once, then every interval when *balances* are tracked and a
         policy of *chain* learns (the daemon starts that loop itself, whatever the chain)."""
         await self.quality.refresh()
-        if balances and any(p.learns for p in chain.policies):
+        if self.always or (balances and any(p.learns for p in chain.policies)):
             self.quality.start()
+
+    async def stop(self) -> None:
+        """Stop reading the statistics; wait for the redeliveries under way."""
+        await self.quality.stop()
+        if self.redelivery is not None:
+            await self.redelivery.settle()

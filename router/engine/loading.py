@@ -8,11 +8,23 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from router.config import Config
+from router.engine.prepare import Prepared
 from router.errors import ConfigError
+from router.model import RecipientResult
 from router.plugins import PluginHost
-from router.store import MessageStore, open_store
+from router.policy import PolicyChain
+from router.store import MessageRecord, MessageStore, open_store
 
-__all__ = ["load_plugins", "open_journal"]
+__all__ = [
+    "Settled",
+    "journal_message",
+    "load_plugins",
+    "open_journal",
+    "policy_chain",
+]
+
+Settled = Mapping[str, RecipientResult]
+"""Recipients compliance settles instead of sending, by reference."""
 
 
 def load_plugins(
@@ -60,5 +72,27 @@ def open_journal(
 ) -> MessageStore:
     """The journal a Router is handed (or a function gives it), else the config's."""
     if store is None:
-        return open_store(config.store.url or "memory:")
+        return open_store(config.store.url or "memory:", config.store.durability)
     return store if isinstance(store, MessageStore) else store(config)
+
+
+async def journal_message(
+    store: MessageStore, prepared: Prepared, now: float, started: str | None = None
+) -> tuple[MessageRecord, bool]:
+    """Journal a checked message (with its first attempt started on *started*, when set)."""
+    text = prepared.text
+    if started is not None:
+        return await store.add_started(
+            prepared.message, prepared.recipients, text.encoding, text.segments, now, started
+        )
+    return await store.add(prepared.message, prepared.recipients, text.encoding, text.segments, now)
+
+
+def policy_chain(plugins: PluginHost, config: Config) -> PolicyChain:
+    """The configured policies, built from their tables, in chain order."""
+    return PolicyChain(
+        [
+            plugins.policies.get(name)(config.policies[name])  # type: ignore[misc]
+            for name in config.router.policy
+        ]
+    )

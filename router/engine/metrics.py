@@ -32,7 +32,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from router.errors import ConfigError
-from router.model import Balance, DeliveryStatus, Outcome, RecipientStatus
+from router.model import Balance, DeliveryStatus, Outcome, RecipientStatus, SendResult
 from router.provider import Operation
 from router.state import BreakerState
 from router.version import VERSION
@@ -244,6 +244,15 @@ class Metrics:
         if found is None:
             found = self._series[key] = metric.labels(*labels)
         return found  # type: ignore[return-value]
+
+    def count_result(self, result: SendResult) -> None:
+        """Count a sent message and its recipients by their final status."""
+        statuses = [r.status for r in result.recipients]
+        for status in statuses:
+            self.series(self.recipients, status.value).inc()
+        accepted = sum(1 for s in statuses if s is RecipientStatus.ACCEPTED)
+        overall = "accepted" if accepted == len(statuses) else "partial" if accepted else "failed"
+        self.series(self.messages, overall).inc()
 
     def set_breaker(self, provider: str, state: BreakerState) -> None:
         """Show *state* as the current breaker state of *provider*."""

@@ -3,9 +3,10 @@
 aiohttp's default connector holds at most 100 connections. A call beyond that waits for a
 free one, and before ``router.http`` bounded that wait on its own, the wait ate the call's
 timeout: sends that never left the process came out ambiguous. The pool is sized here so
-that it is not what holds a provider back; a wait that happens anyway (a burst above what
-the config foresees) is bounded by the provider's ``connect_timeout`` and is
-``unavailable`` of kind ``budget``, not counted by the breaker.
+that it is never what holds a provider back: the sum of the providers' concurrency caps,
+or no bound at all when a provider has none (:func:`pool_limit`). A wait that happens
+anyway (a session handed in with a smaller pool) is bounded by the provider's
+``connect_timeout`` and is ``unavailable`` of kind ``budget``, not counted by the breaker.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from router.config import Config
 from router.http import connection_trace
 
 POOL_FLOOR = 100
-"""The fewest connections the pool holds: aiohttp's own default, so it never shrinks."""
-UNCAPPED_SHARE = 100
-"""Connections set aside for a provider without a concurrency cap, at the least."""
+"""The fewest connections a bounded pool holds: aiohttp's own default, so it never shrinks."""
+UNBOUNDED = 0
+"""aiohttp's ``limit`` for a pool without a bound."""
 
 
 def pool_limit(config: Config) -> int:
@@ -26,19 +27,23 @@ def pool_limit(config: Config) -> int:
 
     Every call to a provider (send, balance, status) runs inside a slot of that provider's
     budget, so a provider with a concurrency cap never has more calls in flight than the
-    cap: its share is the cap. A provider without a cap is bounded only by the load, whose
-    configured part is the daemon's send workers (``[server] workers``, each sending one
-    message at a time): its share is that many, and at least ``UNCAPPED_SHARE`` (as much
-    as aiohttp's default pool gave it when it was the only provider). The pool is the sum
-    of the enabled providers' shares, and at least ``POOL_FLOOR``.
+    cap: its share is the cap, and the pool is the sum of the enabled providers' caps, at
+    least ``POOL_FLOOR``. A provider without a cap is bounded only by the load: the
+    daemon's send workers and however many API requests wait for their send (64, 100, a
+    thousand). No fixed share can be right for that, and one too small makes sends beyond
+    it wait for a connection against their ``connect_timeout`` (and fail as ``budget``)
+    although nothing of the provider's limits them; so with any uncapped provider the pool
+    is ``UNBOUNDED`` and each send opens or reuses a connection of its own. The bound on
+    connections is then the load itself, as it is on sends.
     """
-    load = max(UNCAPPED_SHARE, config.server.workers)
     shares = [
-        settings.limits.concurrency or load
+        settings.limits.concurrency
         for settings in config.providers.values()
         if settings.common.enabled
     ]
-    return max(POOL_FLOOR, sum(shares))
+    if any(share is None for share in shares):
+        return UNBOUNDED
+    return max(POOL_FLOOR, sum(share or 0 for share in shares))
 
 
 def own_session(config: Config) -> aiohttp.ClientSession:

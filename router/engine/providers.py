@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -12,9 +13,9 @@ from router.clock import SystemClock
 from router.config import ProviderSettings
 from router.errors import PluginError
 from router.model import Balance
-from router.policy import ProviderView
+from router.policy import ProviderView, prefix_lengths
 from router.provider import Provider, ProviderContext
-from router.state import Breaker, BreakerSettings, Budget, CountryBreakers
+from router.state import Breaker, BreakerSettings, BreakerState, Budget, CountryBreakers
 from router.store.admin import Suspension
 
 
@@ -40,6 +41,8 @@ class ProviderState:
     """The last view the policies saw, with the live state it showed."""
     countries: CountryBreakers = attrs.field(default=attrs.Factory(_countries, takes_self=True))
     """Its breakers per destination country."""
+    watched: tuple[object, ...] | None = None
+    """The live state remembered decisions were last checked against."""
 
     @property
     def name(self) -> str:
@@ -78,3 +81,26 @@ def build_adapter(
         # more (or less), and its table says so.
         provider.capabilities = attrs.evolve(provider.capabilities, unicode=common.unicode)
     return provider
+
+
+def provider_state(
+    cls: type[Provider[Any]],
+    settings: ProviderSettings,
+    index: int,
+    session: aiohttp.ClientSession,
+    default_region: str | None,
+    breaker: Breaker,
+    budget: Budget,
+    watch: Callable[[str, Callable[[], BreakerState]], None],
+) -> ProviderState:
+    """One provider's state: its adapter built, its breaker watched by the metrics."""
+    provider = build_adapter(cls, settings, session, default_region)
+    watch(settings.name, lambda: breaker.state)
+    return ProviderState(
+        settings,
+        provider,
+        budget,
+        breaker,
+        index,
+        price_lengths=prefix_lengths(settings.common.prices),
+    )

@@ -20,7 +20,6 @@ from router.clock import Clock
 from router.config import QualitySettings
 from router.engine.providers import ProviderState
 from router.engine.weights import next_weights
-from router.errors import StoreError
 from router.model import DeliveryReport, Recipient, RecipientResult, RecipientStatus
 from router.policy import Learnt
 from router.store import (
@@ -80,10 +79,11 @@ class QualityTracker:
 
     # -- counting -------------------------------------------------------------------------
 
-    async def sent(
+    def samples(
         self, recipients: Mapping[str, Recipient], results: Sequence[RecipientResult]
-    ) -> None:
-        """Count the accepted recipients of *results* (never raising for the journal)."""
+    ) -> list[DeliverySample]:
+        """The samples of the accepted recipients of *results*, for the journal to count
+        with the result (``MessageStore.finish``): no write of their own."""
         samples = []
         for result in results:
             recipient = recipients.get(result.ref)
@@ -94,11 +94,7 @@ class QualityTracker:
             if provider is not None:
                 at = self.clock.time() if at is None else at
                 samples.append(DeliverySample(provider, recipient.country, result.ref, at))
-        if samples:
-            try:
-                await self.store.deliveries.record_sends(samples)
-            except StoreError as exc:  # a sent message is never failed by its statistics
-                log.warning("delivery statistics not counted: %s", exc)
+        return samples
 
     async def reported(self, report: DeliveryReport, match: ReportMatch) -> None:
         """Count a report that gave the recipient of *match* its final status."""

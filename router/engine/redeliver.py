@@ -22,8 +22,9 @@ from prometheus_client import Counter
 from router.clock import Clock
 from router.engine.decide import Decider
 from router.engine.prepare import Prepared
+from router.engine.recover import Progress
 from router.engine.send import SendLoop
-from router.model import DeliveryReport, DeliveryStatus, Message, RecipientStatus
+from router.model import DeliveryReport, DeliveryStatus, Message, RecipientStatus, SendResult
 from router.store import MessageStore, ReportMatch
 
 log = logging.getLogger("smsrouter.redelivery")
@@ -115,9 +116,16 @@ class Redelivery:
         )
         if not await self.store.deliveries.claim_redelivery(record.id, match.ref, provider, reason):
             return "redelivered once already"
-        result = await self.loop.send_again(
-            prepared, prepared.recipients[index], candidates, previous
-        )
+        recipient, tried_so_far = prepared.recipients[index], list(previous.attempts)
+        item = Progress(recipient, tuple(candidates), {}, attempts=tried_so_far)
+        item.first = len(tried_so_far)  # max_attempts counts the new ones only
+        result = await self.loop.send_one(prepared, item)
+        message, text = prepared.message, prepared.text
+        sent = SendResult(message.id, message.reference, (result,), text.encoding, text.segments)
+        quality = self.loop.quality
+        counted = [] if quality is None else quality.samples({recipient.ref: recipient}, (result,))
+        await self.store.finish(sent, counted)
+
         self.counter.labels(provider, result.status.value).inc()
         log.info(
             "redelivered %s after %s: %s via %s", match.ref, reason, result.status, result.provider

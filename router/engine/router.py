@@ -1,9 +1,5 @@
-"""The Router: the composition root of the engine, and its life cycle and entry points.
-
-::
-
-    async with Router.from_file("smsrouter.toml") as router:
-        result = await router.send(Message(to="+61412345678", text="Hello"))
+"""The Router: the composition root of the engine, and its life cycle and entry points
+(``async with Router.from_file("smsrouter.toml") as router: await router.send(...)``).
 
 The Router builds its parts and hands each what it needs, nothing more: the provider
 states (:mod:`router.engine.providers`) with their budgets and breakers from the live
@@ -12,9 +8,9 @@ the :class:`~router.engine.decide.Decider` that asks the policies, the
 :class:`~router.engine.send.SendLoop`, the :class:`~router.engine.callbacks.Callbacks`
 for the way back, the :class:`~router.engine.balances.BalanceTracker`, and the
 :class:`~router.engine.budgets.BudgetJournal` that keeps the budgets' recent calls in the
-journal across restarts. A message is checked (:mod:`router.engine.prepare`), journalled,
-admitted (:mod:`router.compliance`: opted out, expired, held for the
-:class:`~router.engine.schedule.Scheduler`), routed and sent, once per message id.
+journal across restarts. A message is checked (:mod:`router.engine.prepare`), admitted
+(:mod:`router.compliance`: opted out, expired, held for the
+:class:`~router.engine.schedule.Scheduler`), routed, journalled and sent, once per id.
 """
 
 from __future__ import annotations
@@ -38,11 +34,11 @@ from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
 from router.engine.learning import Learning
-from router.engine.loading import load_plugins, open_journal
+from router.engine.loading import Settled, journal_message, load_plugins, open_journal, policy_chain
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
-from router.engine.providers import ProviderState, build_adapter
+from router.engine.providers import ProviderState, provider_state
 from router.engine.schedule import Scheduler
 from router.engine.send import SendLoop
 from router.errors import NoRouteError
@@ -55,7 +51,7 @@ from router.model import (
     RecipientStatus,
     SendResult,
 )
-from router.policy import PolicyChain, prefix_lengths
+from router.policy import Route
 from router.provider import Provider
 from router.state import BreakerState, LiveState, MemoryState
 from router.state.settings import breaker_settings
@@ -110,15 +106,14 @@ class Router:
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
         self.store = store = open_journal(store, self.config)
-        self.state = state or MemoryState(self.clock)
+        self.state = state or MemoryState(self.clock, *breaker_settings(self.config.router))
         self.metrics = Metrics(self.config.providers)
         self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
         states, metrics, events, clock = self._states, self.metrics, self.events, clock
         calls = ProviderCalls(metrics, clock)
         self.learning = Learning(self.config, states, store, metrics, clock)
-        self.quality = quality = self.learning.quality
-        """Delivery statistics per provider and country, and the weights learnt from them."""
+        self.quality = self.learning.quality
         self.balances = BalanceTracker(
             providers=states, calls=calls, metrics=metrics, events=events, clock=clock
         )
@@ -138,7 +133,8 @@ class Router:
             inbound_rules=self.compliance.inbound,
         )
         """The way back: provider pushes into the journal and the event hooks."""
-        self.decider = Decider(states, self._policy_chain(), self.config.router, clock, quality)
+        chain = policy_chain(self.plugins, self.config)
+        self.decider = Decider(states, chain, self.config.router, clock)
         """Asks the policy chain where each recipient goes (``route()`` explains it)."""
         self._loop = SendLoop(
             settings=self.config.router,
@@ -150,24 +146,14 @@ class Router:
             metrics=metrics,
             events=events,
             clock=clock,
-            quality=quality,
         )
         self.redelivery = self.learning.wire(self._loop, self.decider, self.prepare, self.callbacks)
-        """Sends a recipient once more after a failed report (``redeliver_within``)."""
         self.budget_journal = BudgetJournal(store, clock)
         self.admin = ProviderAdmin(states, store, metrics, clock)  # suspend, resume, reset
+        self._accepted: dict[str, Prepared] = {}  # accept()ed, unsent, as checked then
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""
         self._started = False
-
-    def _policy_chain(self) -> PolicyChain:
-        policies = self.plugins.policies
-        return PolicyChain(
-            [
-                policies.get(name)(self.config.policies[name])  # type: ignore[misc]
-                for name in self.config.router.policy
-            ]
-        )
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -185,9 +171,6 @@ class Router:
         """Build the providers, open the journal, start the balance tracker and (with
         *schedule*) the scheduler of held messages.
 
-        With balances tracked and a policy of the chain that learns, the delivery statistics
-        are read every interval too.
-
         Each budget first counts the recent calls the journal remembers (a process before
         this one made them), so the first balance poll waits its turn.
         """
@@ -199,7 +182,19 @@ class Router:
             await self.store.open()
         for index, (name, settings) in enumerate(self.config.providers.items()):
             if settings.common.enabled:
-                self._states[name] = self._provider_state(index, name, self._session)
+                cls = self.plugins.providers.get(settings.common.plugin)
+                assert cls is not None  # parse_config checked it
+                self._states[name] = provider_state(
+                    cls,
+                    settings,
+                    index,
+                    self._session,
+                    self.config.router.default_region,
+                    self.state.breaker(name, self._breaker_moved),
+                    self.state.budget(name, settings.limits),
+                    self.metrics.watch_breaker,
+                )
+                self._states[name].countries = self.state.country_breakers(name)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
         await self.admin.restore()
         await self.compliance.start()
@@ -210,33 +205,12 @@ class Router:
         if schedule:
             self.scheduler.start()
 
-    def _provider_state(
-        self, index: int, name: str, session: aiohttp.ClientSession
-    ) -> ProviderState:
-        settings = self.config.providers[name]
-        cls = self.plugins.providers.get(settings.common.plugin)
-        assert cls is not None  # parse_config checked it
-        provider = build_adapter(cls, settings, session, self.config.router.default_region)
-        own, per_country = breaker_settings(self.config.router)
-        breaker = self.state.breaker(name, self._breaker_moved, own)
-        self.metrics.watch_breaker(name, lambda: breaker.state)
-        return ProviderState(
-            settings,
-            provider,
-            self.state.budget(name, settings.limits),
-            breaker,
-            index,
-            price_lengths=prefix_lengths(settings.common.prices),
-            countries=self.state.country_breakers(name, per_country),
-        )
-
     async def aclose(self) -> None:
         """Stop the tracker, wait for event hooks, close adapters, journal and session."""
         await self.balances.stop()
         await self.scheduler.stop()
         await self.compliance.stop()
-        await self.quality.stop()
-        await self.redelivery.settle()
+        await self.learning.stop()
         await self.events.drain()
         await self.budget_journal.close()
         for state in self._states.values():
@@ -283,10 +257,12 @@ class Router:
         # no other request (a duplicate, a worker resuming it) can start sending it meanwhile.
         done = self._sending.take(message.id)
         if done is None:
-            record, created = await self._journal(prepared)
+            record, created = await journal_message(self.store, prepared, self.clock.time())
             return await self._duplicate(record)
         try:
-            record, created = await self._journal(prepared)
+            settled = self._admit(prepared)
+            routes = self.decider.routes(prepared)
+            record, created, started = await self._loop.journal_new(prepared, routes, settled)
         except BaseException:
             self._sending.release(message.id, done)
             raise
@@ -294,7 +270,7 @@ class Router:
             self._sending.release(message.id, done)
             return await self._duplicate(record)
         try:
-            return await self._deliver(prepared)
+            return await self._deliver(prepared, settled=settled, routes=routes, started=started)
         finally:
             self._sending.release(message.id, done)
 
@@ -309,12 +285,28 @@ class Router:
         return attrs.evolve(result, duplicate=True)
 
     async def accept(self, message: Message) -> tuple[MessageRecord, bool]:
-        """Validate and journal *message* without sending it (the daemon's ``wait: false``).
+        """Validate and journal *message* without sending it (the daemon's ``wait: false``):
+        the record and True, or the first with its reference and False. Send it later with
+        :meth:`send_accepted` (or :meth:`resume`)."""
+        prepared = self.prepare(message)
+        record, created = await journal_message(self.store, prepared, self.clock.time())
+        if created:
+            self._accepted[record.id] = prepared
+        return record, created
 
-        Returns the journal record and True, or the first record with this reference and
-        False. Send it later with :meth:`resume`.
-        """
-        return await self._journal(self.prepare(message))
+    async def send_accepted(self, message_id: str) -> SendResult | None:
+        """Send what :meth:`accept` journalled as checked then, not read back; None when this
+        Router holds it no more (:meth:`resume` its record then). Raises as :meth:`send`."""
+        prepared = self._accepted.pop(message_id, None)
+        if prepared is None:
+            return None
+        done = self._sending.take(message_id)
+        if done is None:  # unreachable while _accepted held it; never send twice
+            return None
+        try:
+            return await self._deliver(prepared)
+        finally:
+            self._sending.release(message_id, done)
 
     async def resume(self, record: MessageRecord) -> SendResult:
         """Send a journalled message whose recipients have no final status yet.
@@ -324,6 +316,7 @@ class Router:
         being sent already in this Router is waited for, and a finished one is not sent
         again: its journalled result is returned.
         """
+        self._accepted.pop(record.id, None)  # sent from its journal record from now on
         while True:
             under_way = self._sending.holder(record.id)
             if under_way is not None:
@@ -342,14 +335,27 @@ class Router:
         finally:
             self._sending.release(record.id, done)
 
-    async def _deliver(self, prepared: Prepared, record: MessageRecord | None = None) -> SendResult:
-        # Admitted first: opted out, expired and held recipients are settled, not sent.
-        text = prepared.text
-        settled = self.compliance.admit(
-            prepared.message, prepared.recipients, text.segments, record
+    def _admit(self, prepared: Prepared, record: MessageRecord | None = None) -> Settled:
+        """The recipients compliance settles instead of sending (opted out, expired, held)."""
+        return self.compliance.admit(
+            prepared.message, prepared.recipients, prepared.text.segments, record
         )
-        routes = self.decider.routes(prepared)
-        result = await self._loop.deliver(prepared, routes, record, settled=settled)
+
+    async def _deliver(
+        self,
+        prepared: Prepared,
+        record: MessageRecord | None = None,
+        *,
+        settled: Settled | None = None,
+        routes: list[Route] | None = None,
+        started: str | None = None,
+    ) -> SendResult:
+        # Admitted first: opted out, expired and held recipients are settled, not sent.
+        settled = self._admit(prepared, record) if settled is None else settled
+        routes = self.decider.routes(prepared) if routes is None else routes
+        result = await self._loop.deliver(
+            prepared, routes, record, settled=settled, started=started
+        )
         if any(r.status is RecipientStatus.SCHEDULED for r in result.recipients):
             self.on_hold()
         return result
@@ -387,12 +393,6 @@ class Router:
     async def balance(self, provider: str) -> Balance:
         """Read a provider's balance now, through its budget, and remember it."""
         return await self.balances.refresh(provider)
-
-    async def _journal(self, prepared: Prepared) -> tuple[MessageRecord, bool]:
-        text = prepared.text
-        return await self.store.add(
-            prepared.message, prepared.recipients, text.encoding, text.segments, self.clock.time()
-        )
 
     def _breaker_moved(self, name: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.set_breaker(name, new)

@@ -20,12 +20,14 @@ from router.config import RouterSettings
 from router.engine.balances import BalanceTracker
 from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
+from router.engine.countries import admitted
+from router.engine.loading import journal_message
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
-from router.engine.progress import Progress
 from router.engine.providers import ProviderState
 from router.engine.quality import QualityTracker
-from router.engine.resolve import Answer, Resolver, Verdict
+from router.engine.recover import Progress, Recovery
+from router.engine.resolve import Resolver, Verdict
 from router.errors import NoRouteError
 from router.model import (
     Attempt,
@@ -42,7 +44,7 @@ from router.model import (
 from router.plugins import Events
 from router.policy import Route, price_per_segment, suspension_reason, to_base
 from router.state import account_signal
-from router.store import MessageRecord, MessageStore, RecipientRecord
+from router.store import MessageRecord, MessageStore
 
 log = logging.getLogger("smsrouter")
 
@@ -61,7 +63,6 @@ class SendLoop:
         metrics: where attempts, failovers, costs and results are counted.
         events: the event hooks told of every routed message.
         clock: the time attempts are stamped with.
-        quality: counts each accepted send in the delivery statistics.
     """
 
     def __init__(
@@ -76,10 +77,10 @@ class SendLoop:
         metrics: Metrics,
         events: Events,
         clock: Clock,
-        quality: QualityTracker | None = None,
     ) -> None:
         self.settings = settings
-        self.quality = quality
+        self.quality: QualityTracker | None = None
+        """Counts each accepted send in the delivery statistics, once wired."""
         self.providers = providers
         self.store = store
         self.calls = calls
@@ -89,6 +90,48 @@ class SendLoop:
         self.events = events
         self.clock = clock
         self.resolver = Resolver(calls, clock)
+        self.recovery = Recovery(settings, providers, store, self.resolver, clock)
+
+    def first_call(self, prepared: Prepared, routes: Sequence[Route]) -> str | None:
+        """The provider of a new message's first attempt when it is one call (every first
+        candidate the same, within its batch size, its breaker acquired here), else None;
+        a caller that journals nothing after all must :meth:`abandon` it."""
+        if self.settings.max_attempts < 1 or not routes:
+            return None
+        firsts = {route.providers[0] if route.providers else None for route in routes}
+        if len(firsts) != 1:
+            return None
+        (name,) = firsts
+        if name is None:
+            return None
+        state = self.providers[name]
+        if state.suspended is not None or state.countries.closed_to():
+            return None
+        if len(routes) > max(1, state.provider.capabilities.max_recipients):
+            return None
+        return name if state.breaker.acquire() else None
+
+    async def journal_new(
+        self, prepared: Prepared, routes: Sequence[Route], settled: Mapping[str, object]
+    ) -> tuple[MessageRecord, bool, str | None]:
+        """Journal a new message, with its first call's start when it has one (nothing
+        *settled*): (record, created, that provider); a duplicate gives the breaker back."""
+        started = None if settled else self.first_call(prepared, routes)
+        try:
+            record, created = await journal_message(
+                self.store, prepared, self.clock.time(), started
+            )
+        except BaseException:
+            self.abandon(started)
+            raise
+        if not created:
+            self.abandon(started)
+        return record, created, started if created else None
+
+    def abandon(self, started: str | None) -> None:
+        """Give back the breaker :meth:`first_call` took for a call that is not made."""
+        if started is not None:
+            self.providers[started].breaker.abandon()
 
     async def deliver(
         self,
@@ -97,15 +140,19 @@ class SendLoop:
         record: MessageRecord | None = None,
         *,
         settled: Mapping[str, RecipientResult] | None = None,
+        started: str | None = None,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
 
         Recipients in *settled* (by reference) are not sent: their results are given
-        (opted out, expired, held until later; :mod:`router.compliance`).
+        (opted out, expired, held until later; :mod:`router.compliance`). *started* is
+        the provider :meth:`first_call` gave, the message journalled with that attempt
+        started: the first round makes it without journalling its start.
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
         """
+        # Long but in order: the recipients' progress, the rounds, the result, the why.
         message, text = prepared.message, prepared.text
         progress = []
         for recipient, route in zip(prepared.recipients, routes, strict=True):
@@ -113,11 +160,19 @@ class SendLoop:
             progress.append(Progress(recipient, route.providers, reasons))
             progress[-1].result = (settled or {}).get(recipient.ref)
         if record is not None:
-            await self._recover(record, progress)
+            await self.recovery.recover(record, progress)
         pending = [p for p in progress if p.result is None]
+        ended: list[tuple[str, Progress]] = []
+        """Final attempts not journalled yet: the result journals them, or the next round."""
         while pending:
-            await self._round(prepared, pending)
+            if started is not None:
+                await self._attempt(prepared, started, pending, ended, started=True)
+                started = None
+            else:
+                await self._round(prepared, pending, ended)
             pending = [p for p in progress if p.result is None]
+            if pending and ended:
+                await self._journal_ended(message.id, ended)
         result = SendResult(
             message_id=message.id,
             reference=message.reference,
@@ -125,10 +180,14 @@ class SendLoop:
             encoding=text.encoding,
             segments=text.segments,
         )
-        await self.store.finish(result)
-        if self.quality is not None:
-            await self.quality.sent({r.ref: r for r in prepared.recipients}, result.recipients)
-        self._count(result)
+        # The result holds every attempt, so the final ones are journalled with it: one
+        # write for the outcome. Until it lands their in-flight mark stands, as it did
+        # between the send and its end: a crash then is resolved as any interrupted call.
+        refs = {r.ref: r for r in prepared.recipients} if self.quality is not None else {}
+        sent = self.quality.samples(refs, result.recipients) if self.quality is not None else []
+        await self.store.finish(result, sent)
+        await self._release(message.id, ended)
+        self.metrics.count_result(result)
         await self.events.message_routed(message, result)
         if {r.status for r in result.recipients} == {RecipientStatus.FAILED}:
             why: dict[str, list[str]] = {}
@@ -140,92 +199,40 @@ class SendLoop:
             raise NoRouteError({k: "; ".join(v) for k, v in why.items()}, result)
         return result
 
-    async def send_again(
-        self,
-        prepared: Prepared,
-        recipient: Recipient,
-        candidates: Sequence[str],
-        record: RecipientRecord,
-    ) -> RecipientResult:
-        """Send one recipient of a finished message once more along *candidates* (a
-        redelivery), after the attempts of *record*; ``max_attempts`` counts the new ones."""
-        item = Progress(recipient, tuple(candidates), {}, attempts=list(record.attempts))
-        item.first = len(item.attempts)
+    async def send_one(self, prepared: Prepared, item: Progress) -> RecipientResult:
+        """Send one recipient along its candidates until it ends (a redelivery's)."""
+        ended: list[tuple[str, Progress]] = []
         while item.result is None:
-            await self._round(prepared, [item])
-        message, text, result = prepared.message, prepared.text, item.result
-        sent = SendResult(message.id, message.reference, (result,), text.encoding, text.segments)
-        await self.store.finish(sent)
-        if self.quality is not None:
-            await self.quality.sent({recipient.ref: recipient}, sent.recipients)
-        return result
+            await self._round(prepared, [item], ended)
+            await self._journal_ended(prepared.message.id, ended)
+        return item.result
 
-    async def _recover(self, record: MessageRecord, progress: list[Progress]) -> None:
-        by_ref = {r.ref: r for r in record.recipients}
-        for item in progress:
-            previous = by_ref.get(item.recipient.ref)
-            if previous is None or item.result is not None:
-                continue
-            item.attempts.extend(previous.attempts)
-            last = previous.attempts[-1] if previous.attempts else None
-            if previous.in_flight is None and last is not None and self._settled_by(item, last):
-                continue
-            tried = {a.provider for a in previous.attempts}
-            if previous.in_flight is not None:
-                if await self._interrupted(record.id, item, previous):
-                    continue
-                if item.attempts[-1].outcome is Outcome.AMBIGUOUS:
-                    tried.add(previous.in_flight)  # it may have it: never send it there again
-            item.candidates = tuple(c for c in item.candidates if c not in tried)
+    async def _journal_ended(self, message_id: str, ended: list[tuple[str, Progress]]) -> None:
+        """Journal the final attempts held back, before another round is made."""
+        for _, item in ended:
+            await self.store.attempt_ended(message_id, item.recipient.ref, item.attempts[-1])
+        await self._release(message_id, ended)
 
-    async def _interrupted(
-        self, message_id: str, item: Progress, previous: RecipientRecord
-    ) -> bool:
-        """Settle an attempt a crash cut short, journalled as it ended; True when finished.
+    async def _release(self, message_id: str, ended: list[tuple[str, Progress]]) -> None:
+        """Apply the reports that came before the attempts in *ended* were journalled."""
+        for name, item in ended:
+            keys = (item.attempts[-1].provider_message_id, item.recipient.ref, message_id)
+            await self.callbacks.release(name, keys)
+        ended.clear()
 
-        A status query answers where the provider has one (:mod:`router.engine.resolve`):
-        taken or refused finish the recipient; never arrived journals the attempt as
-        unavailable, with why, and the recipient is sent again as routing says; anything
-        else leaves it ambiguous, per ``on_ambiguous``.
-        """
-        name = previous.in_flight
-        assert name is not None
-        state = self.providers.get(name)
-        query = StatusQuery(None, item.recipient.ref, item.recipient.e164)
-        answer = (
-            Answer(Verdict.UNSETTLED)
-            if state is None
-            else await self.resolver.interrupted(state, query, previous.in_flight_at)
-        )
-        never_arrived = answer.verdict is Verdict.NEVER_ARRIVED
-        reason = "interrupted mid-attempt" + (f"; {answer.reason}" if never_arrived else "")
-        outcome = Outcome.UNAVAILABLE if never_arrived else Outcome.AMBIGUOUS
-        attempt = Attempt(name, outcome, reason, answer.provider_message_id, at=self.clock.time())
-        item.attempts.append(attempt)
-        # Journalled only now: a crash while asking leaves the mark, and its start, in place.
-        await self.store.attempt_ended(message_id, item.recipient.ref, attempt)
-        if answer.verdict is Verdict.TAKEN:
-            item.finish(RecipientStatus.ACCEPTED, name, answer.provider_message_id)
-        elif answer.verdict is Verdict.REFUSED:
-            item.finish(RecipientStatus.REJECTED, name)
-        elif never_arrived:
-            item.reasons[name] = f"{outcome}: {reason}"
+    def _final(self, item: Progress, outcome: RecipientOutcome) -> bool:
+        """Whether *outcome* ends its recipient here, with no call or failover after it."""
+        if outcome.outcome is Outcome.ACCEPTED:
+            return True
+        if not outcome.outcome.is_rejection:
             return False
-        return item.result is not None or self._settled_by(item, attempt)
+        more = item.position + 1 < len(item.candidates)
+        wanted = self.settings.on_rejected_recipient == "failover"
+        return not (outcome.outcome is Outcome.REJECTED_RECIPIENT and wanted and more)
 
-    def _settled_by(self, item: Progress, last: Attempt) -> bool:
-        """Finish a recovered recipient whose last journalled attempt was final."""
-        if last.outcome is Outcome.ACCEPTED:
-            item.finish(RecipientStatus.ACCEPTED, last.provider, last.provider_message_id)
-        elif last.outcome.is_rejection:
-            item.finish(RecipientStatus.REJECTED, last.provider)
-        elif last.outcome is Outcome.AMBIGUOUS and self.settings.on_ambiguous == "stop":
-            item.finish(RecipientStatus.AMBIGUOUS, last.provider, last.provider_message_id)
-        else:
-            return False
-        return True
-
-    async def _round(self, prepared: Prepared, pending: list[Progress]) -> None:
+    async def _round(
+        self, prepared: Prepared, pending: list[Progress], ended: list[tuple[str, Progress]]
+    ) -> None:
         """One attempt for every pending recipient: batched per provider, concurrently."""
         segments = prepared.text.segments
         groups: dict[str, list[Progress]] = {}
@@ -241,26 +248,39 @@ class SendLoop:
         for name, items in groups.items():
             size = max(1, self.providers[name].provider.capabilities.max_recipients)
             for start in range(0, len(items), size):
-                calls.append(self._attempt(prepared, name, items[start : start + size]))
+                calls.append(self._attempt(prepared, name, items[start : start + size], ended))
         if len(calls) == 1:
             await calls[0]  # the common case: a task and a gather would only cost time
         else:
             await asyncio.gather(*calls)
 
-    async def _attempt(self, prepared: Prepared, name: str, items: list[Progress]) -> None:
+    async def _attempt(
+        self,
+        prepared: Prepared,
+        name: str,
+        items: list[Progress],
+        ended: list[tuple[str, Progress]],
+        *,
+        started: bool = False,
+    ) -> None:
+        """One call to *name* for *items* (*started*: its breaker and journal mark taken); a
+        final outcome's attempt goes to *ended*, journalled with the result or next round."""
+        # One call, start to end: breaker, journal mark, the send, then each outcome in turn.
         message, text = prepared.message, prepared.text
         state = self.providers[name]
-        if state.suspended is not None:  # suspended since the route was decided
+        # Suspended since the route was decided; a call whose start is journalled already
+        # (first_call checked it then) goes on as a send under way does.
+        if not started and state.suspended is not None:
             for item in items:
                 item.reasons[name] = suspension_reason(state.suspended.reason)
                 item.position += 1
             return
-        if not state.breaker.acquire():
+        if not started and not state.breaker.acquire():
             for item in items:
                 item.reasons[name] = f"circuit breaker {state.breaker.state}"
                 item.position += 1
             return
-        items = self._admitted(state, items)
+        items = admitted(state, items)
         if not items:
             state.breaker.abandon()
             return
@@ -275,8 +295,9 @@ class SendLoop:
             attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
         )
         try:
-            refs = [i.recipient.ref for i in items]
-            await self.store.attempt_started(message.id, name, refs, self.clock.time())
+            if not started:
+                refs = [i.recipient.ref for i in items]
+                await self.store.attempt_started(message.id, name, refs, self.clock.time())
             outcomes = await self.calls.send(state, batch)
         except BaseException:
             state.breaker.abandon()  # the probe, if this was one, must not be lost
@@ -299,24 +320,14 @@ class SendLoop:
                 at=self.clock.time(),
             )
             item.attempts.append(attempt)
-            await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
-            keys = (attempt.provider_message_id, item.recipient.ref, message.id)
-            await self.callbacks.release(name, keys)
             self.metrics.series(self.metrics.attempts, name, outcome.outcome.value).inc()
-            await self._settle(state, item, outcome, text.segments)
-
-    def _admitted(self, state: ProviderState, items: list[Progress]) -> list[Progress]:
-        """The recipients whose country's breaker lets them go to *state*; the rest move on."""
-        admitted = []
-        for item in items:
-            country = item.recipient.country
-            if state.countries.acquire(country):
-                admitted.append(item)
+            if self._final(item, outcome):
+                ended.append((name, item))  # journalled with the result, or before a round
             else:
-                held = state.countries.breaker(country).state
-                item.reasons[state.name] = f"circuit breaker for {country} {held}"
-                item.position += 1
-        return admitted
+                await self.store.attempt_ended(message.id, item.recipient.ref, attempt)
+                keys = (attempt.provider_message_id, item.recipient.ref, message.id)
+                await self.callbacks.release(name, keys)
+            await self._settle(state, item, outcome, text.segments)
 
     async def _settle(
         self, state: ProviderState, item: Progress, outcome: RecipientOutcome, segments: int
@@ -387,11 +398,3 @@ class SendLoop:
         if cost is not None:
             self.metrics.series(self.metrics.cost, name).inc(float(cost))
         return cost
-
-    def _count(self, result: SendResult) -> None:
-        statuses = [r.status for r in result.recipients]
-        for status in statuses:
-            self.metrics.series(self.metrics.recipients, status.value).inc()
-        accepted = sum(1 for s in statuses if s is RecipientStatus.ACCEPTED)
-        overall = "accepted" if accepted == len(statuses) else "partial" if accepted else "failed"
-        self.metrics.series(self.metrics.messages, overall).inc()

@@ -20,6 +20,8 @@ class LiveState(abc.ABC):
     """
 
     clock: Clock
+    country_settings: BreakerSettings = BreakerSettings()
+    """The settings of every breaker per provider and country."""
 
     @abc.abstractmethod
     def budget(self, provider: str, limits: Limits) -> Budget:
@@ -32,10 +34,10 @@ class LiveState(abc.ABC):
         """The circuit breaker of *provider*; *on_change* hears every move."""
 
     def country_breakers(
-        self, provider: str, settings: BreakerSettings, on_change: CountryListener | None = None
+        self, provider: str, on_change: CountryListener | None = None
     ) -> CountryBreakers:
         """The breakers of *provider* per destination country; this process's by default."""
-        return CountryBreakers(provider, settings, self.clock, on_change)
+        return CountryBreakers(provider, self.country_settings, self.clock, on_change)
 
     @abc.abstractmethod
     def pushes(self) -> RecentPushes:
@@ -45,8 +47,16 @@ class LiveState(abc.ABC):
 class MemoryState(LiveState):
     """Live state in this process: lost on restart, seen by this Router alone."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        breakers: BreakerSettings | None = None,
+        countries: BreakerSettings | None = None,
+    ) -> None:
         self.clock = clock
+        self.breakers = breakers
+        """The settings of every provider's own breaker (the defaults when None)."""
+        self.country_settings = countries or BreakerSettings()
         self._pushes = RecentPushes(clock=clock)
 
     def budget(self, provider: str, limits: Limits) -> Budget:
@@ -56,8 +66,8 @@ class MemoryState(LiveState):
     def breaker(
         self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None
     ) -> Breaker:
-        """A new in-process breaker, closed."""
-        return Breaker(provider, settings, clock=self.clock, on_change=on_change)
+        """A new in-process breaker, closed, with *settings* or this state's own."""
+        return Breaker(provider, settings or self.breakers, clock=self.clock, on_change=on_change)
 
     def pushes(self) -> RecentPushes:
         """This process's record of recent pushes."""

@@ -123,10 +123,14 @@ class Breaker:
     @property
     def accepting(self) -> bool:
         """Whether a call may go now, without taking the half-open probe."""
+        return self.gate()[1]
+
+    def gate(self) -> tuple[BreakerState, bool]:
+        """:attr:`state` and :attr:`accepting` now, read together (the state once)."""
         state = self.state
-        return state is BreakerState.CLOSED or (
-            state is BreakerState.HALF_OPEN and not self.probing
-        )
+        if state is BreakerState.CLOSED:
+            return state, True
+        return state, state is BreakerState.HALF_OPEN and not self.probing
 
     @property
     def retry_in(self) -> float:

@@ -28,12 +28,13 @@ from router.store.deliveries import (
     QualityWeight,
 )
 from router.store.memory import MemoryStore
-from router.store.sqlite import SQLiteStore
+from router.store.sqlite import Durability, SQLiteStore
 
 __all__ = [
     "CallRecord",
     "DeliveryFigures",
     "DeliverySample",
+    "Durability",
     "HoldRecord",
     "InboundRecord",
     "MemoryStore",
@@ -51,14 +52,15 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> MessageStore:
+def open_store(url: str, durability: Durability = "power") -> MessageStore:
     """The store a ``[store] url`` names: ``memory:`` or ``sqlite:///path/to/file.db``.
 
     ``sqlite:///journal.db`` is relative to the working directory and
-    ``sqlite:////var/lib/smsrouter/journal.db`` absolute.
+    ``sqlite:////var/lib/smsrouter/journal.db`` absolute. *durability* is what a SQLite
+    commit survives (``[store] durability``: ``power`` or ``process``).
     """
     if url == "memory:":
         return MemoryStore()
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        return SQLiteStore(url.removeprefix("sqlite:///"), durability=durability)
     raise ConfigError([f"store.url: unknown store {url!r} (memory: or sqlite:///path)"])

@@ -19,9 +19,11 @@ When the journal itself fails (the disk is full, an I/O error), callers get a
 already be at a provider) is kept and retried instead, and its caller is told it is done
 (:mod:`router.store._faults`).
 
-``synchronous=FULL`` makes every commit durable before its callers hear of it: under WAL,
-``NORMAL`` may lose the last commits on power loss, and a message the API acknowledged
-must not be lost. The group commit is what keeps that affordable. :func:`prepare_journal`
+By default ``synchronous=FULL`` makes every commit durable before its callers hear of it:
+under WAL, ``NORMAL`` may lose the last commits on power loss, and a message the API
+acknowledged must not be lost. ``[store] durability = "process"`` chooses ``NORMAL``: a
+killed process still loses nothing (the WAL is written before the commit returns), a
+power cut may. The group commit is what keeps that affordable. :func:`prepare_journal`
 sets that, and WAL, on every file a writer opens, and takes the file through its migrations.
 """
 
@@ -333,12 +335,19 @@ def prepare_journal(
     what: str,
     busy_timeout_ms: int | None = None,
     memory_ok: bool = False,
+    synchronous: str = "FULL",
 ) -> None:
     """Check a journal file's schema version, set WAL and durable commits, migrate it.
+
+    *synchronous* is ``FULL`` (a commit survives a power cut) or ``NORMAL`` (under WAL, a
+    commit survives the process being killed, not a power cut: ``[store] durability =
+    "process"``).
 
     Raises ConfigError, naming *path*, for a file a newer smsrouter wrote or one that
     cannot use WAL (``:memory:`` is let through where *memory_ok*).
     """
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     latest = len(migrations)
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > latest:
@@ -351,9 +360,9 @@ def prepare_journal(
     (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if mode != "wal" and not (memory_ok and path == ":memory:"):
         raise ConfigError([f"store.url: {path} cannot use WAL mode (journal_mode is {mode})"])
-    # An acknowledged write must survive a power loss: under WAL, NORMAL may lose the last
-    # commits.
-    conn.execute("PRAGMA synchronous = FULL")
+    # By default an acknowledged write must survive a power loss: under WAL, NORMAL may lose
+    # the last commits then (a killed process loses nothing: the WAL is in the OS's cache).
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
     if busy_timeout_ms is not None:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

@@ -1,10 +1,5 @@
-"""The journal contract, its records, and the correlation rules every store shares.
-
-A delivery report or an inbound message names the message it is about in one of a few
-ways: the provider's message id, our per-recipient reference ``"<message id>-<n>"``, or our
-message id plus the recipient's number. :func:`ref_candidates`, :func:`report_target` and
-:func:`merge_report` hold those rules once, so every store matches and merges alike.
-"""
+"""The journal contract, its records, and the rules by which every store matches a report or
+an inbound text to its message (:func:`ref_candidates`, :func:`report_target`, ...)."""
 
 from __future__ import annotations
 
@@ -32,22 +27,8 @@ from router.store.admin import AdminJournal
 from router.store.budget_records import CallRecord as CallRecord
 from router.store.budget_records import HoldRecord as HoldRecord
 from router.store.budget_records import RecentCalls as RecentCalls
-from router.store.deliveries import DeliveryJournal
-
-
-@attrs.frozen
-class ReportMatch:
-    """What :meth:`MessageStore.apply_report` matched a report to, and what it did."""
-
-    message_id: str
-    ref: str
-    """Our reference of the recipient the report is about."""
-    applied: bool
-    """Whether the report changed the recipient's delivery status: False when it had a
-    final one already (a report never downgrades) or the report said nothing new."""
-    status: DeliveryStatus | None = attrs.field(default=None, eq=False)
-    """The recipient's delivery status after the report (the parts of a long text
-    together). Left out of comparisons: it follows from the journal, not the match."""
+from router.store.deliveries import DeliveryJournal, DeliverySample
+from router.store.matches import ReportMatch as ReportMatch
 
 
 class MessageState(enum.StrEnum):
@@ -188,8 +169,7 @@ class MessageStore(AdminJournal, abc.ABC):
     Every method is a coroutine.
     """
 
-    deliveries: DeliveryJournal
-    """The delivery statistics, learnt weights and redelivery claims, kept beside."""
+    deliveries: DeliveryJournal  # delivery statistics, learnt weights, redelivery claims
 
     async def open(self) -> None:
         """Prepare the store (create files, run migrations)."""
@@ -211,6 +191,21 @@ class MessageStore(AdminJournal, abc.ABC):
         Returns the record and True; or, when the message's ``reference`` (or its id) was
         seen before, the first message's record and False (nothing new is journalled).
         """
+
+    async def add_started(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        provider: str,
+    ) -> tuple[MessageRecord, bool]:
+        """:meth:`add`, then :meth:`attempt_started` on *provider*, in one write (one commit)."""
+        record, created = await self.add(message, recipients, encoding, segments, now)
+        if created:
+            await self.attempt_started(record.id, provider, [r.ref for r in recipients], now)
+        return record, created
 
     @abc.abstractmethod
     async def get(self, message_id: str) -> MessageRecord | None:
@@ -238,9 +233,10 @@ class MessageStore(AdminJournal, abc.ABC):
         """
 
     @abc.abstractmethod
-    async def finish(self, result: SendResult) -> None:
+    async def finish(self, result: SendResult, sent: Sequence[DeliverySample] = ()) -> None:
         """Record every recipient's send status: the message is done, or ``held`` while a
         recipient is ``scheduled`` (due at its ``scheduled_at``; see :meth:`held_due`).
+        The *sent* samples are counted in :attr:`deliveries` in the same write.
 
         Raises:
             KeyError: no such message.

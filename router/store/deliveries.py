@@ -182,6 +182,10 @@ class MemoryDeliveries(DeliveryJournal):
         self.quality = QualityState()
 
     async def record_sends(self, samples: Sequence[DeliverySample]) -> None:
+        self.count(samples)
+
+    def count(self, samples: Sequence[DeliverySample]) -> None:
+        """Count *samples* now (the memory store's ``finish`` does, in the same step)."""
         for sample in samples:
             row = self._rows.setdefault((sample.provider, sample.ref), [None, None, None])
             if row[0] is None:

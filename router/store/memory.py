@@ -42,7 +42,7 @@ from router.store.base import (
     inbound_key,
     ref_candidates,
 )
-from router.store.deliveries import MemoryDeliveries
+from router.store.deliveries import DeliverySample, MemoryDeliveries
 from router.store.held import cancelled, matches_status, state_after
 from router.store.reports import merge_report, report_target
 
@@ -94,7 +94,7 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
         self._held: dict[str, float] = {}
         """Held messages' ids and when each is due: all the scheduler reads."""
         self._optouts: dict[str, OptOut] = {}
-        self.deliveries = MemoryDeliveries(max_messages, self._claim_redelivery)
+        self.deliveries: MemoryDeliveries = MemoryDeliveries(max_messages, self._claim_redelivery)
 
     async def add(
         self,
@@ -165,7 +165,8 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
         self._update(message_id, ref, in_flight=None, in_flight_at=None, attempts=attempts)
         self._index(message_id, attempt.provider, attempt.provider_message_id)
 
-    async def finish(self, result: SendResult) -> None:
+    async def finish(self, result: SendResult, sent: Sequence[DeliverySample] = ()) -> None:
+        self.deliveries.count(sent)
         record = self._messages[result.message_id]
         by_ref = {r.ref: r for r in result.recipients}
         recipients = tuple(

@@ -13,10 +13,10 @@ land, :meth:`SQLiteStore.get` refuses that message rather than answer with an ol
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from router.errors import StoreError
 from router.model import (
@@ -32,6 +32,7 @@ from router.store import _held_sql as held
 from router.store import _inbound_sql as inbound_sql
 from router.store import _learning as learning
 from router.store._admin_sqlite import SQLiteAdminJournal
+from router.store._messages_sql import insert_message
 from router.store._schema import (
     MIGRATIONS,
     inbound_record,
@@ -52,14 +53,17 @@ from router.store.base import (
     MessageStore,
     OptOut,
     RecentCalls,
-    RecipientRecord,
     ReportMatch,
     check_limit,
     ref_candidates,
 )
+from router.store.deliveries import DeliverySample
 from router.store.reports import merge_report, report_target
 
-__all__ = ["SQLiteStore"]
+__all__ = ["Durability", "SQLiteStore"]
+
+Durability = Literal["power", "process"]
+"""What a commit survives: ``power`` (``synchronous = FULL``) or ``process`` (``NORMAL``)."""
 
 
 class SQLiteStore(SQLiteAdminJournal, MessageStore):
@@ -67,13 +71,33 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
 
     Args:
         path: the database file (created with its schema when missing), or ``:memory:``.
+        durability: ``power`` (the default: ``synchronous = FULL``, a commit survives a
+            power cut) or ``process`` (``synchronous = NORMAL`` under WAL: a commit survives
+            the process being killed, but the last ones may be lost on a power cut or an
+            operating system crash; commits wait less on the disk).
 
     Attributes:
         writer: the writer thread every read and write of the file goes through.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.writer = JournalWriter(path, _prepare, name=f"SQLiteStore({str(path)!r})")
+    def __init__(self, path: str | Path, *, durability: Durability = "power") -> None:
+        if durability not in ("power", "process"):
+            raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
+        self.durability = durability
+        synchronous = "FULL" if durability == "power" else "NORMAL"
+
+        def prepare(conn: sqlite3.Connection, path: str) -> None:
+            prepare_journal(
+                conn,
+                path,
+                MIGRATIONS,
+                what="journal",
+                busy_timeout_ms=5000,
+                memory_ok=True,
+                synchronous=synchronous,
+            )
+
+        self.writer = JournalWriter(path, prepare, name=f"SQLiteStore({str(path)!r})")
         self.deliveries = learning.SQLiteDeliveries(self.writer)
 
     def __repr__(self) -> str:
@@ -110,58 +134,38 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         segments: int,
         now: float,
     ) -> tuple[MessageRecord, bool]:
+        return await self._add(message, recipients, encoding, segments, now, None)
+
+    async def add_started(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        provider: str,
+    ) -> tuple[MessageRecord, bool]:
+        return await self._add(message, recipients, encoding, segments, now, provider)
+
+    async def _add(
+        self,
+        message: Message,
+        recipients: Sequence[Recipient],
+        encoding: Encoding,
+        segments: int,
+        now: float,
+        started: str | None,
+    ) -> tuple[MessageRecord, bool]:
+        """Journal *message*, its recipients in flight on *started* when it is set."""
         # One job on the writer thread, the look-up and the insert together: long but atomic.
         self.writer.backlog.check_room()
+        state = MessageState.QUEUED if started is None else MessageState.SENDING
+        in_flight_at = None if started is None else now
 
         def work(conn: sqlite3.Connection) -> tuple[MessageRecord, bool]:
-            # The one writer thread serialises adds, so look-then-insert cannot race.
-            found: list[MessageRecord] = []
-            if message.reference is not None:
-                found = load_messages(conn, "reference = ?", (message.reference,))
-            found = found or load_messages(conn, "id = ?", (message.id,))
-            if found:
-                return found[0], False
-            conn.execute(
-                "INSERT INTO messages (id, reference, text, sender, providers, encoding,"
-                " segments, created_at, state, send_at, expires_at, urgent, callback_url)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    message.reference,
-                    message.text,
-                    message.sender,
-                    None if message.providers is None else json.dumps(message.providers),
-                    encoding.value,
-                    segments,
-                    now,
-                    MessageState.QUEUED.value,
-                    message.send_at,
-                    message.expires_at,
-                    int(message.urgent),
-                    message.callback_url,
-                ),
+            return insert_message(
+                conn, message, recipients, encoding, segments, now, started, state, in_flight_at
             )
-            conn.executemany(
-                "INSERT INTO recipients (message_id, position, recipient, ref) VALUES (?, ?, ?, ?)",
-                [(message.id, i, r.e164, r.ref) for i, r in enumerate(recipients)],
-            )
-            record = MessageRecord(
-                id=message.id,
-                reference=message.reference,
-                text=message.text,
-                sender=message.sender,
-                providers=message.providers,
-                encoding=encoding,
-                segments=segments,
-                created_at=now,
-                state=MessageState.QUEUED,
-                recipients=tuple(RecipientRecord(r.e164, r.ref) for r in recipients),
-                send_at=message.send_at,
-                expires_at=message.expires_at,
-                urgent=message.urgent,
-                callback_url=message.callback_url,
-            )
-            return record, True
 
         return await self.writer.run(work)
 
@@ -203,8 +207,9 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
 
         await self.writer.run(work, keep=message_id)
 
-    async def finish(self, result: SendResult) -> None:
+    async def finish(self, result: SendResult, sent: Sequence[DeliverySample] = ()) -> None:
         def work(conn: sqlite3.Connection) -> None:
+            learning.record_sends(conn, sent)  # in the same transaction: no extra commit
             message_id = result.message_id
             cursor = conn.execute(
                 "UPDATE messages SET state = ? WHERE id = ?", (MessageState.DONE.value, message_id)
@@ -336,8 +341,3 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
 
     async def recent_calls(self, since: float) -> RecentCalls:
         return await self.writer.run(lambda conn: read_budget_calls(conn, since))
-
-
-def _prepare(conn: sqlite3.Connection, path: str) -> None:
-    """Set WAL and durable commits, then apply the migrations the file lacks."""
-    prepare_journal(conn, path, MIGRATIONS, what="journal", busy_timeout_ms=5000, memory_ok=True)

@@ -332,6 +332,14 @@ def fake(**options: Any) -> dict[str, Any]:
         ),
         ({"server": {"max_body": 10}}, "server.max_body: must be >= 1024: 10"),
         (
+            {"server": {"loop": "libuv"}},
+            "server.loop: expected one of 'auto', 'uvloop', 'asyncio', got 'libuv'",
+        ),
+        (
+            {"store": {"durability": "full"}},
+            "store.durability: expected one of 'power', 'process', got 'full'",
+        ),
+        (
             {"providers": {"a": fake(prices={"61": -0.01})}},
             'providers.a.prices."61": a price cannot be below 0, got -0.01',
         ),

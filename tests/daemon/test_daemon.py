@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from router.daemon.openapi import OPENAPI
 from router.testing import Fault
@@ -247,12 +248,28 @@ async def test_sigterm_finishes_sends_in_flight(
     assert sent_texts(emulators["broadcast"]) == ["in flight"]
 
 
+@pytest.mark.parametrize(
+    ("loop", "durability", "runs_on"),
+    [("auto", "power", "uvloop"), ("asyncio", "process", "asyncio")],
+)
 async def test_sigkill_mid_load_loses_nothing(
-    tmp_path: Path, emulators: dict[str, Any], daemon_factory: Any
+    tmp_path: Path,
+    emulators: dict[str, Any],
+    daemon_factory: Any,
+    loop: str,
+    durability: str,
+    runs_on: str,
 ) -> None:
-    text = config(tmp_path, emulators)
+    # A killed process loses no acknowledged message with either durability (``process``
+    # gives up only what a power cut takes), on either event loop.
+    text = (
+        config(tmp_path, emulators)
+        .replace("[server]\n", f'[server]\nloop = "{loop}"\n')
+        .replace("[store]\n", f'[store]\ndurability = "{durability}"\n')
+    )
     daemon = daemon_factory(text)
     await daemon.start()
+    assert f"event loop: {runs_on}" in daemon.log.read_text()
     emulators["broadcast"].inject(Fault(operation="send", latency=0.02))
     acknowledged: dict[str, str] = {}
 

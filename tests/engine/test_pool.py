@@ -22,7 +22,7 @@ from aiohttp import web
 import router.testing
 from router import Message, hookimpl
 from router.engine import Router
-from router.engine.pool import POOL_FLOOR, UNCAPPED_SHARE, pool_limit
+from router.engine.pool import POOL_FLOOR, UNBOUNDED, pool_limit
 from router.errors import NoRouteError, ProviderError
 from router.http import call
 from router.model import Batch, ErrorKind, Outcome, RecipientOutcome, SendResult
@@ -177,13 +177,40 @@ def sized(providers: dict[str, dict[str, Any]], workers: int = 4) -> int:
     return pool_limit(Router(config, plugins=[router.testing], autoload=False).config)
 
 
-def test_the_pool_is_the_sum_of_the_providers_shares_with_a_floor() -> None:
+def test_the_pool_is_the_sum_of_the_providers_caps_or_unbounded() -> None:
     assert sized({"a": {"concurrency": 5}, "b": {"concurrency": 1}}) == POOL_FLOOR
     capped = {f"p{i}": {"concurrency": 40} for i in range(4)}
     assert sized(capped) == 160
-    assert sized({"a": {}, "b": {"concurrency": 5}}) == UNCAPPED_SHARE + 5
-    assert sized({"a": {}, "b": {}}, workers=300) == 600
-    assert sized({"a": {}, "off": {"enabled": False}}) == UNCAPPED_SHARE
+    assert sized({"a": {}, "b": {"concurrency": 5}}) == UNBOUNDED
+    assert sized({"a": {}, "b": {}}, workers=300) == UNBOUNDED
+    assert sized({"a": {"concurrency": 5}, "off": {"enabled": False}}) == POOL_FLOOR
+
+
+async def test_more_sends_at_once_than_a_bounded_pool_held_all_go_out_together() -> None:
+    # 150 sends through a provider without a cap, held at the provider until every one has
+    # arrived: all 150 are in flight at once. A pool of 100 (aiohttp's default, and this
+    # pool's old share) left 50 waiting for a connection until their connect bound ran out.
+    provider = Server(hold=True)
+    config = {
+        "providers": {
+            "p": {"plugin": "post", "base_url": "", "connect_timeout": "5s", "timeout": "20s"}
+        }
+    }
+    async with serving(provider) as url:
+        config["providers"]["p"]["base_url"] = url
+        r = Router(config, plugins=[PostPlugin()], autoload=False)
+        await r.start(track_balances=False)
+        try:
+            tasks = [asyncio.ensure_future(send(r, f"m{i}")) for i in range(150)]
+            async with asyncio.timeout(20):
+                while provider.seen < 150 and not any(t.done() for t in tasks):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                assert provider.seen == 150
+                provider.go.set()
+                results = await asyncio.gather(*tasks)
+        finally:
+            await r.aclose()
+    assert outcomes(results) == [(Outcome.ACCEPTED, None)] * 150
 
 
 async def test_the_router_sizes_its_own_pool_and_leaves_a_session_it_was_given() -> None:

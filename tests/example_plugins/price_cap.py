@@ -30,6 +30,7 @@ class PriceCap(Policy):
 
     name = "price_cap"
     Config = PriceCapConfig
+    cacheable = True  # reads only the destination's price and the provider's currency
     config: PriceCapConfig
 
     def exclude(self, ctx: RoutingContext, provider: ProviderView) -> str | None:

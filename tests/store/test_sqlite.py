@@ -30,6 +30,7 @@ from router.model import (
 )
 from router.store import (
     CallRecord,
+    Durability,
     HoldRecord,
     MemoryStore,
     MessageRecord,
@@ -456,3 +457,30 @@ async def test_the_router_journals_through_sqlite(store: SQLiteStore, clock: Fak
     assert record.result() == result
     assert [len(r.attempts) for r in record.recipients] == [2, 2]
     assert again == record.result(duplicate=True)
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [("power", 2), ("process", 1)])
+async def test_durability_sets_how_commits_wait_for_the_disk(
+    tmp_path: Path, durability: Durability, synchronous: int
+) -> None:
+    # FULL (2) by default: a commit survives a power cut; NORMAL (1) under WAL: it survives
+    # a killed process, which is what "process" promises.
+    store = open_store(f"sqlite:///{tmp_path}/journal.db", durability)
+    assert isinstance(store, SQLiteStore)
+    assert store.durability == durability
+    await store.open()
+    try:
+        pragmas = await store.writer.run(
+            lambda conn: (
+                conn.execute("PRAGMA synchronous").fetchone()[0],
+                conn.execute("PRAGMA journal_mode").fetchone()[0],
+            )
+        )
+    finally:
+        await store.close()
+    assert pragmas == (synchronous, "wal")
+
+
+def test_an_unknown_durability_is_refused() -> None:
+    with pytest.raises(ValueError, match="durability must be 'power' or 'process'"):
+        SQLiteStore("journal.db", durability="disk")  # type: ignore[arg-type]

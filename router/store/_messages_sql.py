@@ -1,0 +1,78 @@
+"""The SQL that journals a new message: the look-up of an earlier copy, then its rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from router.model import Encoding, Message, Recipient
+from router.store._schema import load_messages
+from router.store.base import MessageRecord, MessageState, RecipientRecord
+
+
+def insert_message(
+    conn: sqlite3.Connection,
+    message: Message,
+    recipients: Sequence[Recipient],
+    encoding: Encoding,
+    segments: int,
+    now: float,
+    started: str | None,
+    state: MessageState,
+    in_flight_at: float | None,
+) -> tuple[MessageRecord, bool]:
+    """Journal *message* (its recipients in flight on *started* when set); or the first
+    record with its reference or id, and False."""
+    # The one writer thread serialises adds, so look-then-insert cannot race.
+    found: list[MessageRecord] = []
+    if message.reference is not None:
+        found = load_messages(conn, "reference = ?", (message.reference,))
+    found = found or load_messages(conn, "id = ?", (message.id,))
+    if found:
+        return found[0], False
+    conn.execute(
+        "INSERT INTO messages (id, reference, text, sender, providers, encoding,"
+        " segments, created_at, state, send_at, expires_at, urgent, callback_url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            message.id,
+            message.reference,
+            message.text,
+            message.sender,
+            None if message.providers is None else json.dumps(message.providers),
+            encoding.value,
+            segments,
+            now,
+            state.value,
+            message.send_at,
+            message.expires_at,
+            int(message.urgent),
+            message.callback_url,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO recipients (message_id, position, recipient, ref, in_flight,"
+        " in_flight_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(message.id, i, r.e164, r.ref, started, in_flight_at) for i, r in enumerate(recipients)],
+    )
+    record = MessageRecord(
+        id=message.id,
+        reference=message.reference,
+        text=message.text,
+        sender=message.sender,
+        providers=message.providers,
+        encoding=encoding,
+        segments=segments,
+        created_at=now,
+        state=state,
+        recipients=tuple(
+            RecipientRecord(r.e164, r.ref, in_flight=started, in_flight_at=in_flight_at)
+            for r in recipients
+        ),
+        send_at=message.send_at,
+        expires_at=message.expires_at,
+        urgent=message.urgent,
+        callback_url=message.callback_url,
+    )
+    return record, True
