@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from router.clock import Clock, sleep_or_wake
-from router.errors import NoRouteError
+from router.errors import NoRouteError, StoreError
 from router.store import MessageRecord, MessageState, MessageStore
 
 __all__ = ["RETRY_AFTER", "Scheduler"]
@@ -85,6 +85,8 @@ class Scheduler:
             try:
                 await self._start_due(now)
                 due = await self.store.next_held()
+            except StoreError:  # the journal said it is failing, once: no line each round
+                due = now + RETRY_AFTER
             except Exception:
                 log.exception("the scheduler could not read the journal; trying again")
                 due = now + RETRY_AFTER
@@ -123,5 +125,7 @@ class Scheduler:
                 await self.dispatch(record)
         except NoRouteError:
             pass  # journalled as failed, with every reason
+        except StoreError:
+            pass  # the journal said it is failing; the message stays held, tried again
         except Exception:
             log.exception("sending held message %s failed; trying again soon", message_id)
