@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,6 @@ from router.store import MemoryStore, MessageStore, SQLiteStore
 from router.store.admin import AdminAction, AdminKind, IngressNote, Suspension
 
 NOW = 1_700_000_000.0
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MessageStore]:
-    """An open, empty store of each kind."""
-    made: MessageStore = (
-        MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "journal.db")
-    )
-    await made.open()
-    yield made
-    await made.close()
 
 
 def act(provider: str, kind: AdminKind, reason: str = "", at: float = NOW) -> AdminAction:

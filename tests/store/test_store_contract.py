@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -34,22 +32,10 @@ from router.store import (
     RecentCalls,
     RecipientRecord,
     ReportMatch,
-    SQLiteStore,
 )
 
 NOW = 1_700_000_000.0
 NUMBERS = ("+61412345670", "+61412345671", "+61412345672")
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MessageStore]:
-    """An open, empty store of each kind."""
-    made: MessageStore = (
-        MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "journal.db")
-    )
-    await made.open()
-    yield made
-    await made.close()
 
 
 def outgoing(

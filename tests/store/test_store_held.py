@@ -3,7 +3,6 @@ list, run against every store; held messages outlive a reopened SQLite file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,10 @@ from router.model import (
     RecipientStatus,
     SendResult,
 )
-from router.store import MemoryStore, MessageState, MessageStore, OptOut, SQLiteStore
+from router.store import MessageState, MessageStore, OptOut, SQLiteStore
 
 NOW = 1_700_000_000.0
 NUMBERS = ("+61412345670", "+61412345671")
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MessageStore]:
-    """An open, empty store of each kind."""
-    made: MessageStore = (
-        MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "journal.db")
-    )
-    await made.open()
-    yield made
-    await made.close()
 
 
 async def add(

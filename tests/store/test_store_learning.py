@@ -3,9 +3,6 @@ statistics, learnt weights and their freeze, and the redelivery claim."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from router.model import (
@@ -23,26 +20,13 @@ from router.model import (
 from router.store import (
     DeliveryFigures,
     DeliverySample,
-    MemoryStore,
     MessageStore,
     QualityState,
     QualityWeight,
-    SQLiteStore,
 )
 
 NOW = 1_700_000_000.0
 ZA = "+27821234567"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MessageStore]:
-    """An open, empty store of each kind."""
-    made: MessageStore = (
-        MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "journal.db")
-    )
-    await made.open()
-    yield made
-    await made.close()
 
 
 def sample(ref: str, provider: str = "a", country: str = "ZA", at: float = NOW) -> DeliverySample:
