@@ -23,6 +23,7 @@ from router.cli.emulate import run_emulators
 from router.cli.target import DaemonTarget, LocalTarget, Target
 from router.config import parse_config, read_toml
 from router.daemon import DEFAULT_STORE, serve, serve_problems
+from router.daemon.times import parse_time
 from router.engine import Router
 from router.errors import ConfigError
 from router.model import Message
@@ -44,7 +45,22 @@ TOKEN_ENV = "SMSROUTER_API_TOKEN"  # noqa: S105 - the name of the variable, not 
 
 
 def _message(args: argparse.Namespace) -> Message:
-    return Message(to=args.to, text=args.text, sender=args.sender, reference=args.reference)
+    """The message the options give; only ``send`` has the timing and callback ones."""
+
+    def time(option: str) -> float | None:
+        value = getattr(args, option.removeprefix("--").replace("-", "_"), None)
+        return None if value is None else parse_time(option, value)
+
+    return Message(
+        to=args.to,
+        text=args.text,
+        sender=args.sender,
+        reference=args.reference,
+        send_at=time("--send-at"),
+        expires_at=time("--expires-at"),
+        urgent=getattr(args, "urgent", False),
+        callback_url=getattr(args, "callback_url", None),
+    )
 
 
 def target_problem(args: argparse.Namespace, *, config_needed: bool = True) -> str | None:
@@ -82,6 +98,10 @@ def _send_usage(args: argparse.Namespace) -> str | None:
         if given:
             dropped = ", ".join(given)
             return f"--csv takes each row's to, text and reference from the file: drop {dropped}"
+        if args.send_at is not None or args.expires_at is not None:
+            return "--csv takes send_at and expires_at from the file's columns"
+        if args.urgent or args.callback_url is not None:
+            return "--urgent and --callback-url are options of one message, not of --csv"
     elif args.to is None or args.text is None:
         return "give --to and --text for one message, or --csv FILE for many"
     elif args.campaign is not None:

@@ -95,6 +95,21 @@ def _send_arguments(send: argparse.ArgumentParser) -> None:
     send.add_argument("--sender", help="the sender ID (with --csv: for rows without one)")
     send.add_argument("--csv", metavar="FILE", help="send every row of FILE (see below)")
     send.add_argument(
+        "--send-at",
+        metavar="TIME",
+        help="hold the message in the journal until TIME (Unix seconds, or ISO 8601 with a "
+        "timezone); a daemon on that journal sends it then",
+    )
+    send.add_argument(
+        "--expires-at", metavar="TIME", help="never send the message after TIME (as --send-at)"
+    )
+    send.add_argument("--urgent", action="store_true", help="send it in quiet hours too")
+    send.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="where the daemon posts this message's delivery reports, signed",
+    )
+    send.add_argument(
         "--concurrency",
         metavar="N",
         type=int,

@@ -6,6 +6,7 @@ answer and an in-process Router's look the same.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ def sent(answer: Mapping[str, Any]) -> tuple[str, bool]:
         rows = [
             (
                 r["to"],
-                r["status"],
+                _status(r),
                 r["provider"],
                 r["provider_message_id"],
                 " -> ".join(f"{a['provider']}:{a['outcome']}" for a in r["attempts"]),
@@ -54,7 +55,21 @@ def sent(answer: Mapping[str, Any]) -> tuple[str, bool]:
         reasons = error.get("reasons") or {}
         why = [f"  {name}: {reason}" for name, reason in reasons.items()] or ["  no providers"]
         lines.extend([error["message"], *why])
-    return "\n".join(lines), not error and bool(answer.get("ok"))
+    # A message held for its time did what was asked: only a refusal or failure is not ok.
+    done = ("accepted", "scheduled")
+    ok = not error and all(r["status"] in done for r in (result or {}).get("recipients", []))
+    return "\n".join(lines), ok
+
+
+def _status(recipient: Mapping[str, Any]) -> str:
+    """A recipient's status, with the time it is held until, or why it was not sent."""
+    status = str(recipient["status"])
+    when = recipient.get("scheduled_at")
+    if status == "scheduled" and isinstance(when, int | float):
+        moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+        return f"scheduled until {moment.isoformat(timespec='seconds')}"
+    reason = recipient.get("reason")
+    return f"{status} ({reason})" if reason and status != "accepted" else status
 
 
 def ago(seconds: object) -> str:

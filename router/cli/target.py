@@ -19,7 +19,7 @@ from router.daemon.json import no_route_json, provider_json, result_json, route_
 from router.engine import Router
 from router.errors import NoRouteError, RouterError
 from router.logs import hide_in_aiohttp_logs, secrets_of
-from router.model import Message
+from router.model import Message, RecipientStatus
 from router.plugins import PluginHost, PluginInfo
 
 __all__ = ["DaemonTarget", "LocalTarget", "Target", "message_body"]
@@ -50,6 +50,11 @@ def message_body(message: Message) -> dict[str, Any]:
         body["sender"] = message.sender
     if message.reference is not None:
         body["reference"] = message.reference
+    for name in ("send_at", "expires_at", "callback_url"):
+        if getattr(message, name) is not None:
+            body[name] = getattr(message, name)
+    if message.urgent:
+        body["urgent"] = True
     return body
 
 
@@ -152,9 +157,16 @@ class LocalTarget:
         """Send, journalled in the config's ``[store]``."""
         async with self._router() as router:
             try:
-                return result_json(await router.send(message))
+                result = await router.send(message)
             except NoRouteError as exc:
                 return no_route_json(exc)
+            held = [r.recipient for r in result.recipients if r.status is RecipientStatus.SCHEDULED]
+            if held and router.config.store.url in (None, "memory:"):
+                raise RouterError(
+                    f"{', '.join(held)}: held for later, but [store] url is memory: and that "
+                    "journal ends with this process; name a journal file to hold messages"
+                )
+            return result_json(result)
 
     async def balances(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Each balance, read from its provider now."""
