@@ -27,7 +27,9 @@ def route(plan: Mapping[str, Any]) -> str:
             rows.append(["-", e["provider"], "", f"excluded by {e['policy']}: {e['reason']}"])
         if not rows:
             rows.append(["-", "", "", "no provider is configured"])
-        parts.append(f"\n{one['to']}\n" + table(rows, ["#", "provider", "cost", "why"]))
+        settled = one.get("settled")
+        head = one["to"] if not settled else f"{one['to']}: {_status(settled)}, not sent now"
+        parts.append(f"\n{head}\n" + table(rows, ["#", "provider", "cost", "why"]))
     return "\n".join(parts)
 
 

@@ -219,9 +219,20 @@ def route_json(plan: RoutePlan) -> dict[str, Any]:
                     {"provider": e.provider, "policy": e.policy, "reason": e.reason}
                     for e in route.excluded
                 ],
+                "settled": None if settled is None else _settled_json(settled),
             }
-            for route in plan.routes
+            for route, settled in zip(
+                plan.routes, plan.settled or (None,) * len(plan.routes), strict=True
+            )
         ],
+    }
+
+
+def _settled_json(result: RecipientResult) -> dict[str, Any]:
+    return {
+        "status": result.status.value,
+        "reason": result.reason,
+        "scheduled_at": result.scheduled_at,
     }
 
 

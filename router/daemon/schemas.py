@@ -291,6 +291,19 @@ _ROUTE = object_of(
                     "to": _TO,
                     "candidates": list_of("The providers to try, in order", _CANDIDATE),
                     "excluded": list_of("The providers left out", _EXCLUDED),
+                    "settled": object_of(
+                        "What would be done instead of sending it now, or null: it is sent now",
+                        {
+                            "status": described(
+                                "rejected (opted out), expired, or scheduled (held)", _STATUS
+                            ),
+                            "reason": described("Why, in words (empty when held)", STRING),
+                            "scheduled_at": described(
+                                "Held until then (Unix seconds), or null", type=["number", "null"]
+                            ),
+                        },
+                        null=True,
+                    ),
                 },
             ),
         ),

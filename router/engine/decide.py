@@ -19,7 +19,7 @@ from router.engine.decisions import Decisions
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
 from router.engine.quality import QualityTracker
-from router.model import Recipient
+from router.model import Recipient, RecipientResult
 from router.policy import PolicyChain, ProviderView, Route, RoutingContext
 
 
@@ -31,6 +31,9 @@ class RoutePlan:
     encoding: str
     segments: int
     routes: tuple[Route, ...]
+    settled: tuple[RecipientResult | None, ...] = ()
+    """Beside each route: what compliance would do instead of sending that recipient now
+    (refused as opted out, expired, or held until its time), or None: it is sent now."""
 
 
 class Decider:
@@ -111,13 +114,17 @@ class Decider:
             self._decisions, self._decisions_for = Decisions(tables), providers
         return self._decisions
 
-    def plan(self, prepared: Prepared) -> RoutePlan:
-        """The routes with what they were decided on, for an explanation."""
+    def plan(
+        self, prepared: Prepared, settled: Mapping[str, RecipientResult] | None = None
+    ) -> RoutePlan:
+        """The routes with what they were decided on, for an explanation; *settled*: the
+        recipients compliance would not send now, by reference."""
         return RoutePlan(
             prepared.message.id,
             prepared.text.encoding.value,
             prepared.text.segments,
             tuple(self.routes(prepared)),
+            tuple((settled or {}).get(r.ref) for r in prepared.recipients),
         )
 
     def _views(self, only: Sequence[str] | None) -> list[ProviderView]:

@@ -372,12 +372,10 @@ class Router:
         return record
 
     def route(self, message: Message) -> RoutePlan:
-        """Explain, without sending, where each recipient would go and why.
-
-        Raises:
-            ValidationError: the message is wrong (the field is named).
-        """
-        return self.decider.plan(self.prepare(message))
+        """Explain, without sending, where each recipient would go and why (and which
+        would be refused or held instead). Raises ValidationError naming a wrong field."""
+        prepared = self.prepare(message)
+        return self.decider.plan(prepared, self._admit(prepared))
 
     async def handle_callback(
         self, provider: str, kind: CallbackKind, request: CallbackRequest

@@ -170,6 +170,11 @@ async def test_the_opt_out_list_is_kept_through_the_api(
     assert (status, bad["error"]["field"]) == (400, "number")
     status, one = await daemon.request("GET", "/v1/optouts?number=%2B61412345678")
     assert [o["number"] for o in one["items"]] == [MOBILE]
+    status, plan = await daemon.request("POST", "/v1/route", {"to": MOBILE, "text": "Sale"})
+    assert status == 200
+    jsonschema.validate(plan, schema("Route"))
+    assert plan["routes"][0]["settled"] == {
+        "status": "rejected", "reason": "opted out", "scheduled_at": None}  # fmt: skip
     answer = await daemon.send(to=MOBILE)
     assert answer["recipients"][0]["reason"] == "opted out"
     status, removed = await daemon.request("DELETE", "/v1/optouts/+61412345678")

@@ -241,3 +241,20 @@ async def test_bad_times_and_callback_urls_are_refused_naming_the_field(
     with pytest.raises(ValidationError, match="callback_url"):
         signed.prepare(Message(to=MOBILE, text="x", callback_url="ftp://example.com/cb"))
     signed.prepare(Message(to=MOBILE, text="x", callback_url="https://example.com/cb"))
+
+
+async def test_a_route_explanation_says_who_would_be_refused_or_held_instead(
+    started: RouterFactory, night: FakeClock
+) -> None:
+    r = await started(config(quiet_hours="21:00-08:00"), on=night)
+    await r.compliance.optouts.add(MOBILE)
+    to = [MOBILE, SYDNEY_LANDLINE]
+    plan = r.route(Message(to=to, text="Sale"))
+    refused, held = plan.settled
+    assert refused is not None
+    assert held is not None
+    assert (refused.status, refused.reason) == (RecipientStatus.REJECTED, "opted out")
+    assert (held.status, held.scheduled_at) == (RecipientStatus.SCHEDULED, at_sydney(5, 8))
+    assert [route.providers for route in plan.routes] == [("a", "b"), ("a", "b")]
+    assert r.route(Message(to=to, text="Now", urgent=True)).settled[1] is None
+    assert sent_to(r) == []  # explained, never sent
