@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from router.model import Encoding, Message, Recipient
 from router.store._schema import load_messages
-from router.store.base import MessageRecord, MessageState, RecipientRecord
+from router.store.base import MessageRecord, MessageState
+from router.store.records import new_record
 
 
 def insert_message(
@@ -56,23 +57,14 @@ def insert_message(
         " in_flight_at) VALUES (?, ?, ?, ?, ?, ?)",
         [(message.id, i, r.e164, r.ref, started, in_flight_at) for i, r in enumerate(recipients)],
     )
-    record = MessageRecord(
-        id=message.id,
-        reference=message.reference,
-        text=message.text,
-        sender=message.sender,
-        providers=message.providers,
-        encoding=encoding,
-        segments=segments,
-        created_at=now,
+    record = new_record(
+        message,
+        recipients,
+        encoding,
+        segments,
+        now,
         state=state,
-        recipients=tuple(
-            RecipientRecord(r.e164, r.ref, in_flight=started, in_flight_at=in_flight_at)
-            for r in recipients
-        ),
-        send_at=message.send_at,
-        expires_at=message.expires_at,
-        urgent=message.urgent,
-        callback_url=message.callback_url,
+        started=started,
+        in_flight_at=in_flight_at,
     )
     return record, True

@@ -34,7 +34,6 @@ from router.store.base import (
     MessageStore,
     OptOut,
     RecentCalls,
-    RecipientRecord,
     ReportMatch,
     answered_by,
     bare_number,
@@ -44,6 +43,7 @@ from router.store.base import (
 )
 from router.store.deliveries import DeliverySample, MemoryDeliveries
 from router.store.held import cancelled, matches_status, state_after
+from router.store.records import new_record
 from router.store.reports import merge_report, report_target
 
 DEFAULT_MAX_MESSAGES = 100_000
@@ -108,22 +108,7 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
             return self._messages[self._references[message.reference]], False
         if message.id in self._messages:
             return self._messages[message.id], False
-        record = MessageRecord(
-            id=message.id,
-            reference=message.reference,
-            text=message.text,
-            sender=message.sender,
-            providers=message.providers,
-            encoding=encoding,
-            segments=segments,
-            created_at=now,
-            state=MessageState.QUEUED,
-            recipients=tuple(RecipientRecord(r.e164, r.ref) for r in recipients),
-            send_at=message.send_at,
-            expires_at=message.expires_at,
-            urgent=message.urgent,
-            callback_url=message.callback_url,
-        )
+        record = new_record(message, recipients, encoding, segments, now)
         self._messages[record.id] = record
         if message.reference is not None:
             self._references[message.reference] = record.id
