@@ -22,6 +22,7 @@ from router.errors import ConfigError
 from router.testing import Fault
 from tests.daemon.ingress_support import PASSWORD, Receiver, config
 from tests.daemon.support import SECRET, InProcessDaemon, sent_texts, wait_until
+from tests.daemon.test_daemon import point_callbacks
 
 SENDSMS = "/cgi-bin/sendsms"
 
@@ -38,8 +39,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def daemon(tmp_path: Path, emulators: dict[str, Any], served_factory: Any) -> InProcessDaemon:
     served: InProcessDaemon = served_factory(config(tmp_path, emulators))
     await served.start()
-    for name, emulator in emulators.items():
-        emulator.callback_url = f"{served.url}/callbacks/{name}/dlr/{SECRET}"
+    point_callbacks(emulators, served)
     return served
 
 
