@@ -221,9 +221,7 @@ def route_json(plan: RoutePlan) -> dict[str, Any]:
                 ],
                 "settled": None if settled is None else _settled_json(settled),
             }
-            for route, settled in zip(
-                plan.routes, plan.settled or (None,) * len(plan.routes), strict=True
-            )
+            for route, settled in zip(plan.routes, plan.settled, strict=True)
         ],
     }
 

@@ -31,7 +31,7 @@ class RoutePlan:
     encoding: str
     segments: int
     routes: tuple[Route, ...]
-    settled: tuple[RecipientResult | None, ...] = ()
+    settled: tuple[RecipientResult | None, ...]
     """Beside each route: what compliance would do instead of sending that recipient now
     (refused as opted out, expired, or held until its time), or None: it is sent now."""
 
