@@ -34,7 +34,8 @@ def route(plan: Mapping[str, Any]) -> str:
 
 
 def sent(answer: Mapping[str, Any]) -> tuple[str, bool]:
-    """A send's result (or its no-route error), and whether every recipient was accepted."""
+    """A send's result (or its no-route error), and whether every recipient was accepted
+    or held for its time."""
     error = answer.get("error")
     result = answer.get("result") if error else answer
     lines = []
