@@ -15,6 +15,8 @@ from hypothesis import settings
 
 from router.testing import FakeClock
 
+pytest_plugins = ["tests.servers"]  # postgres_url, redis_url: the fleet backends' servers
+
 # Generated inputs are the same on every run, so a run that passes passes again; set
 # HYPOTHESIS_PROFILE=explore to draw new ones while hunting.
 settings.register_profile("repeatable", derandomize=True)

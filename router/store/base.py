@@ -29,6 +29,7 @@ from router.store.budget_records import HoldRecord as HoldRecord
 from router.store.budget_records import RecentCalls as RecentCalls
 from router.store.deliveries import DeliveryJournal, DeliverySample
 from router.store.matches import ReportMatch as ReportMatch
+from router.store.queue import WorkQueue
 
 
 class MessageState(enum.StrEnum):
@@ -163,8 +164,9 @@ class InboundRecord:
     """When the router journalled it, from the router's clock."""
 
 
-class MessageStore(AdminJournal, abc.ABC):
-    """Where the engine journals messages, and operators their actions (:class:`AdminJournal`).
+class MessageStore(AdminJournal, WorkQueue, abc.ABC):
+    """Where the engine journals messages, operators their actions (:class:`AdminJournal`),
+    and instances sharing it lease their work (:class:`WorkQueue`).
 
     Every method is a coroutine.
     """
