@@ -19,6 +19,7 @@ from router.config.settings import (
     QualitySettings,
     RouterSettings,
     ServerSettings,
+    StateSettings,
     StoreSettings,
     WebhookSettings,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "QualitySettings",
     "RouterSettings",
     "ServerSettings",
+    "StateSettings",
     "StoreSettings",
     "WebhookSettings",
     "make_config_converter",

@@ -31,6 +31,7 @@ from router.config.settings import (
     ProviderSettings,
     RouterSettings,
     ServerSettings,
+    StateSettings,
     StoreSettings,
     WebhookSettings,
 )
@@ -265,7 +266,7 @@ def parse_config(
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)
     unset = {line.partition(": ")[0] for line in problems}
     converter = make_config_converter()
-    known = ("router", "server", "store", "providers", "policies", "webhooks", "ingress")
+    known = ("router", "server", "store", "state", "providers", "policies", "webhooks", "ingress")
     sections = known + COMPLIANCE_SECTIONS
     problems.extend(f"{join_path('', k)}: unknown key" for k in doc if k not in sections)
     settings, wrong = read_table(
@@ -274,6 +275,7 @@ def parse_config(
     router = settings or RouterSettings()
     server, _ = read_table(converter, doc.get("server", {}), ServerSettings, "server", problems)
     store, _ = read_table(converter, doc.get("store", {}), StoreSettings, "store", problems)
+    state, _ = read_table(converter, doc.get("state", {}), StateSettings, "state", problems)
     webhooks = _webhooks(converter, doc.get("webhooks", []), problems)
     optouts, message_callbacks = read_compliance(converter, doc, problems)
     if router.default_region is not None and not numbers.is_region(router.default_region):
@@ -301,7 +303,16 @@ def parse_config(
     if problems:
         raise ConfigError(_redacted(_unset_once(problems, unset), secrets))
     return Config(
-        router, server, store, providers, policies, webhooks, optouts, message_callbacks, ingress
+        router,
+        server,
+        store,
+        state or StateSettings(),
+        providers,
+        policies,
+        webhooks,
+        optouts,
+        message_callbacks,
+        ingress,
     )
 
 

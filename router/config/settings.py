@@ -202,6 +202,16 @@ class ServerSettings:
     on Linux), else asyncio's own; ``uvloop`` insists on it; ``asyncio`` never uses it."""
 
 
+def _at_least_a_second(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 1:
+        raise ValueError(f"must be at least 1 second, got {value:g}")
+
+
+def _key_prefix(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value or not value.isascii() or not all(c.isalnum() or c in "-_.:" for c in value):
+        raise ValueError(f"expected letters, digits and - _ . : only, got {value!r}")
+
+
 @attrs.frozen
 class StoreSettings:
     """The ``[store]`` table: where the journal lives (``memory:`` or ``sqlite:///path``).
@@ -215,6 +225,21 @@ class StoreSettings:
     default, ``synchronous = FULL``) survives a power cut; ``process`` (WAL with
     ``synchronous = NORMAL``) survives a killed process but may lose the last commits on
     a power cut or an operating system crash, for less time waiting on the disk."""
+    lease: Duration = attrs.field(default=Duration(30.0), validator=_at_least_a_second)
+    """In a journal several instances share (PostgreSQL): how long an instance's claim on
+    a message lasts unrenewed. An instance that dies has its messages taken over this long
+    after its last renewal."""
+
+
+@attrs.frozen
+class StateSettings:
+    """The ``[state]`` table: where the live state lives (budgets, breakers, balances,
+    recent pushes). Unset, in this process; ``redis://host:port/db`` shares it with every
+    instance on that Redis (fleet mode)."""
+
+    url: str | None = None
+    prefix: str = attrs.field(default="smsrouter", validator=_key_prefix)
+    """What every key of this fleet starts with, so fleets can share one Redis."""
 
 
 MIN_WEBHOOK_SECRET = 16
@@ -289,6 +314,7 @@ class Config:
     router: RouterSettings = RouterSettings()
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
+    state: StateSettings = StateSettings()
     providers: dict[str, ProviderSettings] = attrs.field(factory=dict)
     policies: dict[str, Any] = attrs.field(factory=dict)
     """Each chained policy's options, by policy name."""

@@ -53,8 +53,8 @@ from router.model import (
 )
 from router.policy import Route
 from router.provider import Provider
-from router.state import BreakerState, LiveState, MemoryState
-from router.state.settings import breaker_settings
+from router.state import BreakerState, LiveState
+from router.state.settings import open_state
 from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
@@ -74,7 +74,8 @@ class Router:
         store: the journal, or a function giving it for the validated config; either way
             the Router neither opens nor closes it. Unset, the Router opens and closes one
             at ``[store] url`` (in memory by default).
-        state: where budgets, breakers and recent pushes live; this process by default.
+        state: where budgets, breakers and recent pushes live, opened and closed by its
+            owner; unset, the Router opens the one ``[state] url`` names (this process's).
         session: an aiohttp session to use, as it is, instead of the Router's own (whose
             pool is sized for the providers: :func:`~router.engine.pool.pool_limit`).
         env: environment for ``${NAME}`` secrets; the process environment by default.
@@ -106,7 +107,8 @@ class Router:
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
         self.store = store = open_journal(store, self.config)
-        self.state = state or MemoryState(self.clock, *breaker_settings(self.config.router))
+        self.owns_state = state is None  # then opened and closed with the Router, like the store
+        self.state = state or open_state(self.config, self.clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
@@ -180,6 +182,8 @@ class Router:
             self._session = own_session(self.config)  # a session handed in is used as it is
         if self.owns_store:
             await self.store.open()
+        if self.owns_state:
+            await self.state.open()
         for index, (name, settings) in enumerate(self.config.providers.items()):
             if settings.common.enabled:
                 cls = self.plugins.providers.get(settings.common.plugin)
@@ -220,6 +224,8 @@ class Router:
                 log.exception("provider %r failed to close", state.name)
         if self.owns_store:
             await self.store.close()
+        if self.owns_state:
+            await self.state.close()
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None

@@ -22,6 +22,18 @@ class LiveState(abc.ABC):
     clock: Clock
     country_settings: BreakerSettings = BreakerSettings()
     """The settings of every breaker per provider and country."""
+    shared: bool = False
+    """Whether other router instances share this state (fleet mode)."""
+
+    async def open(self) -> None:  # noqa: B027 - the state in this process has nothing to open
+        """Connect to where the state lives; before the first Router uses it."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Release the connection; after the last Router is closed."""
+
+    def problem(self) -> str | None:
+        """Why the state cannot be reached now (``/healthz`` says it), or None."""
+        return None
 
     @abc.abstractmethod
     def budget(self, provider: str, limits: Limits) -> Budget:
