@@ -1,0 +1,1 @@
+"""The journal on PostgreSQL, for a fleet of router instances sharing one database."""
