@@ -1,0 +1,379 @@
+"""Fleet mode: one, two and three daemons on PostgreSQL and Redis, one on SQLite, and raw.
+
+Every configuration sends through the same loopback sink (:mod:`bench.fleet_sink`, in a
+process of its own, which counts each number it is sent):
+
+* ``raw``: a raw aiohttp client making the provider's POSTs straight to the sink;
+* ``sqlite``: one daemon (``python -m router serve``) on a SQLite journal, as in
+  :mod:`bench.daemon`;
+* ``fleet1``, ``fleet2``, ``fleet3``: that many daemons, each on a port of its own, all on
+  one PostgreSQL journal (``[store] url``) and one Redis live state (``[state] url``, a
+  prefix of the configuration's own), all pointing at the sink.
+
+A load generator in this process (uvloop) spreads a bounded number of messages over the
+daemons round-robin from :data:`CONCURRENCY` concurrent clients, in waiting mode and with
+``"wait": false`` (done when the sink has every message). Each configuration runs rounds
+of raw, waiting and queued, so its ratio to raw is taken in the same minutes. The CPU time
+of every process comes from ``/proc``: each daemon, the generator, the sink, this
+database's PostgreSQL backends and the Redis server.
+
+Every message goes to a number of its own, so the sink's count of distinct numbers and of
+repeats says whether every acknowledged message arrived exactly once; that is the bar.
+The run makes a database and a key prefix of its own (:func:`bench.fleet_servers.scratch`)
+and removes them, its daemons and its sink after, also on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from typing import Any
+
+import aiohttp
+import attrs
+
+from bench.common import Bar, CpuMeter, Load, Result, loop_name, median
+from bench.daemon import WORKERS, DaemonProcess
+from bench.fleet_load import Generator, NumberSource, queued_run, raw_run, sink_numbers
+from bench.fleet_servers import ServerMeter, Servers, scratch
+from bench.fleet_sink import CountingSink, Numbers
+from bench.sink import SinkProcess
+
+CONCURRENCY = 64
+FLEET = (1, 2, 3)
+"""How many daemons the fleet configurations run."""
+QUEUED_TIMEOUT = 120.0
+"""Seconds a queued round may take to reach the sink before the run fails."""
+
+
+@attrs.frozen
+class Sizes:
+    """How many messages each part of a configuration sends."""
+
+    warm: int
+    raw: int
+    waiting: int
+    queued: int
+    rounds: int
+
+
+SIZES = {
+    False: Sizes(warm=300, raw=2_000, waiting=1_500, queued=1_500, rounds=3),
+    True: Sizes(warm=4, raw=20, waiting=24, queued=24, rounds=1),
+}
+"""By quick."""
+
+
+@attrs.frozen
+class Configuration:
+    """One way of running: the raw client, the daemon on SQLite, or a fleet of *daemons*."""
+
+    name: str
+    label: str
+    daemons: int
+    fleet: bool
+
+
+CONFIGURATIONS = (
+    Configuration("sqlite", "1 daemon, SQLite", 1, fleet=False),
+    *(
+        Configuration(f"fleet{n}", f"{n} daemon{'s' * (n > 1)}, PostgreSQL + Redis", n, True)
+        for n in FLEET
+    ),
+)
+"""The daemon configurations, in the order they run; each has raw rounds of its own."""
+MODES = ("waiting", "queued")
+
+
+def fleet_config(sink: SinkProcess, listen: str, servers: Servers, prefix: str) -> str:
+    """One fleet daemon's TOML: the shared journal and state, one provider at the sink."""
+    return f"""
+[router]
+default_region = "AU"
+policy = ["priority"]
+
+[server]
+listen = "{listen}"
+api_tokens = ["bench-token"]
+workers = {WORKERS}
+loop = "uvloop"
+
+[store]
+url = "{servers.database}"
+
+[state]
+url = "{servers.redis}"
+prefix = "{prefix}"
+
+[providers.instant]
+plugin = "smsbroadcast"
+username = "bench"
+password = "bench-password"
+base_url = "{sink.url()}"
+prices = {{ "61" = 0.055, "614" = 0.045 }}
+"""
+
+
+class BenchDaemon(DaemonProcess):
+    """:class:`bench.daemon.DaemonProcess` that says why, when it does not start."""
+
+    async def start(self) -> None:
+        """Start the daemon and wait (20 s at most) until it answers /healthz.
+
+        Raises RuntimeError with the end of the daemon's log when it does not.
+        """
+        self._process = self._spawn()
+        async with aiohttp.ClientSession() as http:
+            for _ in range(400):
+                if self._process.poll() is not None:
+                    break
+                try:
+                    async with http.get(f"{self.url}/healthz") as answer:
+                        if answer.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+        log = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        await self.stop()
+        raise RuntimeError(f"the daemon on port {self.port} did not start:\n{log}")
+
+
+class FleetDaemon(BenchDaemon):
+    """:class:`BenchDaemon` with the fleet's journal and live state."""
+
+    def __init__(self, sink: SinkProcess, servers: Servers, prefix: str) -> None:
+        super().__init__(sink)
+        listen = f"127.0.0.1:{self.port}"
+        self.config.write_text(fleet_config(sink, listen, servers, prefix), encoding="utf-8")
+
+
+@attrs.define
+class Figures:
+    """One configuration's rounds: rates and CPU per message by arm, and what arrived."""
+
+    rates: dict[str, list[float]] = attrs.Factory(dict)
+    cpu: dict[str, dict[str, list[float]]] = attrs.Factory(dict)
+    acknowledged: int = 0
+    arrived: Numbers = Numbers(0, 0)
+    load: float = math.nan
+
+    def add(self, arm: str, load: Load, spent: dict[str, float]) -> None:
+        self.rates.setdefault(arm, []).append(load.rate)
+        for process, seconds in spent.items():
+            per = 1e6 * seconds / load.done if load.done else math.nan
+            self.cpu.setdefault(arm, {}).setdefault(process, []).append(per)
+
+    def rate(self, arm: str) -> float:
+        return median(self.rates[arm])
+
+    def cpu_of(self, arm: str, process: str) -> float:
+        return median(self.cpu[arm].get(process, []))
+
+    @property
+    def missing(self) -> int:
+        """Acknowledged messages whose number never reached the sink."""
+        return self.acknowledged - self.arrived.distinct
+
+
+async def _measure(
+    meter: CpuMeter, servers: ServerMeter | None, load: Any, figures: Figures, arm: str
+) -> Load:
+    meter.start()
+    if servers is not None:
+        await servers.start()
+    done: Load = await load
+    spent = meter.stop()
+    if servers is not None:
+        spent |= await servers.stop()
+    if done.failed:
+        raise RuntimeError(f"{arm}: {done.failed} of {done.done + done.failed} messages failed")
+    spent["daemons"] = sum(v for k, v in spent.items() if k.startswith("daemon "))
+    figures.add(arm, done, spent)
+    figures.acknowledged += done.done
+    return done
+
+
+async def _start(daemons: list[DaemonProcess], stack: contextlib.AsyncExitStack) -> None:
+    for daemon in daemons:
+        stack.push_async_callback(daemon.stop)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for daemon in daemons:
+                group.create_task(daemon.start())
+    except* RuntimeError as failed:
+        raise failed.exceptions[0] from None
+
+
+async def _configuration(
+    config: Configuration,
+    sink: CountingSink,
+    servers: Servers | None,
+    numbers: NumberSource,
+    quick: bool,
+) -> Figures:
+    sizes = SIZES[quick]
+    figures = Figures()
+    async with contextlib.AsyncExitStack() as stack:
+        daemons: list[DaemonProcess]
+        if config.fleet:
+            assert servers is not None
+            prefix = servers.prefix_of(config.name)
+            daemons = [FleetDaemon(sink, servers, prefix) for _ in range(config.daemons)]
+        else:
+            daemons = [BenchDaemon(sink)]
+        await _start(daemons, stack)
+        timeout = aiohttp.ClientTimeout(total=60)
+        http = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        generator = Generator(http, [d.url for d in daemons], numbers, CONCURRENCY)
+        before = await sink_numbers(http, sink)
+        warm = await generator.run(sizes.warm, wait=True)
+        if warm.failed:
+            raise RuntimeError(f"{config.name}: warm-up failed: {generator.errors[:3]}")
+        figures.acknowledged += warm.done
+        pids = {f"daemon {i + 1}": d.pid for i, d in enumerate(daemons)}
+        meter = CpuMeter({**pids, "generator": os.getpid(), "sink": sink.pid})
+        server_meter = ServerMeter(servers) if config.fleet and servers is not None else None
+        for _ in range(sizes.rounds):
+            raw = raw_run(http, sink, numbers, CONCURRENCY, sizes.raw)
+            await _measure(meter, None, raw, figures, "raw")
+            waiting = generator.run(sizes.waiting, wait=True)
+            await _measure(meter, server_meter, waiting, figures, "waiting")
+            queued = queued_run(generator, sink, sizes.queued, QUEUED_TIMEOUT)
+            await _measure(meter, server_meter, queued, figures, "queued")
+        after = await sink_numbers(http, sink)
+        figures.arrived = Numbers(after.distinct - before.distinct, after.repeats - before.repeats)
+        figures.load = os.getloadavg()[0]
+    return figures
+
+
+COLUMNS = (
+    "configuration",
+    "mode",
+    "msg/s",
+    "raw msg/s (same rounds)",
+    "× raw",
+    "daemons CPU µs/msg",
+    "each daemon",
+    "generator",
+    "sink",
+    "PostgreSQL",
+    "Redis",
+    "load average",
+)
+
+
+def _us(value: float) -> Any:
+    return "" if math.isnan(value) else round(value)
+
+
+def _rows(config: Configuration, figures: Figures) -> list[tuple[Any, ...]]:
+    raw = figures.rate("raw")
+    rows = []
+    for mode in MODES:
+        rate = figures.rate(mode)
+        each = " / ".join(
+            str(round(figures.cpu_of(mode, f"daemon {i + 1}"))) for i in range(config.daemons)
+        )
+        rows.append(
+            (
+                config.label,
+                "waiting" if mode == "waiting" else '"wait": false',
+                round(rate),
+                round(raw),
+                round(rate / raw, 3),
+                round(figures.cpu_of(mode, "daemons")),
+                each,
+                round(figures.cpu_of(mode, "generator")),
+                round(figures.cpu_of(mode, "sink")),
+                _us(figures.cpu_of(mode, "postgres")),
+                _us(figures.cpu_of(mode, "redis")),
+                round(figures.load, 2),
+            )
+        )
+    return rows
+
+
+def _raw_row(measured: dict[str, Figures]) -> tuple[Any, ...]:
+    rates = [r for f in measured.values() for r in f.rates["raw"]]
+    generator = [c for f in measured.values() for c in f.cpu["raw"]["generator"]]
+    sink = [c for f in measured.values() for c in f.cpu["raw"]["sink"]]
+    return (
+        "raw aiohttp client",
+        f"median of {len(rates)} rounds",
+        round(median(rates)),
+        f"{round(min(rates)):,}-{round(max(rates)):,}",
+        1.0,
+        "",
+        "",
+        round(median(generator)),
+        round(median(sink)),
+        "",
+        "",
+        "",
+    )
+
+
+def _figures(measured: dict[str, Figures]) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for name, f in measured.items():
+        figures[f"{name}_raw"] = f.rate("raw")
+        for mode in MODES:
+            figures[f"{name}_{mode}"] = f.rate(mode)
+            figures[f"{name}_{mode}_ratio"] = f.rate(mode) / f.rate("raw")
+            figures[f"{name}_{mode}_daemons_cpu_us"] = f.cpu_of(mode, "daemons")
+            figures[f"{name}_{mode}_generator_cpu_us"] = f.cpu_of(mode, "generator")
+        figures[f"{name}_acknowledged"] = f.acknowledged
+        figures[f"{name}_missing"] = f.missing
+        figures[f"{name}_repeats"] = f.arrived.repeats
+    for n in FLEET[1:]:
+        if f"fleet{n}" in measured and "fleet1" in measured:
+            for mode in MODES:
+                ratio = measured[f"fleet{n}"].rate(mode) / measured["fleet1"].rate(mode)
+                figures[f"fleet{n}_{mode}_over_fleet1"] = ratio
+    return figures
+
+
+async def run(quick: bool = False, servers: Servers | None = None) -> Result:
+    """Every configuration in turn; *servers* (else a scratch database and prefix)."""
+    started = time.perf_counter()
+    measured: dict[str, Figures] = {}
+    numbers = NumberSource()
+    async with contextlib.AsyncExitStack() as stack:
+        if servers is None:
+            servers = await stack.enter_async_context(scratch())
+        sink = stack.enter_context(CountingSink())
+        for config in CONFIGURATIONS:
+            measured[config.name] = await _configuration(config, sink, servers, numbers, quick)
+    rows = [_raw_row(measured)]
+    for config in CONFIGURATIONS:
+        rows.extend(_rows(config, measured[config.name]))
+    wrong = sum(f.missing + f.arrived.repeats for f in measured.values())
+    sizes = SIZES[quick]
+    return Result(
+        name="fleet",
+        title="Fleet mode: daemons on PostgreSQL and Redis, one on SQLite, and raw",
+        columns=COLUMNS,
+        rows=tuple(rows),
+        bars=(Bar("messages missing or repeated at the sink", 0, wrong, higher_is_better=False),),
+        notes=(
+            f"{CONCURRENCY} concurrent API clients (the load generator, on {loop_name()}) "
+            f"spreading messages over the daemons round-robin; each daemon with {WORKERS} "
+            f"send workers; per configuration {sizes.rounds} rounds of raw "
+            f"({sizes.raw:,} messages), waiting ({sizes.waiting:,}) and "
+            f'"wait": false ({sizes.queued:,}, done when the sink has them all), medians',
+            "CPU µs/msg of each process from /proc: every daemon (summed, and each), the "
+            "load generator (the raw client in raw rounds), the sink, this database's "
+            "PostgreSQL backends and the Redis server (which serves every client on the "
+            f"machine); {os.cpu_count()} cores shared by all of them",
+            f"messages acknowledged: {sum(f.acknowledged for f in measured.values()):,}; "
+            "missing at the sink: "
+            f"{sum(f.missing for f in measured.values())}; repeated: "
+            f"{sum(f.arrived.repeats for f in measured.values())}",
+        ),
+        figures=_figures(measured),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,103 @@
+"""The loopback sink that also counts each number it was sent, to tell a repeat from a loss.
+
+It is :mod:`bench.sink` (the same answers, the same ``/stats``) with one more count: every
+number a send request names, so ``GET /numbers`` says how many distinct numbers arrived and
+how many arrived more than once. Every message of a fleet run goes to a number of its own,
+so a message two instances both sent shows as a repeat, and one none sent as a missing
+number, whatever the other messages did. It runs in a process of its own
+(``python -m bench.fleet_sink``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+import attrs
+from aiohttp import web
+
+from bench.sink import ROOT, SinkProcess, make_app
+
+
+@attrs.frozen
+class Numbers:
+    """What ``GET /numbers`` says: distinct numbers sent, and how many came again."""
+
+    distinct: int
+    repeats: int
+    """Send requests for a number already seen: 0 when every message came once."""
+
+
+def make_counting_app() -> web.Application:
+    """:func:`bench.sink.make_app` with every number of a send request counted."""
+    seen: set[str] = set()
+    repeats = 0
+
+    @web.middleware
+    async def count(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        nonlocal repeats
+        if request.method == "POST":
+            # read() keeps the body, so the sink's own handler reads it again for free.
+            fields = dict(parse_qsl((await request.read()).decode()))
+            if fields.get("action") != "balance":
+                for recipient in fields.get("to", "").split(","):
+                    if recipient in seen:
+                        repeats += 1
+                    else:
+                        seen.add(recipient)
+        return await handler(request)
+
+    async def numbers(request: web.Request) -> web.Response:
+        return web.json_response({"distinct": len(seen), "repeats": repeats})
+
+    app = make_app()
+    app.middlewares.append(count)
+    app.router.add_get("/numbers", numbers)
+    return app
+
+
+async def _serve() -> None:
+    runner = web.AppRunner(make_counting_app(), access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+class CountingSink(SinkProcess):
+    """The counting sink in a process of its own, for ``with``; stopped as the sink is."""
+
+    def start(self) -> None:
+        """Start the process and wait (20 s at most) for the port it prints."""
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.fleet_sink"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], 20)
+        line = self._process.stdout.readline() if ready else ""
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError("the counting sink did not start")
+        self.port = int(line)
+
+
+if __name__ == "__main__":
+    from bench.common import run_on_loop
+
+    run_on_loop(_serve())
