@@ -43,8 +43,8 @@ def kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     The database is asked for here only, so the other kinds need no server; and here, not
     in ``journal``, as an async fixture cannot be asked for from inside another.
     """
-    kind: str = request.param
-    return kind, request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    name: str = request.param
+    return name, request.getfixturevalue("postgres_url") if name == "postgres" else None
 
 
 @pytest.fixture
