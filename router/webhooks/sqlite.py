@@ -247,21 +247,34 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def open_event_journal(store: MessageStore) -> EventJournal:
     """The event journal that goes with the message journal *store*.
 
-    A SQLite journal file gets a SQLite event journal beside it; a PostgreSQL journal
-    shared by a fleet gets the PostgreSQL event journal in its database, under the same
-    instance name and lease, so each event is posted once by the fleet; anything else
-    (memory) gets a memory one, which a restart empties.
+    A SQLite journal file gets a SQLite event journal beside it; a journal a fleet shares
+    (PostgreSQL) gets the PostgreSQL event journal in its database, under the same instance
+    name and lease, so each event is posted once by the fleet; anything else (memory) gets
+    a memory one, which a restart empties.
+
+    Raises:
+        TypeError: *store* is shared but names no PostgreSQL database (``url``) or no
+            lease in seconds, so no event journal would be shared with it.
     """
     if isinstance(store, SQLiteStore) and store.path != ":memory:":
         return SQLiteEventJournal(events_path(store.path))
-    url = getattr(store, "url", None)
-    if store.shared and isinstance(url, str) and url.startswith(POSTGRES_SCHEMES):
-        from router.webhooks.postgres import PostgresEventJournal  # the fleet extra: asyncpg
-
-        return PostgresEventJournal(url, owner=store.owner, lease=_lease(store))
+    if store.shared:
+        return _shared_journal(store)
     if not isinstance(store, MemoryStore | SQLiteStore):
         log.warning("webhook events are kept in memory: a restart loses pending ones")
     return MemoryEventJournal()
+
+
+def _shared_journal(store: MessageStore) -> EventJournal:
+    """The PostgreSQL event journal in the database of *store*, a journal a fleet shares."""
+    # Refused rather than kept in memory: each instance would lose its pending events on a
+    # restart, and post what it was pushed beside the others.
+    url = getattr(store, "url", None)
+    if not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES):
+        raise TypeError(f"{type(store).__name__} is shared but names no PostgreSQL url")
+    from router.webhooks.postgres import PostgresEventJournal  # the fleet extra: asyncpg
+
+    return PostgresEventJournal(url, owner=store.owner, lease=_lease(store))
 
 
 def _lease(store: MessageStore) -> float:
@@ -274,7 +287,7 @@ def _lease(store: MessageStore) -> float:
         seconds = getattr(store, name, None)
         if isinstance(seconds, int | float) and not isinstance(seconds, bool):
             return float(seconds)
-    raise TypeError(f"{type(store).__name__} shares its journal but says no lease in seconds")
+    raise TypeError(f"{type(store).__name__} is shared but says no lease in seconds")
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:

@@ -75,6 +75,17 @@ async def test_instances_asking_at_once_never_get_one_delivery(
     assert await a.list(state=DeliveryState.PENDING) == []
 
 
+async def test_an_event_pushed_to_two_instances_at_once_is_journalled_once(
+    instances: dict[str, PostgresEventJournal],
+) -> None:
+    a, b = instances["a"], instances["b"]
+    adds = [j.add(event(n), ["app", "audit"], NOW) for n in range(40) for j in (a, b)]
+    added = await asyncio.gather(*adds)
+    assert sum(added) == 80
+    assert [added[i] + added[i + 1] for i in range(0, 80, 2)] == [2] * 40
+    assert len(await b.list(limit=500)) == 80
+
+
 async def test_an_instance_sees_its_own_leases_and_not_another_s(
     instances: dict[str, PostgresEventJournal],
 ) -> None:
@@ -274,10 +285,12 @@ def test_a_shared_postgresql_store_gets_the_postgresql_event_journal() -> None:
     assert isinstance(journal, PostgresEventJournal)
     assert (journal.owner, journal.lease) == ("instance-1", 12.0)
     assert SECRET not in repr(journal)
-    assert isinstance(open_event_journal(SharedStore("memory:")), MemoryEventJournal)
+    assert isinstance(open_event_journal(MemoryStore()), MemoryEventJournal)
+    with pytest.raises(TypeError, match="SharedStore is shared but names no PostgreSQL url"):
+        open_event_journal(SharedStore("memory:"))
     no_lease = SharedStore("postgres://db.example/journal")
     del no_lease.lease_seconds
-    with pytest.raises(TypeError, match="no lease in seconds"):
+    with pytest.raises(TypeError, match="says no lease in seconds"):
         open_event_journal(no_lease)
 
 
