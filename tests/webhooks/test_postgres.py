@@ -28,7 +28,7 @@ from router.webhooks import (
     open_event_journal,
 )
 from router.webhooks.postgres import PostgresEventJournal
-from tests.webhooks.link import Link
+from tests.link import Link
 from tests.webhooks.support import WEBHOOK_SECRET, Receiver, free_port
 
 NOW = 1_700_000_000.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.webhooks.support import free_port
+from tests.daemon.support import free_port
 
 
 class Link:
