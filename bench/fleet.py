@@ -19,8 +19,9 @@ database's PostgreSQL backends and the Redis server.
 
 Every message goes to a number of its own, so the sink's count of distinct numbers and of
 repeats says whether every acknowledged message arrived exactly once; that is the bar.
-The run makes a database and a key prefix of its own (:func:`bench.fleet_servers.scratch`)
-and removes them, its daemons and its sink after, also on an error or Ctrl-C.
+Each fleet configuration makes a database and a key prefix of its own
+(:func:`bench.fleet_servers.scratch`), so none starts on a journal another filled; the
+run removes them, its daemons and its sink after, also on an error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class Figures:
     """One configuration's rounds: rates and CPU per message by arm, and what arrived."""
 
     rates: dict[str, list[float]] = attrs.Factory(dict)
+    transactions: dict[str, list[float]] = attrs.Factory(dict)
+    """PostgreSQL transactions per message, by arm (fleet configurations only)."""
     cpu: dict[str, dict[str, list[float]]] = attrs.Factory(dict)
     acknowledged: int = 0
     arrived: Numbers = Numbers(0, 0)
@@ -126,6 +129,8 @@ async def _measure(
     spent = meter.stop()
     if servers is not None:
         spent |= await servers.stop()
+        per = servers.transactions / done.done if done.done else math.nan
+        figures.transactions.setdefault(arm, []).append(per)
     if done.failed:
         raise RuntimeError(f"{arm}: {done.failed} of {done.done + done.failed} messages failed")
     spent["daemons"] = sum(v for k, v in spent.items() if k.startswith("daemon "))
@@ -198,6 +203,7 @@ COLUMNS = (
     "generator",
     "sink",
     "PostgreSQL",
+    "PostgreSQL transactions/msg",
     "Redis",
     "load average",
 )
@@ -205,6 +211,10 @@ COLUMNS = (
 
 def _us(value: float) -> Any:
     return "" if math.isnan(value) else round(value)
+
+
+def _per(value: float) -> Any:
+    return "" if math.isnan(value) else round(value, 1)
 
 
 def _rows(config: Configuration, figures: Figures) -> list[tuple[Any, ...]]:
@@ -227,6 +237,7 @@ def _rows(config: Configuration, figures: Figures) -> list[tuple[Any, ...]]:
                 round(figures.cpu_of(mode, "generator")),
                 round(figures.cpu_of(mode, "sink")),
                 _us(figures.cpu_of(mode, "postgres")),
+                _per(median(figures.transactions.get(mode, []))),
                 _us(figures.cpu_of(mode, "redis")),
                 round(figures.load, 2),
             )
@@ -251,6 +262,7 @@ def _raw_row(measured: dict[str, Figures]) -> tuple[Any, ...]:
         "",
         "",
         "",
+        "",
     )
 
 
@@ -263,6 +275,9 @@ def _figures(measured: dict[str, Figures]) -> dict[str, float]:
             figures[f"{name}_{mode}_ratio"] = f.rate(mode) / f.rate("raw")
             figures[f"{name}_{mode}_daemons_cpu_us"] = f.cpu_of(mode, "daemons")
             figures[f"{name}_{mode}_generator_cpu_us"] = f.cpu_of(mode, "generator")
+            if mode in f.transactions:
+                figures[f"{name}_{mode}_pg_transactions"] = median(f.transactions[mode])
+                figures[f"{name}_{mode}_pg_cpu_us"] = f.cpu_of(mode, "postgres")
         figures[f"{name}_acknowledged"] = f.acknowledged
         figures[f"{name}_missing"] = f.missing
         figures[f"{name}_repeats"] = f.arrived.repeats
@@ -275,16 +290,21 @@ def _figures(measured: dict[str, Figures]) -> dict[str, float]:
 
 
 async def run(quick: bool = False, servers: Servers | None = None) -> Result:
-    """Every configuration in turn; *servers* (else a scratch database and prefix)."""
+    """Every configuration in turn, each fleet on *servers*.
+
+    Without *servers*, each fleet configuration has a scratch database and prefix of its
+    own, so none starts with a journal the one before it filled.
+    """
     started = time.perf_counter()
     measured: dict[str, Figures] = {}
     numbers = NumberSource()
-    async with contextlib.AsyncExitStack() as stack:
-        if servers is None:
-            servers = await stack.enter_async_context(scratch())
-        sink = stack.enter_context(CountingSink())
+    with CountingSink() as sink:
         for config in CONFIGURATIONS:
-            measured[config.name] = await _configuration(config, sink, servers, numbers, quick)
+            async with contextlib.AsyncExitStack() as stack:
+                used = servers
+                if config.fleet and used is None:
+                    used = await stack.enter_async_context(scratch())
+                measured[config.name] = await _configuration(config, sink, used, numbers, quick)
     rows = [_raw_row(measured)]
     for config in CONFIGURATIONS:
         rows.extend(_rows(config, measured[config.name]))
@@ -306,6 +326,8 @@ async def run(quick: bool = False, servers: Servers | None = None) -> Result:
             "load generator (the raw client in raw rounds), the sink, this database's "
             "PostgreSQL backends and the Redis server (which serves every client on the "
             f"machine); {os.cpu_count()} cores shared by all of them",
+            "PostgreSQL transactions/msg: the database's committed and rolled back "
+            "transactions (pg_stat_database) over the round, per message",
             f"messages acknowledged: {sum(f.acknowledged for f in measured.values()):,}; "
             "missing at the sink: "
             f"{sum(f.missing for f in measured.values())}; repeated: "

@@ -3,13 +3,14 @@
 :func:`scratch` makes a PostgreSQL database and a Redis key prefix of the run's own and
 removes both after it (the database dropped, every key under the prefix deleted), also
 when the run fails or is interrupted. :class:`ServerMeter` reads the CPU time of the
-processes serving the run: the PostgreSQL backends connected to its database and the Redis
+processes serving the run (the PostgreSQL backends connected to its database and the Redis
 server, from ``/proc`` as :class:`bench.common.CpuMeter` does, through the processes
-coming and going that a connection pool makes.
+coming and going that a connection pool makes) and the database's transactions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import uuid
@@ -24,6 +25,8 @@ ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 """The PostgreSQL server on this machine, as a user that may create databases."""
 REDIS = "redis://127.0.0.1:6379/0"
 """The Redis server on this machine."""
+STATISTICS_LAG = 1.2
+"""Seconds after which PostgreSQL's statistics count a busy backend's transactions."""
 
 
 @attrs.frozen
@@ -79,6 +82,24 @@ async def scratch(admin: str = ADMIN, redis_url: str = REDIS) -> AsyncIterator[S
         await connection.close()
 
 
+async def transactions(servers: Servers) -> int:
+    """Transactions committed or rolled back in the database so far, as its statistics say.
+
+    A busy backend reports its counts at most once a second, so they lag that much.
+    """
+    import asyncpg
+
+    connection = await asyncpg.connect(servers.database, timeout=5)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    return count
+
+
 async def server_pids(servers: Servers) -> dict[str, list[int]]:
     """The processes serving *servers* now: this database's backends, the Redis server."""
     import asyncpg
@@ -118,10 +139,15 @@ class ServerMeter:
     def __init__(self, servers: Servers) -> None:
         self.servers = servers
         self._before: dict[int, float] = {}
+        self._transactions = 0
         self.spent: dict[str, float] = {}
+        self.transactions = 0
+        """PostgreSQL transactions in the database over the last stretch."""
 
     async def start(self) -> None:
-        """Note each server process's CPU time now."""
+        """Note each server process's CPU time, and the database's transactions, now."""
+        await asyncio.sleep(STATISTICS_LAG)
+        self._transactions = await transactions(self.servers)
         pids = await server_pids(self.servers)
         self._before = {
             pid: spent
@@ -131,7 +157,11 @@ class ServerMeter:
         }
 
     async def stop(self) -> dict[str, float]:
-        """CPU seconds since :meth:`start`, by ``postgres`` and ``redis``."""
+        """CPU seconds since :meth:`start`, by ``postgres`` and ``redis``.
+
+        The transactions are read :data:`STATISTICS_LAG` later, once every backend has
+        reported the stretch's.
+        """
         pids = await server_pids(self.servers)
         self.spent = {}
         for name, group in pids.items():
@@ -141,6 +171,8 @@ class ServerMeter:
                 if now is not None:
                     total += now - self._before.get(pid, 0.0)
             self.spent[name] = total
+        await asyncio.sleep(STATISTICS_LAG)
+        self.transactions = await transactions(self.servers) - self._transactions
         return self.spent
 
     def per_message(self, messages: int) -> dict[str, float]:
