@@ -72,7 +72,9 @@ def open_journal(
 ) -> MessageStore:
     """The journal a Router is handed (or a function gives it), else the config's."""
     if store is None:
-        return open_store(config.store.url or "memory:", config.store.durability)
+        return open_store(
+            config.store.url or "memory:", config.store.durability, lease=config.store.lease
+        )
     return store if isinstance(store, MessageStore) else store(config)
 
 

@@ -1,0 +1,182 @@
+"""The PostgreSQL journal's connections: a pool, the URL shown without its password, and
+the database's failures as :class:`~router.errors.StoreError`.
+
+A server that cannot be reached, a connection lost, a server shutting down or out of room
+is the journal failing, not the request: the caller gets a StoreError (the daemon answers
+503 with ``Retry-After``). An error about the statement itself (a broken constraint, bad
+SQL) is a bug and stays what asyncpg raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from router.errors import StoreError
+from router.redact import MASK
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds a new connection may take before the journal is taken as unreachable."""
+COMMAND_TIMEOUT = 30.0
+"""Seconds a statement may take (waiting for a pool connection included)."""
+
+_FAILING_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+"""SQLSTATE classes of the database failing rather than the statement: connection
+exceptions, transaction rollbacks (deadlock, serialisation), insufficient resources,
+operator intervention (shutdown), system errors."""
+
+
+def safe_url(url: str) -> str:
+    """*url* with any password in it masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return MASK
+    if not password:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    userinfo = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:{MASK}@{netloc[2]}"))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def is_failure(exc: BaseException) -> bool:
+    """Whether *exc* is the database (or the way to it) failing, not the statement."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in _FAILING_CLASSES
+    return False
+
+
+class Database:
+    """A pool of connections to the journal's database.
+
+    Args:
+        url: the ``postgresql://`` URL (it may hold a password: never shown).
+        name: what the journal is called in errors (the URL with its password masked).
+        pool_size: the most connections this instance opens.
+
+    Attributes:
+        statements: statements run so far on the pool's connections (each a round trip).
+    """
+
+    def __init__(self, url: str, *, name: str, pool_size: int = 10) -> None:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self._url = url
+        self._secret = _password(url)
+        self.name = name
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self.statements = 0
+
+    def __repr__(self) -> str:
+        return f"Database({self.name!r})"
+
+    def error(self, exc: BaseException) -> StoreError:
+        """The StoreError a caller gets for *exc*, its text without the URL's password."""
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self._secret:
+            text = text.replace(self._secret, MASK)
+        return StoreError(self.name, text)
+
+    @contextlib.contextmanager
+    def failures(self) -> Iterator[None]:
+        """Turn the database failing, inside the block, into a StoreError (not chained to
+        asyncpg's error, which might quote the URL)."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            if is_failure(exc):
+                raise self.error(exc) from None
+            raise
+
+    async def open(self) -> None:
+        """Open the pool (one connection at once, to fail early when the server is away).
+
+        Raises:
+            StoreError: the server cannot be reached or refused the connection.
+        """
+        if self._pool is not None:
+            return
+        with self.failures():
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    timeout=CONNECT_TIMEOUT,
+                    command_timeout=COMMAND_TIMEOUT,
+                    init=self._watch,
+                )
+            except asyncpg.PostgresError as exc:
+                if is_failure(exc):
+                    raise
+                raise self.error(exc) from None  # a login refused, a database missing
+
+    async def _watch(self, conn: Any) -> None:
+        conn.add_query_logger(self._counted)
+
+    def _counted(self, query: object) -> None:
+        self.statements += 1
+
+    async def close(self) -> None:
+        """Close every connection (waiting for those in use, then closing them anyway)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                pool.terminate()
+
+    async def connect_alone(self) -> Any:
+        """A connection of its own, outside the pool (for LISTEN); the caller closes it."""
+        with self.failures():
+            return await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A connection from the pool, the database's failures raised as StoreError."""
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} is not open")
+        with self.failures():
+            async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A connection in a transaction, committed when the block ends."""
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    async def execute(self, sql: str, *args: object) -> str:
+        """Run one statement (its own transaction); the status asyncpg gives."""
+        async with self.connection() as conn:
+            status: str = await conn.execute(sql, *args)
+            return status
+
+    async def fetch(self, sql: str, *args: object) -> list[Any]:
+        """The rows of one statement (its own transaction)."""
+        async with self.connection() as conn:
+            rows: list[Any] = await conn.fetch(sql, *args)
+            return rows
+
+    async def fetchval(self, sql: str, *args: object) -> Any:
+        """The first column of the first row of one statement (its own transaction)."""
+        async with self.connection() as conn:
+            return await conn.fetchval(sql, *args)
