@@ -61,6 +61,12 @@ def is_failure(exc: BaseException) -> bool:
     return False
 
 
+async def _kept(conn: object) -> None:
+    """A connection goes back to the pool as it is: the journal leaves no session state on
+    one (no LISTEN, no session lock, no setting), and asyncpg rolls back an open
+    transaction itself; its default reset would cost a round trip per use."""
+
+
 class Database:
     """A pool of connections to the journal's database.
 
@@ -123,6 +129,7 @@ class Database:
                     timeout=CONNECT_TIMEOUT,
                     command_timeout=COMMAND_TIMEOUT,
                     init=self._watch,
+                    reset=_kept,
                 )
             except asyncpg.PostgresError as exc:
                 if is_failure(exc):
@@ -154,9 +161,18 @@ class Database:
         """A connection from the pool, the database's failures raised as StoreError."""
         if self._pool is None:
             raise RuntimeError(f"{self.name} is not open")
-        with self.failures():
-            async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as conn:
+        pool = self._pool
+        try:
+            conn = await pool.acquire(timeout=COMMAND_TIMEOUT)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            # Whatever stops a connection (re)opening: the server away, a login refused,
+            # the database not accepting connections.
+            raise self.error(exc) from None
+        try:
+            with self.failures():
                 yield conn
+        finally:
+            await pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

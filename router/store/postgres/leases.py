@@ -163,19 +163,27 @@ class Leases:
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when another instance gave leases up, or after *timeout* seconds."""
-        if self._listener is None or self._listener.is_closed():
-            with contextlib.suppress(StoreError):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._listener is None or self._listener.is_closed():  # lost: listen again
+            with contextlib.suppress(StoreError, TimeoutError):
                 await asyncio.wait_for(self._listen(), timeout)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), timeout)
+        left = deadline - loop.time()
+        if left > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), left)
         self._work.clear()
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
         conn = await self.db.connect_alone()
-        with self.db.failures():
-            await conn.add_listener(CHANNEL, self._notified)
+        try:
+            with self.db.failures():
+                await conn.add_listener(CHANNEL, self._notified)
+        except BaseException:
+            conn.terminate()
+            raise
         self._listener = conn
 
     def _notified(self, conn: object, pid: int, channel: str, owner: str) -> None:
