@@ -252,30 +252,66 @@ async def test_an_unreachable_server_is_a_store_error_without_the_password() -> 
         await store.get("m1")
 
 
+@contextlib.asynccontextmanager
+async def outage(url: str) -> AsyncIterator[Callable[[], Coroutine[Any, Any, None]]]:
+    """Cut every connection to the database at *url* and refuse new ones, until the
+    function yielded is awaited (or the block ends)."""
+    admin = await asyncpg.connect(url)
+    cut = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    allow = "UPDATE pg_database SET datallowconn = {} WHERE datname = current_database()"
+
+    async def end() -> None:
+        await admin.execute(allow.format("true"))
+
+    try:
+        await admin.execute(allow.format("false"))
+        await admin.execute(cut)
+        yield end
+    finally:
+        await end()
+        await admin.close()
+
+
 async def test_a_server_gone_mid_run_is_a_store_error(postgres_url: str) -> None:
     async with fleet(postgres_url, "a") as (a,):
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            # Refused for a while: new connections to the database are not allowed.
-            await admin.execute(
-                "UPDATE pg_database SET datallowconn = false WHERE datname = current_database()"
-            )
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        async with outage(postgres_url):
             with pytest.raises(StoreError, match=r"PostgresStore\('postgresql://"):
                 await a.get("m1")
-        finally:
-            await admin.execute(
-                "UPDATE pg_database SET datallowconn = true WHERE datname = current_database()"
-            )
-            await admin.close()
+            with pytest.raises(StoreError):
+                await add(a, "m1")
         assert await eventually(lambda: add(a, "m1"))  # and back once it answers again
+
+
+async def test_a_result_outlives_a_short_outage(postgres_url: str) -> None:
+    async with fleet(postgres_url, "a") as (a,):
+        await add(a, "m1")
+        async with outage(postgres_url) as end:
+            finishing = asyncio.create_task(a.finish(result("m1", RecipientStatus.ACCEPTED)))
+            await asyncio.sleep(0.3)
+            assert not finishing.done()  # tried again while the database refuses
+            await end()
+            await asyncio.wait_for(finishing, WAIT)
+        record = await a.get("m1")
+        assert record is not None
+        assert record.state is MessageState.DONE
+
+
+async def test_a_result_that_cannot_be_written_leaves_the_message_to_the_fleet(
+    postgres_url: str,
+) -> None:
+    async with fleet(postgres_url, "a", "b", lease=1.0) as (a, b):
+        await add(a, "m1")
+        a.keep_trying = 0.3
+        async with outage(postgres_url):
+            with pytest.raises(StoreError):
+                await a.finish(result("m1", RecipientStatus.ACCEPTED))
+        # a gives its lease up once the database answers: b resolves it as after a crash.
+        claimed = await eventually(lambda: b.claim(10))
+        assert [r.id for r in claimed] == ["m1"]
+        assert claimed[0].state is MessageState.QUEUED
 
 
 def test_open_store_picks_postgres_and_names_each_instance() -> None:

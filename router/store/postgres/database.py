@@ -3,7 +3,8 @@ the database's failures as :class:`~router.errors.StoreError`.
 
 A server that cannot be reached, a connection lost, a server shutting down or out of room
 is the journal failing, not the request: the caller gets a StoreError (the daemon answers
-503 with ``Retry-After``). An error about the statement itself (a broken constraint, bad
+503 with ``Retry-After``), and the journal says so in the log once when it starts failing
+and once when it works again. An error about the statement itself (a broken constraint, bad
 SQL) is a bug and stays what asyncpg raised.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +21,8 @@ import asyncpg
 
 from router.errors import StoreError
 from router.redact import MASK
+
+log = logging.getLogger("smsrouter.store")
 
 CONNECT_TIMEOUT = 10.0
 """Seconds a new connection may take before the journal is taken as unreachable."""
@@ -29,6 +33,13 @@ _FAILING_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 """SQLSTATE classes of the database failing rather than the statement: connection
 exceptions, transaction rollbacks (deadlock, serialisation), insufficient resources,
 operator intervention (shutdown), system errors."""
+
+
+_BROKEN = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    # A connection the server ended while it was idle, before asyncpg saw it close.
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 def safe_url(url: str) -> str:
@@ -54,7 +65,7 @@ def _password(url: str) -> str | None:
 
 def is_failure(exc: BaseException) -> bool:
     """Whether *exc* is the database (or the way to it) failing, not the statement."""
-    if isinstance(exc, OSError | TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError):
+    if isinstance(exc, (OSError, TimeoutError, *_BROKEN)):
         return True
     if isinstance(exc, asyncpg.PostgresError):
         return str(getattr(exc, "sqlstate", "") or "")[:2] in _FAILING_CLASSES
@@ -88,6 +99,8 @@ class Database:
         self.pool_size = pool_size
         self._pool: Any = None
         self.statements = 0
+        self.failing = False
+        """Whether the last use of the database failed."""
 
     def __repr__(self) -> str:
         return f"Database({self.name!r})"
@@ -97,7 +110,17 @@ class Database:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if self._secret:
             text = text.replace(self._secret, MASK)
+        if not self.failing:
+            log.warning("%s: the journal is failing (%s); what it cannot do is refused",
+                        self.name, text)  # fmt: skip
+        self.failing = True
         return StoreError(self.name, text)
+
+    def works(self) -> None:
+        """Note that the database answered: say so once if it was failing."""
+        if self.failing:
+            self.failing = False
+            log.warning("%s: the journal works again", self.name)
 
     @contextlib.contextmanager
     def failures(self) -> Iterator[None]:
@@ -169,10 +192,21 @@ class Database:
             # the database not accepting connections.
             raise self.error(exc) from None
         try:
-            with self.failures():
-                yield conn
+            yield conn
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not is_failure(exc):
+                raise
+            with contextlib.suppress(asyncpg.InterfaceError):  # the pool may have let it go
+                conn.terminate()  # in a state nobody knows: never handed out again
+            raise self.error(exc) from None
         finally:
-            await pool.release(conn)
+            # A connection that cannot be put back is closed by the pool: a new one follows.
+            with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError,
+                                     asyncpg.InterfaceError):  # fmt: skip
+                await pool.release(conn)
+        self.works()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

@@ -62,7 +62,7 @@ SELECT pg_notify($3, $2) FROM (SELECT count(*) AS n FROM given) g WHERE g.n > 0
 
 _RENEW = f"""
 UPDATE messages SET lease_until = {UNTIL.format("$2")}
-WHERE lease_owner = $1 AND state <> 'done'
+WHERE lease_owner = $1 AND state <> 'done' AND id <> ALL($3::text[])
 """  # noqa: S608 - fixed SQL
 
 _HELD_DUE = f"""
@@ -96,6 +96,7 @@ class Leases:
         self._renewer: asyncio.Task[None] | None = None
         self._listener: Any = None
         self._work = asyncio.Event()
+        self._abandoned: set[str] = set()
 
     async def start(self) -> None:
         """Start renewing this instance's leases and listening for work given up."""
@@ -117,9 +118,20 @@ class Leases:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.close(), self.lease)
 
+    def abandon(self, message_id: str) -> None:
+        """Stop renewing the lease on *message_id* and give it up when the database answers
+        again: a write about it under way failed, so the instance that takes it over
+        resolves it as after a crash."""
+        self._abandoned.add(message_id)
+
     async def renew(self) -> int:
-        """Renew every lease this instance holds on a message not done; how many."""
-        status = await self.db.execute(_RENEW, self.owner, self.lease)
+        """Renew every lease this instance holds on a message not done (and give up those
+        abandoned); how many were renewed."""
+        abandoned = list(self._abandoned)
+        status = await self.db.execute(_RENEW, self.owner, self.lease, abandoned)
+        if abandoned:
+            await self.release(abandoned)
+            self._abandoned.difference_update(abandoned)
         return int(status.split()[-1])
 
     async def _renew_forever(self) -> None:

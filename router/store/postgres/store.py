@@ -9,18 +9,24 @@ same moment, one journals it and the other answers with it.
 
 When the database cannot be reached or fails, a call gets a
 :class:`~router.errors.StoreError` (the daemon answers 503); what was asked was not done.
-The URL's password is in no repr, error or log line.
+A write about a message under way (an attempt started or ended, its result) is tried again
+for a while first: the message may be at a provider already. One that still fails gives
+the message's lease up once the database answers again, so the instance that claims it
+resolves it as after a crash. The URL's password is in no repr, error or log line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import attrs
 
+from router.errors import StoreError
 from router.model import (
     Attempt,
     DeliveryReport,
@@ -63,11 +69,19 @@ from router.store.reports import merge_report, report_target
 
 __all__ = ["PostgresStore", "default_owner"]
 
+T = TypeVar("T")
+
 
 def default_owner() -> str:
     """This instance's name in the leases: its host, process id and a short random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
+
+KEEP_TRYING = 10.0
+"""Seconds a write about a message under way is tried again while the database fails."""
+RETRY_FIRST = 0.1
+"""Seconds before its first retry; each failed retry doubles it, up to :data:`RETRY_MAX`."""
+RETRY_MAX = 2.0
 
 _BY_PROVIDER_ID = """
 SELECT id FROM messages WHERE id IN (
@@ -92,6 +106,8 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
     Attributes:
         db: the pool of connections to the database.
         leases: this instance's leases, renewed while the store is open.
+        keep_trying: seconds a write about a message under way is tried again while the
+            database fails (tests shorten it).
     """
 
     shared = True
@@ -105,6 +121,7 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
         self.lease_seconds = float(lease)
         self.leases = Leases(self.db, owner=self.owner, lease=lease)
         self.deliveries = PostgresDeliveries(self.db)
+        self.keep_trying = KEEP_TRYING
 
     def __repr__(self) -> str:
         return self.name
@@ -185,22 +202,48 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
         async with self.db.connection() as conn:
             return await load_message(conn, message_id)
 
+    async def _under_way(self, message_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """*write* about *message_id*, tried again for :attr:`keep_trying` seconds while
+        the database fails; once it has failed that long, the message is abandoned."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.keep_trying, RETRY_FIRST
+        while True:
+            try:
+                return await write()
+            except StoreError:
+                if loop.time() + delay > deadline:
+                    self.leases.abandon(message_id)
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
     async def attempt_started(
         self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
     ) -> None:
-        found = await self.db.fetchval(writes.STARTED, message_id, provider, now, list(refs))
-        if not found:
+        async def write() -> object:
+            return await self.db.fetchval(writes.STARTED, message_id, provider, now, list(refs))
+
+        if not await self._under_way(message_id, write):
             raise KeyError(message_id)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
-        async with self.db.connection() as conn:
-            if await conn.fetchval(writes.ENDED, *writes.ended_args(message_id, ref, attempt)):
-                return
-            known = await conn.fetchval("SELECT 1 FROM messages WHERE id = $1", message_id)
-        raise KeyError(ref if known else message_id)
+        async def write() -> tuple[object, object]:
+            async with self.db.connection() as conn:
+                args = writes.ended_args(message_id, ref, attempt)
+                if await conn.fetchval(writes.ENDED, *args):
+                    return True, True
+                known = await conn.fetchval("SELECT 1 FROM messages WHERE id = $1", message_id)
+                return False, known
+
+        ended, known = await self._under_way(message_id, write)
+        if not ended:
+            raise KeyError(ref if known else message_id)
 
     async def finish(self, result: SendResult, sent: Sequence[DeliverySample] = ()) -> None:
-        if not await self.db.fetchval(writes.FINISH, *writes.finish_args(result, sent)):
+        async def write() -> object:
+            return await self.db.fetchval(writes.FINISH, *writes.finish_args(result, sent))
+
+        if not await self._under_way(result.message_id, write):
             raise KeyError(result.message_id)
 
     async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
