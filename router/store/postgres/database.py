@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from router.errors import StoreError
+from router.errors import ConfigError, StoreError
 from router.redact import MASK
 
 log = logging.getLogger("smsrouter.store")
@@ -87,13 +87,14 @@ class Database:
         pool_size: the most connections this instance opens.
 
     Attributes:
+        url: that URL, password and all: never to be shown (:attr:`name` is).
         statements: statements run so far on the pool's connections (each a round trip).
     """
 
     def __init__(self, url: str, *, name: str, pool_size: int = 10) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
-        self._url = url
+        self.url = url
         self._secret = _password(url)
         self.name = name
         self.pool_size = pool_size
@@ -105,11 +106,13 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.name!r})"
 
+    def redact(self, text: str) -> str:
+        """*text* without the URL's password."""
+        return text.replace(self._secret, MASK) if self._secret else text
+
     def error(self, exc: BaseException) -> StoreError:
         """The StoreError a caller gets for *exc*, its text without the URL's password."""
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if self._secret:
-            text = text.replace(self._secret, MASK)
+        text = self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         if not self.failing:
             log.warning("%s: the journal is failing (%s); what it cannot do is refused",
                         self.name, text)  # fmt: skip
@@ -146,7 +149,7 @@ class Database:
         with self.failures():
             try:
                 self._pool = await asyncpg.create_pool(
-                    self._url,
+                    self.url,
                     min_size=1,
                     max_size=self.pool_size,
                     timeout=CONNECT_TIMEOUT,
@@ -158,6 +161,8 @@ class Database:
                 if is_failure(exc):
                     raise
                 raise self.error(exc) from None  # a login refused, a database missing
+            except ValueError as exc:  # asyncpg's word for a URL it cannot read
+                raise ConfigError([f"store.url: {self.redact(str(exc))}"]) from None
 
     async def _watch(self, conn: Any) -> None:
         conn.add_query_logger(self._counted)
@@ -177,7 +182,7 @@ class Database:
     async def connect_alone(self) -> Any:
         """A connection of its own, outside the pool (for LISTEN); the caller closes it."""
         with self.failures():
-            return await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+            return await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:

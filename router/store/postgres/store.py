@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import attrs
 
-from router.errors import StoreError
+from router.errors import ConfigError, StoreError
 from router.model import (
     Attempt,
     DeliveryReport,
@@ -126,19 +126,28 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
     def __repr__(self) -> str:
         return self.name
 
+    @property
+    def url(self) -> str:
+        """The database's URL, password and all (the event journal opens it too): never
+        to be shown; :attr:`name` is the URL as shown."""
+        return self.db.url
+
     async def open(self) -> None:
         """Connect, bring the journal's tables up to date (once, however many instances
         open together), and start renewing leases and listening for work.
 
         Raises:
             StoreError: the database cannot be reached or refused the connection.
-            RuntimeError: a newer smsrouter migrated the database.
+            ConfigError: the URL is not one, or a newer smsrouter migrated the database.
         """
         await self.db.open()
         try:
             async with self.db.connection() as conn:
                 await migrate(conn, PART, STEPS)
             await self.leases.start()
+        except RuntimeError as exc:  # a newer smsrouter migrated the database
+            await self.db.close()
+            raise ConfigError([f"{self.name}: {exc}"]) from None
         except BaseException:
             await self.leases.stop()
             await self.db.close()
