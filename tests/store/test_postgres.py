@@ -17,6 +17,8 @@ asyncpg = pytest.importorskip("asyncpg")
 from router.errors import ConfigError, StoreError  # noqa: E402 - needs the fleet extra
 from router.model import (  # noqa: E402
     Attempt,
+    DeliveryReport,
+    DeliveryStatus,
     Encoding,
     Message,
     Outcome,
@@ -185,6 +187,26 @@ async def test_held_due_gives_each_due_message_to_one_instance(postgres_url: str
         assert await a.next_held() == NOW
 
 
+async def test_reports_applied_by_two_instances_at_once_both_count(postgres_url: str) -> None:
+    async with fleet(postgres_url, "a", "b") as (a, b):
+        await add(a, "m1")
+        attempt = Attempt("a", Outcome.ACCEPTED, provider_message_id="p1", at=NOW + 1)
+        await a.attempt_started("m1", "a", ["m1-0"], NOW)
+        await a.attempt_ended("m1", "m1-0", attempt)
+        reports = [
+            DeliveryReport("a", DeliveryStatus.DELIVERED, "DELIVRD", "p1", part=(n, 2))
+            for n in (1, 2)
+        ]
+        matches = await asyncio.gather(
+            a.apply_report(reports[0], NOW + 5), b.apply_report(reports[1], NOW + 5)
+        )
+        assert [m is not None and m.applied for m in matches] == [True, True]
+        record = await b.get("m1")
+        assert record is not None
+        assert record.recipients[0].delivery_parts == (DeliveryStatus.DELIVERED,) * 2
+        assert record.recipients[0].delivery is DeliveryStatus.DELIVERED
+
+
 async def test_instances_opening_a_new_database_together_migrate_it_once(
     postgres_url: str,
 ) -> None:
@@ -236,7 +258,9 @@ async def test_the_weights_move_once_when_two_instances_step_together(
         assert await a.deliveries.quality_state() == QualityState(second.weights, NOW + 120, True)
 
 
-async def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+async def test_an_unreachable_server_is_a_store_error_without_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     url = "postgresql://router:s3cret-pw@127.0.0.1:9/journal"  # port 9: nobody listens
     store = open_store(url)
     assert isinstance(store, PostgresStore)
@@ -248,6 +272,8 @@ async def test_an_unreachable_server_is_a_store_error_without_the_password() -> 
     assert str(error).startswith(error.journal)
     shown = "".join(traceback.format_exception(error)) + repr(error)
     assert "s3cret-pw" not in shown
+    assert "the journal is failing" in caplog.text  # said once, without the password
+    assert "s3cret-pw" not in caplog.text
     with pytest.raises(RuntimeError, match="is not open"):
         await store.get("m1")
 

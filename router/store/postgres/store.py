@@ -47,25 +47,21 @@ from router.store.base import (
     RecentCalls,
     ReportMatch,
     check_limit,
-    ref_candidates,
 )
 from router.store.deliveries import DeliverySample
 from router.store.held import cancelled, state_after
-from router.store.postgres import side, writes
+from router.store.postgres import reports, side, writes
 from router.store.postgres.admin import PostgresAdminJournal, PostgresDeliveries
 from router.store.postgres.database import Database, safe_url
 from router.store.postgres.leases import Leases
 from router.store.postgres.rows import (
-    Connection,
     load_message,
     load_messages,
-    parts_array,
     select_messages,
 )
 from router.store.postgres.schema import PART, STEPS
 from router.store.postgres.versions import migrate
 from router.store.records import new_record
-from router.store.reports import merge_report, report_target
 
 __all__ = ["PostgresStore", "default_owner"]
 
@@ -82,14 +78,6 @@ KEEP_TRYING = 10.0
 RETRY_FIRST = 0.1
 """Seconds before its first retry; each failed retry doubles it, up to :data:`RETRY_MAX`."""
 RETRY_MAX = 2.0
-
-_BY_PROVIDER_ID = """
-SELECT id FROM messages WHERE id IN (
-    SELECT message_id FROM attempts WHERE provider = $1 AND provider_message_id = $2
-    UNION
-    SELECT message_id FROM recipients WHERE provider = $1 AND provider_message_id = $2
-) ORDER BY seq DESC
-"""
 
 
 class PostgresStore(PostgresAdminJournal, MessageStore):
@@ -256,43 +244,7 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
             raise KeyError(result.message_id)
 
     async def apply_report(self, report: DeliveryReport, now: float) -> ReportMatch | None:
-        async with self.db.connection() as conn:
-            ids: list[str] = []
-            if report.provider_message_id is not None:
-                rows = await conn.fetch(_BY_PROVIDER_ID, report.provider,
-                                        report.provider_message_id)  # fmt: skip
-                ids.extend(row["id"] for row in rows)
-            if report.ref is not None:
-                ids.extend(i for i in ref_candidates(report.ref) if i not in ids)
-            for record in await load_messages(conn, ids):
-                if report_target(record, report) is not None:
-                    return await self._apply(conn, record.id, report, now)
-        return None
-
-    async def _apply(
-        self, conn: Connection, message_id: str, report: DeliveryReport, now: float
-    ) -> ReportMatch | None:
-        """Merge *report* into its recipient of *message_id*, the message locked while it is
-        read and written, so reports applied at once by two instances both count."""
-        async with conn.transaction():
-            await conn.execute("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE", message_id)
-            record = await load_message(conn, message_id)
-            target = None if record is None else report_target(record, report)
-            if target is None:
-                return None
-            merged = merge_report(target, report, now)
-            if merged != target:
-                await conn.execute(
-                    "UPDATE recipients SET delivery = $1, delivery_raw = $2, delivery_at = $3,"
-                    " delivery_parts = $4 WHERE message_id = $5 AND ref = $6",
-                    None if merged.delivery is None else merged.delivery.value,
-                    merged.delivery_raw,
-                    merged.delivery_at,
-                    parts_array(merged.delivery_parts),
-                    message_id,
-                    target.ref,
-                )
-        return ReportMatch(message_id, target.ref, merged != target, merged.delivery)
+        return await reports.apply_report(self.db, report, now)
 
     async def unfinished(self) -> list[MessageRecord]:
         async with self.db.connection() as conn:
