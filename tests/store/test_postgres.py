@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -350,3 +351,11 @@ def test_open_store_picks_postgres_and_names_each_instance() -> None:
     with pytest.raises(ConfigError, match="unknown store") as raised:
         open_store("mysql://router:s3cret-pw@db/journal")
     assert "s3cret-pw" not in str(raised.value)
+
+
+def test_without_the_fleet_extra_a_postgres_url_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "router.store.postgres", None)  # as if asyncpg were missing
+    with pytest.raises(ConfigError, match=r"store\.url: .*pip install 'smsrouter\[fleet\]'"):
+        open_store("postgresql://db.example/journal")
