@@ -40,7 +40,7 @@ from bench.common import Bar, CpuMeter, Load, Result, loop_name, median
 from bench.daemon import WORKERS, DaemonProcess
 from bench.fleet_daemons import BenchDaemon, FleetDaemon
 from bench.fleet_load import Generator, NumberSource, queued_run, raw_run, sink_numbers
-from bench.fleet_servers import ServerMeter, Servers, scratch
+from bench.fleet_servers import STATISTICS_LAG, ServerMeter, Servers, scratch
 from bench.fleet_sink import CountingSink, Numbers
 
 CONCURRENCY = 64
@@ -178,7 +178,9 @@ async def _configuration(
         figures.acknowledged += warm.done
         pids = {f"daemon {i + 1}": d.pid for i, d in enumerate(daemons)}
         meter = CpuMeter({**pids, "generator": os.getpid(), "sink": sink.pid})
-        server_meter = ServerMeter(servers) if config.fleet and servers is not None else None
+        server_meter = None
+        if config.fleet and servers is not None:
+            server_meter = ServerMeter(servers, lag=0.0 if quick else STATISTICS_LAG)
         for _ in range(sizes.rounds):
             raw = raw_run(http, sink, numbers, CONCURRENCY, sizes.raw)
             await _measure(meter, None, raw, figures, "raw")

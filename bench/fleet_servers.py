@@ -136,8 +136,10 @@ class ServerMeter:
     reads low. The Redis server serves every client on the machine, not only the run.
     """
 
-    def __init__(self, servers: Servers) -> None:
+    def __init__(self, servers: Servers, lag: float = STATISTICS_LAG) -> None:
         self.servers = servers
+        self.lag = lag
+        """Seconds :meth:`stop` waits before it reads the transactions."""
         self._before: dict[int, float] = {}
         self._transactions = 0
         self.spent: dict[str, float] = {}
@@ -146,7 +148,6 @@ class ServerMeter:
 
     async def start(self) -> None:
         """Note each server process's CPU time, and the database's transactions, now."""
-        await asyncio.sleep(STATISTICS_LAG)
         self._transactions = await transactions(self.servers)
         pids = await server_pids(self.servers)
         self._before = {
@@ -159,7 +160,7 @@ class ServerMeter:
     async def stop(self) -> dict[str, float]:
         """CPU seconds since :meth:`start`, by ``postgres`` and ``redis``.
 
-        The transactions are read :data:`STATISTICS_LAG` later, once every backend has
+        The transactions are read :attr:`lag` seconds later, once every backend has
         reported the stretch's.
         """
         pids = await server_pids(self.servers)
@@ -171,7 +172,7 @@ class ServerMeter:
                 if now is not None:
                     total += now - self._before.get(pid, 0.0)
             self.spent[name] = total
-        await asyncio.sleep(STATISTICS_LAG)
+        await asyncio.sleep(self.lag)
         self.transactions = await transactions(self.servers) - self._transactions
         return self.spent
 
