@@ -366,3 +366,38 @@ async def test_a_waiting_call_cancelled_leaves_nothing_held(fleet: list[RedisSta
     async with quick.slot(SEND):
         assert await fleet[2].client.zcard(fleet[2].key("budget", "p", "leases")) == 1
     assert await fleet[2].client.zcard(fleet[2].key("budget", "p", "leases")) == 0
+
+
+async def test_waiters_of_every_instance_take_their_turn(fleet: list[RedisState]) -> None:
+    # One instance with a long line hands its slot over locally at once; the fleet's line
+    # still gives the other instance's waiter the next turn after the one before it.
+    a, b, _ = shared(fleet, Limits(concurrency=1, wait=30))
+    order: list[str] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def call(budget: Budget, name: str) -> None:
+        async with budget.slot(SEND):
+            order.append(name)
+            entered.set()
+            if name == "holder":
+                await release.wait()
+            await asyncio.sleep(0.005)
+
+    holder = asyncio.create_task(call(a, "holder"))
+    await entered.wait()
+    line = [asyncio.create_task(call(a, f"a{i}")) for i in range(8)]
+    queue = fleet[0].key("budget", "p", "queue")
+    for _ in range(1000):  # until a's first waiter has its place in the fleet's line
+        if await fleet[0].client.zcard(queue) == 1:
+            break
+        await asyncio.sleep(0.005)
+    other = asyncio.create_task(call(b, "b"))
+    for _ in range(1000):
+        if await fleet[0].client.zcard(queue) == 2:
+            break
+        await asyncio.sleep(0.005)
+    release.set()
+    async with asyncio.timeout(30):
+        await asyncio.gather(holder, other, *line)
+    assert order[:3] == ["holder", "a0", "b"]
+    assert sorted(order) == sorted(["holder", "b", *(f"a{i}" for i in range(8))])

@@ -19,14 +19,16 @@ most ``calls`` entries per operation.
 
 Waiting. Within this instance the calls waiting for a slot line up in the order they came
 and only the first of them asks Redis, so the fleet's waiters cost one script per instance
-at a time. A slot given back here wakes the next in line at once; one given back by another
-instance is found by polls that back off from :data:`POLL_FIRST` to :data:`POLL_MAX`
-seconds, never past the lease's expiry or the wait's end. (Polls, not pub/sub: no
-subscriber connection to keep per instance, and no release missed between a refusal and a
-subscription; the slot is handed over within ``POLL_MAX``.) A rate or a ``Retry-After``
-says how long to wait, and that wait sleeps for exactly that. Redis's clock is the real
-one, so waits are on the event loop's clock; the injected clock only times what the
-listener hears and how long :meth:`slot` says it waited.
+at a time. Those first ones line up on Redis in the order they began to wait, and a free
+slot goes to the first of that line: an instance whose calls hand the slot over among
+themselves never starves another's. A slot given back here wakes the next in line at once;
+one given back elsewhere is found by polls that back off from :data:`POLL_FIRST` to
+:data:`POLL_MAX` seconds, never past the first lease's expiry or the wait's end. (Polls,
+not pub/sub: no subscriber connection to keep per instance, and no release missed between
+a refusal and a subscription; a slot is handed over within ``POLL_MAX``.) A rate or a
+``Retry-After`` says how long to wait, and that wait sleeps for exactly that, out of both
+lines. Redis's clock is the real one, so waits are on the event loop's clock; the injected
+clock only times what the listener hears and how long :meth:`slot` says it waited.
 
 When Redis cannot be reached or fails a command, a call never goes ahead unbudgeted: it
 fails as ``unavailable`` of kind ``budget`` (our side, not the provider's), and the state's
@@ -68,6 +70,10 @@ POLL_FIRST = 0.005
 """Seconds before the first poll for a slot leased by another instance."""
 POLL_MAX = 0.05
 """The longest interval between polls for such a slot."""
+QUEUE_TTL = 2.0
+"""Seconds a call keeps its place in the fleet's line for a slot without asking again:
+longer than any interval between its polls, so only a waiter of an instance that died (or
+one cut off from Redis) loses it, and then holds up the line no longer than this."""
 
 _TAKE, _RELEASE, _RENEW, _DEFER = (
     scripts.Script(text) for text in (scripts.TAKE, scripts.RELEASE, scripts.RENEW, scripts.DEFER)
@@ -107,6 +113,9 @@ class SharedBudget(Budget):
 
     def _key(self, *parts: str) -> str:
         return self.state.key("budget", self.name, *parts)
+
+    def _queue_keys(self) -> tuple[str, str]:
+        return self._key("queue"), self._key("queue", "alive")
 
     def _rate_keys(self, operation: Operation) -> tuple[str, str]:
         return self._key("rate", operation.value, "flight"), self._key(
@@ -231,15 +240,12 @@ class SharedBudget(Budget):
             rate.calls if rate else 0,
             rate.per * 1000 if rate else 0,
             self.lease * 1000,
+            QUEUE_TTL * 1000,
         ]
         try:
-            answer = await self._run(_TAKE, [*keys, flight, ended], args)
+            answer = await self._run(_TAKE, [*keys, flight, ended, *self._queue_keys()], args)
         except FAILURES as exc:
             raise self._unreachable(operation) from exc
-        except BaseException:
-            # Cancelled with the script sent: it may have taken the slot for nobody.
-            self._spawn(self._release(token, operation, rate, taken=False))
-            raise
         return [int(value) for value in answer]
 
     async def _admit(self, operation: Operation, rate: Rate | None) -> str:
@@ -249,6 +255,7 @@ class SharedBudget(Budget):
         ticket: object | None = None  # our place in this instance's line for a slot
         waited = False
         poll = POLL_FIRST
+        token, asked = self._token(), False
         self.waiting += 1
         try:
             while True:
@@ -268,25 +275,32 @@ class SharedBudget(Budget):
                     if ticket is None:
                         ticket = object()
                         self._queue.append(ticket)
-                    if ticket is not self._queue[0] or self.in_flight >= cap:
+                    if ticket is not self._queue[0]:
                         waited = True
                         if remaining <= 0 or not await self._wait_for_change(remaining):
                             raise self._gave_up(operation, f"{self.in_flight} calls in flight here")
                         continue
-                token = self._token()
+                asked = True
                 answer = await self._take(token, operation, rate)
                 if answer[0] == scripts.TAKEN:
                     self._hint_rate.pop(operation, None)
                     break
                 waited = True
-                if answer[0] != scripts.FULL:
-                    # Held back by a rate or a Retry-After: out of the line meanwhile.
-                    self._leave(ticket)
-                    ticket = None
-                await asyncio.sleep(self._pause(operation, rate, answer, remaining, poll))
+                pause = self._pause(operation, rate, answer, remaining, poll)
                 poll = min(2 * poll, POLL_MAX)
+                if answer[0] == scripts.FULL:
+                    await self._wait_for_change(pause)  # or a slot given back here
+                    continue
+                # Held back by a rate or a Retry-After: out of the line meanwhile.
+                self._leave(ticket)
+                ticket = None
+                await asyncio.sleep(pause)
         except BaseException:
             self._leave(ticket)
+            if asked:
+                # Out of the fleet's line; and an admission cut short (cancelled, or its
+                # answer lost) may have taken a slot for nobody.
+                self._spawn(self._release(token, operation, rate, taken=False))
             raise
         finally:
             self.waiting -= 1
@@ -314,8 +328,12 @@ class SharedBudget(Budget):
         what, delay_ms, holders, held_ms, all_ms = answer
         if what == scripts.FULL:
             if remaining <= 0:
-                raise self._gave_up(operation, f"{holders} calls in flight in the fleet")
-            return max(0.0, min(poll, remaining, delay_ms / 1000))  # a release may come sooner
+                ahead = held_ms  # for FULL, the calls waiting before this one
+                why = f"{holders} calls in flight in the fleet, {ahead} waiting before this one"
+                raise self._gave_up(operation, why)
+            # A release may come sooner than the first lease expires.
+            expires = delay_ms / 1000 if delay_ms > 0 else poll
+            return max(0.0, min(poll, remaining, expires))
         now, held = time.monotonic(), held_ms / 1000
         self._hint_all = max(self._hint_all, now + all_ms / 1000)
         self._hint_held[operation] = max(self._hint_held.get(operation, 0.0), now + held)
@@ -359,7 +377,8 @@ class SharedBudget(Budget):
         flight, ended = self._rate_keys(operation)
         args = [token, rate.per * 1000 if rate else 0, self.lease * 1000, 1 if taken else 0]
         with contextlib.suppress(*FAILURES):
-            await self._run(_RELEASE, [self._key("leases"), flight, ended], args)
+            keys = [self._key("leases"), flight, ended, *self._queue_keys()]
+            await self._run(_RELEASE, keys, args)
             return
         if taken:
             log.warning(

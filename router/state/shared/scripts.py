@@ -12,6 +12,8 @@ The keys of one provider account (see :mod:`router.state.shared.budget`):
   that died comes back.
 - ``hold`` and ``hold:<operation>``: until when a ``Retry-After`` holds every call, or the
   calls of one operation; the key expires then.
+- ``queue`` and ``queue:alive``: the calls waiting for a slot, by when they began to wait,
+  and until when each is still asking (a waiter of an instance that died drops out).
 - ``rate:<operation>:flight``: the calls a rate counts that are in flight, scored by when
   their lease expires; ``rate:<operation>:ended``: those that ended, scored by their end.
   A call in flight whose lease expired (its instance died) counts as ended at that expiry.
@@ -37,10 +39,12 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 TAKE = (
     _NOW
     + """
--- KEYS: leases, hold, hold:<operation>, rate:<operation>:flight, rate:<operation>:ended
--- ARGV: token, cap (0: none), calls (0: no rate), per, lease
+-- KEYS: leases, hold, hold:<operation>, rate:<operation>:flight, rate:<operation>:ended,
+--       queue, queue:alive
+-- ARGV: token, cap (0: none), calls (0: no rate), per, lease, queue ttl
 local token, cap, calls = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local per, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
+local per, lease, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local queue, alive = KEYS[6], KEYS[7]
 
 local all = tonumber(redis.call('GET', KEYS[2]) or '0') - now
 local held = math.max(0, all, tonumber(redis.call('GET', KEYS[3]) or '0') - now)
@@ -64,6 +68,11 @@ if calls > 0 then
     end
   end
 end
+if rate == -1 or held > 0 or rate > 0 then
+  -- Held back by a rate or a Retry-After: out of the line for a slot meanwhile.
+  redis.call('ZREM', queue, token)
+  redis.call('HDEL', alive, token)
+end
 if rate == -1 then
   return {RATE, -1, 0, math.ceil(held), math.ceil(all)}
 end
@@ -75,11 +84,26 @@ end
 
 if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  local holders = redis.call('ZCARD', KEYS[1])
-  if holders >= cap then
-    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {FULL, math.ceil(tonumber(first[2]) - now), holders, 0, 0}
+  for _, other in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
+    if tonumber(redis.call('HGET', alive, other) or '0') <= now then
+      redis.call('ZREM', queue, other)  -- a waiter that stopped asking (its instance died)
+      redis.call('HDEL', alive, other)
+    end
   end
+  local holders = redis.call('ZCARD', KEYS[1])
+  local ahead = redis.call('ZRANK', queue, token) or redis.call('ZCARD', queue)
+  if holders + ahead >= cap then
+    redis.call('ZADD', queue, 'NX', now, token)
+    redis.call('HSET', alive, token, now + ttl)
+    redis.call('PEXPIRE', queue, math.ceil(2 * ttl))
+    redis.call('PEXPIRE', alive, math.ceil(2 * ttl))
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    local delay = 0
+    if #first > 0 then delay = math.ceil(tonumber(first[2]) - now) end
+    return {FULL, delay, holders, ahead, 0}
+  end
+  redis.call('ZREM', queue, token)
+  redis.call('HDEL', alive, token)
   redis.call('ZADD', KEYS[1], now + lease, token)
   redis.call('PEXPIRE', KEYS[1], math.ceil(2 * lease))
 end
@@ -96,19 +120,27 @@ return {TAKEN, 0, 0, 0, 0}
 """Admit one call, or say why not: ``{what, delay, holders, held, held_all}``.
 
 *what* is one of :data:`TAKEN`, :data:`HELD` (a ``Retry-After``), :data:`RATE` or
-:data:`FULL` (every concurrency slot is leased). *delay* is the milliseconds until a
-call may start (-1: the rate's window is all in flight, so at least its ``per`` after one
-ends), or for :data:`FULL` until the first lease expires (a release may come sooner);
-*held* and *held_all* the milliseconds left of the holds of this operation and of every call.
+:data:`FULL` (every concurrency slot is leased, or the free ones go to calls waiting
+before this one). *delay* is the milliseconds until a call may start (-1: the rate's
+window is all in flight, so at least its ``per`` after one ends), or for :data:`FULL`
+until the first lease expires (0: none is held; a release may come sooner); *held* and
+*held_all* the milliseconds left of the holds of this operation and of every call. For
+:data:`FULL`, the third and fourth are the calls holding a slot and those waiting before.
+
+A call refused a slot takes its place in the fleet's line (``queue``, by when it first
+waited) and keeps it while it asks again within the queue ttl; free slots go to the first
+in line. A call held back by a rate or a ``Retry-After`` leaves the line.
 """
 
 RELEASE = (
     _NOW
     + """
--- KEYS: leases, rate:<operation>:flight, rate:<operation>:ended
+-- KEYS: leases, rate:<operation>:flight, rate:<operation>:ended, queue, queue:alive
 -- ARGV: token, per, lease, taken (1: the call was admitted; 0: it may not have been)
 local token, per, lease, taken = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 redis.call('ZREM', KEYS[1], token)
+redis.call('ZREM', KEYS[4], token)
+redis.call('HDEL', KEYS[5], token)
 local flying = redis.call('ZREM', KEYS[2], token)
 if per > 0 and (taken == '1' or flying == 1 or redis.call('ZSCORE', KEYS[3], token)) then
   redis.call('ZADD', KEYS[3], now, token)
@@ -118,7 +150,9 @@ return flying
 """
 )
 """End one call: its lease is given back and a rate counts it as ended now (the server's
-now, which is no earlier than when the provider answered)."""
+now, which is no earlier than when the provider answered). A call that gave up waiting
+leaves the line, and one cut short while its admission was under way is ended as if taken
+when it was."""
 
 RENEW = (
     _NOW
