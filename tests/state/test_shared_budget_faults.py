@@ -90,10 +90,10 @@ async def test_a_long_call_renews_its_lease(redis_url: str, redis_prefix: str) -
         await state.open()
     try:
         limits = Limits(concurrency=1, rates={SEND: Rate(10, 0.1)}, wait=0.05)
-        a, b = (state.budget("office", limits, lease=0.3) for state in states)
+        a, b = (state.budget("office", limits, lease=0.6) for state in states)
         async with a.slot(SEND):
-            for _ in range(4):  # well past the lease: renewed, so still the only one
-                await asyncio.sleep(0.2)
+            for _ in range(4):  # twice the lease: renewed, so still the only one
+                await asyncio.sleep(0.3)
                 with pytest.raises(ProviderUnavailableError, match="in flight in the fleet"):
                     async with b.slot(SEND):
                         pytest.fail("a second connection while a long call lasts")

@@ -260,31 +260,25 @@ class SharedBudget(Budget):
         try:
             while True:
                 remaining = deadline - loop.time()
-                held = self._held_until(operation) - time.monotonic()
-                if held > 0:  # a deferral Redis may not have heard of yet
-                    waited = True
-                    self._leave(ticket)
-                    ticket = None
-                    if held > remaining:
-                        raise self._gave_up(
-                            operation, f"Retry-After allows the next call in {held:.3g}s"
-                        )
-                    await asyncio.sleep(held)
-                    continue
-                if cap is not None:
-                    if ticket is None:
-                        ticket = object()
-                        self._queue.append(ticket)
-                    if ticket is not self._queue[0]:
-                        waited = True
-                        if remaining <= 0 or not await self._wait_for_change(remaining):
-                            raise self._gave_up(operation, f"{self.in_flight} calls in flight here")
-                        continue
-                asked = True
-                answer = await self._take(token, operation, rate)
-                if answer[0] == scripts.TAKEN:
-                    self._hint_rate.pop(operation, None)
-                    break
+                held = math.ceil((self._held_until(operation) - time.monotonic()) * 1000)
+                if held > 0:  # deferred here: Redis may not have heard of it yet
+                    answer = [scripts.HELD, held, 0, held, 0]
+                else:
+                    if cap is not None:
+                        if ticket is None:
+                            ticket = object()
+                            self._queue.append(ticket)
+                        if ticket is not self._queue[0]:
+                            waited = True
+                            if remaining <= 0 or not await self._wait_for_change(remaining):
+                                why = f"{self.in_flight} calls in flight here"
+                                raise self._gave_up(operation, why)
+                            continue
+                    asked = True
+                    answer = await self._take(token, operation, rate)
+                    if answer[0] == scripts.TAKEN:
+                        self._hint_rate.pop(operation, None)
+                        break
                 waited = True
                 pause = self._pause(operation, rate, answer, remaining, poll)
                 poll = min(2 * poll, POLL_MAX)
@@ -304,13 +298,17 @@ class SharedBudget(Budget):
             raise
         finally:
             self.waiting -= 1
+        self._taken(ticket, waited)
+        return token
+
+    def _taken(self, ticket: object | None, waited: bool) -> None:
+        """Count a call admitted, out of this instance's line."""
         self._leave(ticket, taking=True)
         self.in_flight += 1
         if waited:
             self.waits += 1
         if self._queue and not self._full():
             self._notify()  # more than one slot is free here: the next in line may go too
-        return token
 
     def _pause(
         self,
