@@ -401,3 +401,33 @@ async def test_waiters_of_every_instance_take_their_turn(fleet: list[RedisState]
         await asyncio.gather(holder, other, *line)
     assert order[:3] == ["holder", "a0", "b"]
     assert sorted(order) == sorted(["holder", "b", *(f"a{i}" for i in range(8))])
+
+
+async def test_a_release_anywhere_is_heard_by_every_instance(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # A prefix with a pattern's characters in it hears its own channels only.
+    odd = RedisState(redis_url, prefix=f"{redis_prefix}*[x]?", clock=SystemClock())
+    plain = RedisState(redis_url, prefix=f"{redis_prefix}-other", clock=SystemClock())
+    for state in (odd, plain):
+        await state.open()
+    try:
+        heard: dict[str, asyncio.Event] = {"odd": asyncio.Event(), "plain": asyncio.Event()}
+        odd.releases.watch("p", heard["odd"].set)
+        plain.releases.watch("p", heard["plain"].set)
+        for _ in range(1000):
+            if odd.releases.live and plain.releases.live:
+                break
+            await asyncio.sleep(0.005)
+        assert odd.releases.live
+        assert plain.releases.live
+        budget = odd.budget("p", Limits(concurrency=1, wait=1))
+        async with budget.slot(SEND):
+            pass
+        async with asyncio.timeout(5):
+            await heard["odd"].wait()
+        assert not heard["plain"].is_set()
+    finally:
+        for state in (odd, plain):
+            await state.close()
+    assert [state.releases.live for state in (odd, plain)] == [False, False]

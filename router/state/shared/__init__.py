@@ -18,6 +18,7 @@ from router.state.limits import Budget
 from router.state.repeats import RecentPushes
 from router.state.shared.budget import LEASE, SharedBudget
 from router.state.shared.reach import Reach
+from router.state.shared.releases import Releases
 
 __all__ = ["RedisState"]
 
@@ -45,6 +46,8 @@ class RedisState(LiveState):
         self._pushes = RecentPushes(clock=clock)
         self.reach = Reach(url)
         """Whether the server answers: every command reports to it."""
+        self.releases = Releases(self)
+        """Wakes the budgets' waiters when a slot is given back anywhere in the fleet."""
 
     def __repr__(self) -> str:
         return f"RedisState(prefix={self.prefix!r})"  # the URL may carry a password
@@ -66,6 +69,7 @@ class RedisState(LiveState):
 
     async def close(self) -> None:
         """Close the connection pool."""
+        await self.releases.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -18,17 +18,15 @@ which a GCRA, counting instants rather than calls that last, cannot give. It hol
 most ``calls`` entries per operation.
 
 Waiting. Within this instance the calls waiting for a slot line up in the order they came
-and only the first of them asks Redis, so the fleet's waiters cost one script per instance
-at a time. Those first ones line up on Redis in the order they began to wait, and a free
-slot goes to the first of that line: an instance whose calls hand the slot over among
-themselves never starves another's. A slot given back here wakes the next in line at once;
-one given back elsewhere is found by polls that back off from :data:`POLL_FIRST` to
-:data:`POLL_MAX` seconds, never past the first lease's expiry or the wait's end. (Polls,
-not pub/sub: no subscriber connection to keep per instance, and no release missed between
-a refusal and a subscription; a slot is handed over within ``POLL_MAX``.) A rate or a
-``Retry-After`` says how long to wait, and that wait sleeps for exactly that, out of both
-lines. Redis's clock is the real one, so waits are on the event loop's clock; the injected
-clock only times what the listener hears and how long :meth:`slot` says it waited.
+and only the first of them asks Redis. Those first ones line up on Redis in the order they
+began to wait, and a free slot goes to the first of that line, so an instance whose calls
+hand the slot over among themselves never starves another's. A slot given back anywhere
+wakes the waiters at once: here directly, from elsewhere by the release's message
+(:mod:`router.state.shared.releases`); polls, backing off from :data:`POLL_FIRST`, are
+for a message not heard and for a lease that expires. A rate or a ``Retry-After`` says
+how long to wait, and that wait sleeps for exactly that, out of both lines. Redis's clock
+is the real one, so waits are on the event loop's clock; the injected clock only times
+what the listener hears and how long :meth:`slot` says it waited.
 
 When Redis cannot be reached or fails a command, a call never goes ahead unbudgeted: it
 fails as ``unavailable`` of kind ``budget`` (our side, not the provider's), and the state's
@@ -69,15 +67,14 @@ while Redis is briefly unreachable and its renewal fails."""
 POLL_FIRST = 0.005
 """Seconds before the first poll for a slot leased by another instance."""
 POLL_MAX = 0.05
-"""The longest interval between polls for such a slot."""
+"""The longest interval between polls for such a slot while releases are not heard
+(:mod:`router.state.shared.releases`), and for a rate's window all in flight."""
+POLL_HEARD = 0.25
+"""The longest interval between polls for a slot while releases are heard."""
 QUEUE_TTL = 2.0
 """Seconds a call keeps its place in the fleet's line for a slot without asking again:
 longer than any interval between its polls, so only a waiter of an instance that died (or
 one cut off from Redis) loses it, and then holds up the line no longer than this."""
-
-_TAKE, _RELEASE, _RENEW, _DEFER = (
-    scripts.Script(text) for text in (scripts.TAKE, scripts.RELEASE, scripts.RENEW, scripts.DEFER)
-)
 
 
 class SharedBudget(Budget):
@@ -108,6 +105,7 @@ class SharedBudget(Budget):
         self._hint_all = 0.0
         self._hint_held: dict[Operation, float] = {}
         self._hint_rate: dict[Operation, float] = {}
+        self._changes = 0  # every wake-up of this budget's waiters, to miss none
 
     # -- keys -------------------------------------------------------------------------
 
@@ -118,9 +116,12 @@ class SharedBudget(Budget):
         return self._key("queue"), self._key("queue", "alive")
 
     def _rate_keys(self, operation: Operation) -> tuple[str, str]:
-        return self._key("rate", operation.value, "flight"), self._key(
-            "rate", operation.value, "ended"
-        )
+        op = operation.value
+        return self._key("rate", op, "flight"), self._key("rate", op, "ended")
+
+    def _notify(self) -> None:
+        super()._notify()
+        self._changes += 1
 
     async def _run(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
         """Run *script*; a failure is noted in the state's reach and raised."""
@@ -185,7 +186,7 @@ class SharedBudget(Budget):
 
     async def _defer(self, key: str, seconds: float) -> None:
         try:
-            await self._run(_DEFER, [key], [math.ceil(seconds * 1000)])
+            await self._run(scripts.DEFER, [key], [math.ceil(seconds * 1000)])
         except FAILURES:
             log.warning(
                 "provider %r: a Retry-After of %gs holds this instance only", self.name, seconds
@@ -234,16 +235,13 @@ class SharedBudget(Budget):
         """Run the admission script; Redis failing is the call's failure."""
         flight, ended = self._rate_keys(operation)
         keys = [self._key("leases"), self._key("hold"), self._key("hold", operation.value)]
-        args = [
-            token,
-            self.limits.concurrency or 0,
-            rate.calls if rate else 0,
-            rate.per * 1000 if rate else 0,
-            self.lease * 1000,
-            QUEUE_TTL * 1000,
-        ]
+        calls, per = (rate.calls, rate.per * 1000) if rate else (0, 0.0)
+        cap = self.limits.concurrency or 0
+        args = [token, cap, calls, per, self.lease * 1000, QUEUE_TTL * 1000]
         try:
-            answer = await self._run(_TAKE, [*keys, flight, ended, *self._queue_keys()], args)
+            answer = await self._run(
+                scripts.TAKE, [*keys, flight, ended, *self._queue_keys()], args
+            )
         except FAILURES as exc:
             raise self._unreachable(operation) from exc
         return [int(value) for value in answer]
@@ -256,6 +254,7 @@ class SharedBudget(Budget):
         waited = False
         poll = POLL_FIRST
         token, asked = self._token(), False
+        self.state.releases.watch(self.name, self._notify)  # a release anywhere wakes us
         self.waiting += 1
         try:
             while True:
@@ -274,16 +273,17 @@ class SharedBudget(Budget):
                                 why = f"{self.in_flight} calls in flight here"
                                 raise self._gave_up(operation, why)
                             continue
-                    asked = True
+                    asked, changes = True, self._changes
                     answer = await self._take(token, operation, rate)
                     if answer[0] == scripts.TAKEN:
                         self._hint_rate.pop(operation, None)
                         break
                 waited = True
                 pause = self._pause(operation, rate, answer, remaining, poll)
-                poll = min(2 * poll, POLL_MAX)
+                poll = min(2 * poll, POLL_HEARD)
                 if answer[0] == scripts.FULL:
-                    await self._wait_for_change(pause)  # or a slot given back here
+                    if changes == self._changes:  # no slot given back while we asked
+                        await self._wait_for_change(pause)
                     continue
                 # Held back by a rate or a Retry-After: out of the line meanwhile.
                 self._leave(ticket)
@@ -329,7 +329,8 @@ class SharedBudget(Budget):
                 ahead = held_ms  # for FULL, the calls waiting before this one
                 why = f"{holders} calls in flight in the fleet, {ahead} waiting before this one"
                 raise self._gave_up(operation, why)
-            # A release may come sooner than the first lease expires.
+            # A release wakes the waiters sooner; the polls are for one not heard.
+            poll = poll if self.state.releases.live else min(poll, POLL_MAX)
             expires = delay_ms / 1000 if delay_ms > 0 else poll
             return max(0.0, min(poll, remaining, expires))
         now, held = time.monotonic(), held_ms / 1000
@@ -340,7 +341,7 @@ class SharedBudget(Budget):
             self._hint_rate[operation] = now + rate.per
             if max(held, rate.per) > remaining:
                 raise self._gave_up(operation, "rate: the window's calls are in flight")
-            return max(0.0, min(poll, remaining))
+            return max(0.0, min(poll, POLL_MAX, remaining))
         delay = delay_ms / 1000
         if what == scripts.RATE:
             self._hint_rate[operation] = now + delay
@@ -357,7 +358,7 @@ class SharedBudget(Budget):
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                kept = int(await self._run(_RENEW, [self._key("leases"), flight], args))
+                kept = int(await self._run(scripts.RENEW, [self._key("leases"), flight], args))
             except FAILURES:
                 continue  # noted in the reach; the lease still has two thirds to run
             if kept != wanted:
@@ -374,9 +375,10 @@ class SharedBudget(Budget):
         """Give the call's slot back and have its rate count it as ended; never raises."""
         flight, ended = self._rate_keys(operation)
         args = [token, rate.per * 1000 if rate else 0, self.lease * 1000, 1 if taken else 0]
+        args.append(self.state.releases.channel(self.name))
         with contextlib.suppress(*FAILURES):
             keys = [self._key("leases"), flight, ended, *self._queue_keys()]
-            await self._run(_RELEASE, keys, args)
+            await self._run(scripts.RELEASE, keys, args)
             return
         if taken:
             log.warning(

@@ -28,6 +28,23 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+
+class Script:
+    """One Lua script, run by its digest (loaded on the server the first time it is missing)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # The name Redis knows it by.
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(self, client: aioredis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The script's answer on *client*'s server."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.text, len(keys), *keys, *args)
+
+
 TAKEN, HELD, RATE, FULL = 1, 2, 3, 4
 """What :data:`TAKE` answers first: the slot is taken, or why not."""
 
@@ -36,7 +53,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 """
 
-TAKE = (
+TAKE = Script(
     _NOW
     + """
 -- KEYS: leases, hold, hold:<operation>, rate:<operation>:flight, rate:<operation>:ended,
@@ -132,15 +149,18 @@ waited) and keeps it while it asks again within the queue ttl; free slots go to 
 in line. A call held back by a rate or a ``Retry-After`` leaves the line.
 """
 
-RELEASE = (
+RELEASE = Script(
     _NOW
     + """
 -- KEYS: leases, rate:<operation>:flight, rate:<operation>:ended, queue, queue:alive
--- ARGV: token, per, lease, taken (1: the call was admitted; 0: it may not have been)
+-- ARGV: token, per, lease, taken (1: the call was admitted; 0: it may not have been),
+--       the channel of releases
 local token, per, lease, taken = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREM', KEYS[1], token)
-redis.call('ZREM', KEYS[4], token)
+local freed = redis.call('ZREM', KEYS[1], token) + redis.call('ZREM', KEYS[4], token)
 redis.call('HDEL', KEYS[5], token)
+if freed > 0 then
+  redis.call('PUBLISH', ARGV[5], '')  -- a slot, or a place ahead in the line, is free
+end
 local flying = redis.call('ZREM', KEYS[2], token)
 if per > 0 and (taken == '1' or flying == 1 or redis.call('ZSCORE', KEYS[3], token)) then
   redis.call('ZADD', KEYS[3], now, token)
@@ -152,9 +172,9 @@ return flying
 """End one call: its lease is given back and a rate counts it as ended now (the server's
 now, which is no earlier than when the provider answered). A call that gave up waiting
 leaves the line, and one cut short while its admission was under way is ended as if taken
-when it was."""
+when it was. A slot or a place in the line given back is published on the channel."""
 
-RENEW = (
+RENEW = Script(
     _NOW
     + """
 -- KEYS: leases, rate:<operation>:flight
@@ -177,7 +197,7 @@ return kept
 """Extend the lease of a call still under way; says which it still held (1: its slot,
 2: its place in a rate, 3: both)."""
 
-DEFER = (
+DEFER = Script(
     _NOW
     + """
 -- KEYS: hold or hold:<operation>; ARGV: milliseconds
@@ -189,20 +209,3 @@ return 1
 """
 )
 """Hold calls back for a ``Retry-After``; never shortens a hold already in force."""
-
-
-class Script:
-    """One Lua script, run by its digest (loaded on the server the first time it is missing)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.sha = hashlib.sha1(
-            text.encode(), usedforsecurity=False
-        ).hexdigest()  # the name Redis gives it
-
-    async def run(self, client: aioredis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """The script's answer on *client*'s server."""
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await client.eval(self.text, len(keys), *keys, *args)
