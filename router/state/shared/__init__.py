@@ -36,8 +36,12 @@ class RedisState(LiveState):
         clock: Clock,
         breakers: BreakerSettings | None = None,
         countries: BreakerSettings | None = None,
+        lease: float = LEASE,
     ) -> None:
         self.url = url
+        self.lease = lease
+        """How long a concurrency slot outlives an instance that died holding it (``[state]
+        lease``)."""
         self.prefix = prefix
         self.clock = clock
         self.breakers = breakers
@@ -78,12 +82,13 @@ class RedisState(LiveState):
         """Why the last command to Redis failed, until one succeeds again; else None."""
         return self.reach.problem
 
-    def budget(self, provider: str, limits: Limits, *, lease: float = LEASE) -> Budget:
+    def budget(self, provider: str, limits: Limits, *, lease: float | None = None) -> Budget:
         """*provider*'s budget, one for the fleet (:mod:`router.state.shared.budget`).
 
-        *lease* is how long a concurrency slot outlives an instance that died holding it.
+        *lease* is how long a concurrency slot outlives an instance that died holding it
+        (this state's :attr:`lease` unless given).
         """
-        return SharedBudget(provider, limits, self, lease=lease)
+        return SharedBudget(provider, limits, self, lease=lease or self.lease)
 
     def breaker(
         self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None
