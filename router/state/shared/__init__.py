@@ -16,6 +16,9 @@ from router.state.countries import CountryBreakers, CountryListener
 from router.state.health import Breaker, BreakerSettings, StateListener
 from router.state.limits import Budget
 from router.state.repeats import RecentPushes
+from router.state.shared.budget import LEASE, SharedBudget
+from router.state.shared.reach import Reach
+from router.state.shared.releases import Releases
 
 __all__ = ["RedisState"]
 
@@ -33,14 +36,22 @@ class RedisState(LiveState):
         clock: Clock,
         breakers: BreakerSettings | None = None,
         countries: BreakerSettings | None = None,
+        lease: float = LEASE,
     ) -> None:
         self.url = url
+        self.lease = lease
+        """How long a concurrency slot outlives an instance that died holding it (``[state]
+        lease``)."""
         self.prefix = prefix
         self.clock = clock
         self.breakers = breakers
         self.country_settings = countries or BreakerSettings()
         self._client: aioredis.Redis | None = None
         self._pushes = RecentPushes(clock=clock)
+        self.reach = Reach(url)
+        """Whether the server answers: every command reports to it."""
+        self.releases = Releases(self)
+        """Wakes the budgets' waiters when a slot is given back anywhere in the fleet."""
 
     def __repr__(self) -> str:
         return f"RedisState(prefix={self.prefix!r})"  # the URL may carry a password
@@ -62,13 +73,22 @@ class RedisState(LiveState):
 
     async def close(self) -> None:
         """Close the connection pool."""
+        await self.releases.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    def budget(self, provider: str, limits: Limits) -> Budget:
-        """*provider*'s budget."""
-        return Budget(provider, limits, self.clock)
+    def problem(self) -> str | None:
+        """Why the last command to Redis failed, until one succeeds again; else None."""
+        return self.reach.problem
+
+    def budget(self, provider: str, limits: Limits, *, lease: float | None = None) -> Budget:
+        """*provider*'s budget, one for the fleet (:mod:`router.state.shared.budget`).
+
+        *lease* is how long a concurrency slot outlives an instance that died holding it
+        (this state's :attr:`lease` unless given).
+        """
+        return SharedBudget(provider, limits, self, lease=lease or self.lease)
 
     def breaker(
         self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None
