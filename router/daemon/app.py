@@ -16,13 +16,12 @@ written by :func:`router.daemon.json.error`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,14 @@ from router.daemon.guards import SERVER_OPTIONS, errors, plain_bodies
 from router.daemon.ingress import IngressHost
 from router.daemon.json import error
 from router.daemon.logbook import ACCESS, AccessLog, EventLog, started_line
+from router.daemon.workers import SendWorkers
 from router.engine import Router
 from router.engine.schedule import Scheduler
-from router.errors import NoRouteError, RouterError, StoreError
+from router.errors import RouterError
 from router.logs import hide_in_aiohttp_logs, secrets_of
+from router.state import LiveState
+from router.state.settings import open_state
 from router.store import MessageRecord, MessageStore, open_store
-from router.store.base import MessageState
 from router.version import VERSION
 from router.webhooks import WebhookPlugin, WebhookService
 from router.webhooks import routes as event_routes
@@ -87,6 +88,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._store: MessageStore | None = None
         self._store_url = ""
+        self._state: LiveState | None = None
+        self._state_url = ""
         self._webhooks: WebhookService | None = None
         self.ingress = IngressHost(self)
         """The drop-in APIs of the config in force (``[ingress.NAME]``)."""
@@ -96,12 +99,8 @@ class Daemon:
         """Sends held messages when due, through the Router in force (one over reloads)."""
         self.webhooks.configure(self.config)
         hide_in_aiohttp_logs(secrets_of(self.config))
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.workers: list[asyncio.Task[None]] = []
-        self.busy = 0
-        """Sends under way (API requests and workers)."""
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.sends = SendWorkers(self.store, lambda: self.router)
+        """The send workers, and the count of every send under way."""
         self.stopping = False
 
     def _read(self) -> Mapping[str, Any]:
@@ -111,7 +110,14 @@ class Daemon:
         """A Router for *data* on the daemon's journal, its webhook events journalled."""
         plugin = WebhookPlugin()
         extra = (*self.plugins, plugin, EventLog(), self.ingress)
-        router = Router(data, plugins=extra, env=self.env, clock=self.clock, store=self._journal)
+        router = Router(
+            data,
+            plugins=extra,
+            env=self.env,
+            clock=self.clock,
+            store=self._journal,
+            state=self._live_state,
+        )
         plugin.bind(router.config, self.webhooks)
         self.webhooks.watch(router.metrics)
         router.on_hold = self._held
@@ -132,6 +138,21 @@ class Daemon:
             raise RouterError("store.url and durability cannot change on reload; restart instead")
         return self._store
 
+    def _live_state(self, config: Config) -> LiveState:
+        # As the journal: the first config's live state serves every Router of a reload.
+        key = f"{config.state.url} {config.state.prefix}"
+        if self._state is None:
+            self._state, self._state_url = open_state(config, self.clock), key
+        elif key != self._state_url:
+            raise RouterError("state.url and prefix cannot change on reload; restart instead")
+        return self._state
+
+    @property
+    def live_state(self) -> LiveState:
+        """The live state, opened for the first config and kept across reloads."""
+        assert self._state is not None  # opened by the first Router's config
+        return self._state
+
     @property
     def store(self) -> MessageStore:
         """The journal, opened for the first config and kept across reloads."""
@@ -150,80 +171,32 @@ class Daemon:
         return self.router.config
 
     async def start(self) -> None:
-        """Open the journal, start the Router and the workers, requeue unfinished work."""
+        """Open the journal and the live state, start the Router and the send workers."""
         await self.store.open()
+        await self.live_state.open()
         await self.webhooks.start()
         await self.ingress.start()
         await self.router.start(schedule=False)
-        for _ in range(self.config.server.workers):
-            self.workers.append(asyncio.get_running_loop().create_task(self._work()))
-        for record in await self.store.unfinished():
-            if record.state is not MessageState.HELD:  # held ones are the scheduler's
-                self.queue.put_nowait(record.id)
+        await self.sends.start(self.config)
         self.scheduler.start()
-        if not self.queue.empty():
-            log.info("resuming %d unfinished messages from the journal", self.queue.qsize())
 
     async def stop(self) -> None:
         """Let in-flight sends finish, then stop workers, the Router and the journal."""
         self.stopping = True
-        try:
-            async with asyncio.timeout(self.config.server.shutdown_timeout):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("%d sends still under way at shutdown; the journal resumes them", self.busy)
-        for worker in self.workers:
-            worker.cancel()
-        await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.sends.stop(self.config.server.shutdown_timeout)
         await self.scheduler.stop()
         await self.router.aclose()
         await self.ingress.stop()
         await self.webhooks.stop()
+        await self.live_state.close()
         await self.store.close()
-
-    async def _work(self) -> None:
-        while not self.stopping:
-            message_id = await self.queue.get()
-            with self.sending():
-                try:
-                    if await self.router.send_accepted(message_id) is None:  # not read back
-                        record = await self.store.get(message_id)
-                        if record is not None and record.state is not MessageState.DONE:
-                            await self.router.resume(record)
-                except NoRouteError:
-                    pass  # journalled as failed, with every reason
-                except StoreError as exc:  # the journal said it is failing (once): try later
-                    self._retry_later(message_id, exc.retry_after)
-                except Exception:
-                    log.exception("sending journalled message %s failed", message_id)
 
     async def _send_held(self, record: MessageRecord) -> None:
         """Send a held message that came due, through the Router in force."""
         if self.stopping:
             return
-        with self.sending():
+        with self.sends.sending():
             await self.router.resume(record)
-
-    def _retry_later(self, message_id: str, delay: float) -> None:
-        """Queue a journalled message again after *delay*, as the journal could not serve it."""
-
-        def again() -> None:
-            if not self.stopping:
-                self.queue.put_nowait(message_id)
-
-        asyncio.get_running_loop().call_later(delay, again)
-
-    @contextlib.contextmanager
-    def sending(self) -> Iterator[None]:
-        """Count a send under way, so shutdown can wait for it."""
-        self.busy += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self.busy -= 1
-            if not self.busy:
-                self._idle.set()
 
     async def reload(self) -> bool:
         """Load the config again; on any error keep the running one and log why."""

@@ -114,7 +114,7 @@ class IngressHost:
             raise RouterError("the daemon is shutting down")
         record, created = await daemon.router.accept(message)
         if created:
-            daemon.queue.put_nowait(record.id)
+            daemon.sends.put(record.id)
         return record.id
 
     async def _keep(self, name: str, message_id: str, fields: Mapping[str, str]) -> None:

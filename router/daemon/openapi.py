@@ -276,8 +276,11 @@ _PATHS: dict[str, Any] = {
         "get": _operation(
             "getHealth",
             "operations",
-            "Liveness: ok, or stopping while the daemon shuts down",
-            {"200": _answer("Up", "Health")},
+            "Health: ok, stopping while the daemon shuts down, or degraded",
+            {
+                "200": _answer("Up", "Health"),
+                "503": _answer("Up, but the shared live state cannot be reached", "Health"),
+            },
             **_OPEN,
         )
     },

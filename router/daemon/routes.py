@@ -59,12 +59,12 @@ class _Routes:
         if not send.wait:
             record, created = await router.accept(send.message)
             if created:
-                daemon.queue.put_nowait(record.id)
+                daemon.sends.put(record.id)
             return respond(
                 {"id": record.id, "reference": record.reference, "duplicate": not created},
                 202 if created else 200,
             )
-        with daemon.sending():
+        with daemon.sends.sending():
             result = await router.send(send.message)
         return respond(result_json(result))
 
@@ -158,8 +158,13 @@ class _Routes:
         )
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """``GET /healthz``: liveness."""
-        return respond({"status": "stopping" if self.daemon.stopping else "ok"})
+        """``GET /healthz``: up, stopping, or degraded (503) while the live state is away."""
+        if self.daemon.stopping:
+            return respond({"status": "stopping"})
+        problem = self.daemon.router.state.problem()
+        if problem is not None:
+            return respond({"status": "degraded", "problems": [f"state: {problem}"]}, status=503)
+        return respond({"status": "ok"})
 
     async def openapi(self, request: web.Request) -> web.Response:
         """``GET /v1/openapi.json``: the API's OpenAPI document."""

@@ -142,8 +142,18 @@ _REQUEUED = object_of(
     },
 )
 _HEALTH = object_of(
-    "Whether the daemon is up",
-    {"status": described("ok, or stopping while it shuts down", enum=["ok", "stopping"])},
+    "Whether the daemon is up, and can send",
+    {
+        "status": described(
+            "ok; stopping while it shuts down; degraded (answered 503) while the shared"
+            " live state cannot be reached, when sends fail over as unavailable",
+            enum=["ok", "stopping", "degraded"],
+        ),
+        "problems": described(
+            "What is wrong while degraded", {"type": "array", "items": {"type": "string"}}
+        ),
+    },
+    required=["status"],
 )
 
 STATE_SCHEMAS: dict[str, Any] = {

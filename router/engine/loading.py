@@ -7,12 +7,15 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from router.clock import Clock
 from router.config import Config
 from router.engine.prepare import Prepared
 from router.errors import ConfigError
 from router.model import RecipientResult
 from router.plugins import PluginHost
 from router.policy import PolicyChain
+from router.state import LiveState
+from router.state.settings import open_state
 from router.store import MessageRecord, MessageStore, open_store
 
 __all__ = [
@@ -67,9 +70,20 @@ def _import_plugins(names: Sequence[str]) -> list[object]:
     return modules
 
 
-def open_journal(
-    store: MessageStore | Callable[[Config], MessageStore] | None, config: Config
-) -> MessageStore:
+StoreFor = Callable[[Config], MessageStore]
+"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
+StateFor = Callable[[Config], LiveState]
+"""Gives the live state for a validated config, as :data:`StoreFor` the journal."""
+
+
+def open_live_state(state: LiveState | StateFor | None, config: Config, clock: Clock) -> LiveState:
+    """The live state a Router is handed (or a function gives it), else the config's."""
+    if state is None:
+        return open_state(config, clock)
+    return state if isinstance(state, LiveState) else state(config)
+
+
+def open_journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
     """The journal a Router is handed (or a function gives it), else the config's."""
     if store is None:
         return open_store(config.store.url or "memory:", config.store.durability)

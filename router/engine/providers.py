@@ -15,7 +15,15 @@ from router.errors import PluginError
 from router.model import Balance
 from router.policy import ProviderView, prefix_lengths
 from router.provider import Provider, ProviderContext
-from router.state import Breaker, BreakerSettings, BreakerState, Budget, CountryBreakers
+from router.state import (
+    Breaker,
+    BreakerSettings,
+    BreakerState,
+    Budget,
+    CountryBreakers,
+    LiveState,
+    StateListener,
+)
 from router.store.admin import Suspension
 
 
@@ -89,18 +97,22 @@ def provider_state(
     index: int,
     session: aiohttp.ClientSession,
     default_region: str | None,
-    breaker: Breaker,
-    budget: Budget,
+    live: LiveState,
+    on_breaker: StateListener,
     watch: Callable[[str, Callable[[], BreakerState]], None],
 ) -> ProviderState:
-    """One provider's state: its adapter built, its breaker watched by the metrics."""
+    """One provider's state: its adapter built, its budget and breakers from the *live*
+    state (the account's breaker heard by *on_breaker*), watched by the metrics."""
     provider = build_adapter(cls, settings, session, default_region)
+    breaker = live.breaker(settings.name, on_breaker)
     watch(settings.name, lambda: breaker.state)
-    return ProviderState(
+    state = ProviderState(
         settings,
         provider,
-        budget,
+        live.budget(settings.name, settings.limits),
         breaker,
         index,
         price_lengths=prefix_lengths(settings.common.prices),
     )
+    state.countries = live.country_breakers(settings.name)
+    return state

@@ -26,6 +26,7 @@ import attrs
 from router.clock import Clock, SystemClock
 from router.compliance import Compliance
 from router.config import Config, parse_config, read_toml
+from router.engine import loading
 from router.engine.admin import ProviderAdmin
 from router.engine.balances import BalanceTracker
 from router.engine.budgets import BudgetJournal
@@ -34,7 +35,7 @@ from router.engine.calls import ProviderCalls
 from router.engine.claims import Claims
 from router.engine.decide import Decider, RoutePlan
 from router.engine.learning import Learning
-from router.engine.loading import Settled, journal_message, load_plugins, open_journal, policy_chain
+from router.engine.loading import Settled, journal_message, load_plugins, policy_chain
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
@@ -54,13 +55,9 @@ from router.model import (
 from router.policy import Route
 from router.provider import Provider
 from router.state import BreakerState, LiveState
-from router.state.settings import open_state
 from router.store import MessageRecord, MessageState, MessageStore
 
 log = logging.getLogger("smsrouter")
-
-StoreFor = Callable[[Config], MessageStore]
-"""Gives the journal for a validated config: for an owner whose journal outlives Routers."""
 
 
 class Router:
@@ -74,8 +71,9 @@ class Router:
         store: the journal, or a function giving it for the validated config; either way
             the Router neither opens nor closes it. Unset, the Router opens and closes one
             at ``[store] url`` (in memory by default).
-        state: where budgets, breakers and recent pushes live, opened and closed by its
-            owner; unset, the Router opens the one ``[state] url`` names (this process's).
+        state: where budgets, breakers and recent pushes live, or a function giving it for
+            the validated config; opened and closed by its owner. Unset, the Router opens
+            and closes the one ``[state] url`` names (this process's by default).
         session: an aiohttp session to use, as it is, instead of the Router's own (whose
             pool is sized for the providers: :func:`~router.engine.pool.pool_limit`).
         env: environment for ``${NAME}`` secrets; the process environment by default.
@@ -89,8 +87,8 @@ class Router:
         *,
         plugins: Iterable[object] = (),
         clock: Clock | None = None,
-        store: MessageStore | StoreFor | None = None,
-        state: LiveState | None = None,
+        store: MessageStore | loading.StoreFor | None = None,
+        state: LiveState | loading.StateFor | None = None,
         session: aiohttp.ClientSession | None = None,
         env: Mapping[str, str] | None = None,
         autoload: bool | None = None,
@@ -106,9 +104,9 @@ class Router:
         self.clock = clock = clock or SystemClock()
         self.owns_store = store is None
         """Whether the Router opens and closes its store (False when it was handed one)."""
-        self.store = store = open_journal(store, self.config)
+        self.store = store = loading.open_journal(store, self.config)
         self.owns_state = state is None  # then opened and closed with the Router, like the store
-        self.state = state or open_state(self.config, self.clock)
+        self.state = loading.open_live_state(state, self.config, clock)
         self.metrics = Metrics(self.config.providers)
         self._own_session, self._session = session is None, session
         self._states: dict[str, ProviderState] = {}
@@ -196,11 +194,10 @@ class Router:
                     index,
                     self._session,
                     self.config.router.default_region,
-                    self.state.breaker(name, self._breaker_moved),
-                    self.state.budget(name, settings.limits),
+                    self.state,
+                    self._breaker_moved,
                     self.metrics.watch_breaker,
                 )
-                self._states[name].countries = self.state.country_breakers(name)
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
         await self.admin.restore()
         await self.compliance.start()
@@ -322,22 +319,18 @@ class Router:
         A recipient caught in flight by a crash is resolved by a status query where its
         provider has one, else by ``on_ambiguous``; a never-attempted one is sent. A message
         being sent already in this Router is waited for, and a finished one is not sent
-        again: its journalled result is returned.
+        again: its journalled result is returned. Where instances share the journal, one
+        whose lease another instance holds is waited for the same way.
         """
         self._accepted.pop(record.id, None)  # sent from its journal record from now on
-        while True:
-            under_way = self._sending.holder(record.id)
-            if under_way is not None:
-                await under_way.wait()
-                continue
+        done = await self._sending.wait_and_take(record.id)  # after a send under way here
+        try:
+            # Held here now, and leased to this instance where the journal is shared: the
+            # record read now is the latest, and nobody else sends it meanwhile.
+            await self.store.hold(record.id)
             latest = await self.store.get(record.id) or record
             if latest.state is MessageState.DONE:
                 return latest.result()
-            # No await between the read above and the claim; None: claimed meanwhile.
-            done = self._sending.take(record.id)
-            if done is not None:
-                break
-        try:
             prepared = self.prepare(latest.message())
             return await self._deliver(prepared, latest)
         finally:

@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from router.store.base import MessageRecord
 
-__all__ = ["WorkQueue"]
+__all__ = ["LEASE_POLL", "WorkQueue"]
+
+LEASE_POLL = 0.2
+"""Seconds between looks at a message whose lease another instance holds."""
 
 
 class WorkQueue:
@@ -42,6 +45,12 @@ class WorkQueue:
         instance's lease on it runs.
         """
         return True
+
+    async def hold(self, message_id: str) -> None:
+        """Lease *message_id* to this instance, waiting while another instance's lease on it
+        runs (that instance is sending it, or dies and its lease expires)."""
+        while not await self.lease(message_id):  # noqa: ASYNC110 - held by another process
+            await asyncio.sleep(LEASE_POLL)
 
     async def claim(self, limit: int) -> list[MessageRecord]:
         """Lease up to *limit* unfinished messages that no instance holds (never leased, given

@@ -44,7 +44,7 @@ async def _post_all(waits: list[bool], store_url: str, delay: float) -> None:
         assert len({body["id"] for _, body in answers}) == 1
         for _ in range(200):  # the workers finish what was queued
             record = await daemon.store.get(answers[0][1]["id"])
-            if record is not None and record.state.value == "done" and not daemon.busy:
+            if record is not None and record.state.value == "done" and not daemon.sends.busy:
                 break
             await asyncio.sleep(0.005)
         provider = daemon.router.provider("a")
