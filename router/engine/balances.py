@@ -203,13 +203,19 @@ class BalanceTracker:
     async def _follow(self, name: str) -> None:
         """Take the poller's figure for *name*, then wait a beat (or an early poll's wish)."""
         assert self.board is not None
-        state = self.providers[name]
-        found = await self.board.read(name)
-        if found is not None and found != state.balance:
-            polled = state.balance is None or found.at != state.balance.at
-            state.balance = found
-            self.metrics.set_balance(name, found, messages(state, found), read=polled)
+        await self._read_board(name)
         await self._nap(name, self.board.turn / 3)
+
+    async def _read_board(self, name: str) -> None:
+        """Take the fleet's figure for *name*: the last poll less every instance's draws."""
+        assert self.board is not None
+        state = self.providers[name]
+        found, mine = await self.board.read(name), state.balance
+        if found is None or found == mine or (mine is not None and found.at < mine.at):
+            return  # nothing new, or older than what this instance read (not written yet)
+        state.balance = found
+        polled = mine is None or found.at != mine.at
+        self.metrics.set_balance(name, found, messages(state, found), read=polled)
 
     async def _sleep_or_wake(self, name: str, delay: float) -> None:
         """Wait *delay* for the next poll; with a board, renew the turn at every beat."""
@@ -222,6 +228,7 @@ class BalanceTracker:
                 return
             if not await self._my_turn(name):
                 return  # the turn was lost (Redis was away): another instance polls
+            await self._read_board(name)  # the other instances' draws
 
     async def _nap(self, name: str, delay: float) -> bool:
         """Wait *delay*, or less when a poll is asked for; whether it was asked for."""

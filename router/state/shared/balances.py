@@ -89,6 +89,8 @@ class RedisBalanceBoard(BalanceBoard):
             await self.client().eval(RELEASE, 1, self.key("balance-turn", provider), self.origin)
         except (RedisError, OSError) as exc:
             log.warning("provider %r: the balance turn was not given up (%s)", provider, exc)
+            return
+        self.ask_poll(provider)  # wakes the others: one takes the turn now
 
     def post(self, provider: str, balance: Balance) -> None:
         fields = ["amount", str(balance.amount), "unit", balance.unit, "at", repr(balance.at)]
