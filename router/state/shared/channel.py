@@ -210,7 +210,7 @@ class Channel(Notices):
                 self.connects += 1
                 if self.connects > 1:
                     self._resync()
-                self.problems.ok("subscription")
+                self.problems.clear()  # Redis answers: every part may try again
                 self._subscribed.set()
                 backoff = MIN_BACKOFF
                 await self._hear(pubsub)

@@ -62,6 +62,13 @@ class Problems:
         if self._down.pop(part, None) is not None:
             log.info("shared state: %s reaches Redis again", part)
 
+    def clear(self) -> None:
+        """Redis answers again (the subscription is back): a part still failing says so at
+        its next call."""
+        if self._down:
+            log.info("shared state: Redis answers again")
+        self._down.clear()
+
     def summary(self) -> str | None:
         """One line naming every failing part and its reason, or None when none fails."""
         if not self._down:
