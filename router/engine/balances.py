@@ -182,6 +182,9 @@ class BalanceTracker:
                 # An early poll (or one after a Retry-After) waits for the budget to allow
                 # it rather than fail: it is our wish, not the provider's failure.
                 turn = budget.ready_in(Operation.BALANCE)
+                if 0 < turn < math.inf and self.board is not None:
+                    await self._sleep_or_wake(name, turn)  # the turn renewed meanwhile
+                    continue
                 if 0 < turn < math.inf:
                     await self.clock.sleep(turn)
                 delay = await self.poll_once(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from plugins.smsc.emulator import SMSCEmulator
 from router import CallbackKind, CallbackRequest, DeliveryReport, Message, hookimpl
 from router.clock import Clock, SystemClock
 from router.engine import Router
+from router.errors import NoRouteError
 from router.model import RecipientStatus
 from router.state.shared import RedisState
 from router.store import MemoryStore, MessageStore
@@ -227,5 +229,25 @@ async def test_a_poller_that_stops_hands_over_at_once(instances: Start) -> None:
         await until(lambda: polls(b) > 0)
         assert polls(b) >= 1
         assert b.providers["smsc"].balance.amount == smsc.accounts["demo"].balance  # type: ignore[union-attr]
+    finally:
+        await smsc.stop()
+
+
+async def test_a_no_credit_answer_on_a_reader_wakes_the_poller(instances: Start) -> None:
+    smsc = SMSCEmulator(delivery_status=None)
+    await smsc.start()
+    try:
+        config, clock = smsc_config(smsc.api_url), SystemClock()
+        config["providers"]["smsc"]["balance_interval"] = "60s"
+        poller = await instances(config, clock=clock, track=True, turn=0.3)
+        await until(lambda: polls(poller) == 1)
+        reader = await instances(config, clock=clock, track=True, turn=0.3)
+        await until(lambda: reader.providers["smsc"].balance is not None)
+        smsc.accounts["demo"].balance = Decimal(0)
+        with pytest.raises(NoRouteError):
+            await reader.send(Message(to="+79031234567", text="hi"))
+        await until(lambda: polls(poller) == 2)  # asked for early, long before its 60 s
+        assert polls(reader) == 0
+        await until(lambda: poller.providers["smsc"].balance.amount == 0)  # type: ignore[union-attr]
     finally:
         await smsc.stop()
