@@ -261,6 +261,8 @@ def parse_config(
     Raises:
         ConfigError: with every problem found, each as ``path: message``.
     """
+    # One pass over every table, each problem collected rather than raised, so a config
+    # with several mistakes names them all at once: hence one long function.
     problems: list[str] = []
     secrets: dict[str, str] = {}
     doc = _expand_env(dict(data), "", os.environ if env is None else env, problems, secrets)

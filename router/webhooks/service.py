@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from router.clock import Clock, sleep_or_wake
 from router.config import Config, WebhookSettings
 from router.engine.metrics import Metrics
+from router.errors import StoreError
 from router.model import DeliveryReport, EventType, InboundMessage
 from router.store import MessageStore
 from router.webhooks.events import (
@@ -280,6 +281,8 @@ class WebhookService:
                     await self._journal().prune(now - RETENTION)
                 next_at = await self._journal().next_due(after=now)
                 delay = IDLE if next_at is None else min(IDLE, max(0.0, next_at - now))
+            except StoreError as exc:  # the journal logs its failing once: no line each round
+                delay = exc.retry_after
             except Exception:
                 log.exception("the webhook worker failed; trying again in a second")
                 delay = 1.0

@@ -1,8 +1,9 @@
 """The webhook event journal in SQLite: a file of its own beside the message journal.
 
 :func:`open_event_journal` gives a SQLite message journal's file a SQLite event journal
-beside it (``journal.db`` -> ``journal.events.db``) rather than a table in that file, and
-anything else a memory one.
+beside it (``journal.db`` -> ``journal.events.db``) rather than a table in that file, a
+PostgreSQL message journal the PostgreSQL event journal in the same database
+(:mod:`router.webhooks.postgres`), and anything else a memory one.
 
 One SQLite file has one write lock: two connections writing it take turns, so a burst of
 events (a provider pushing a thousand reports) would make the sends' journal writes wait,
@@ -239,17 +240,54 @@ def events_path(journal: str | Path) -> Path:
     return path.with_name(f"{path.stem}.events{path.suffix}")
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a PostgreSQL journal's URL starts."""
+
+
 def open_event_journal(store: MessageStore) -> EventJournal:
     """The event journal that goes with the message journal *store*.
 
-    A SQLite journal file gets a SQLite event journal beside it; anything else (memory, a
-    future shared store) gets a memory one, which a restart empties.
+    A SQLite journal file gets a SQLite event journal beside it; a journal a fleet shares
+    (PostgreSQL) gets the PostgreSQL event journal in its database, under the same instance
+    name and lease, so each event is posted once by the fleet; anything else (memory) gets
+    a memory one, which a restart empties.
+
+    Raises:
+        TypeError: *store* is shared but names no PostgreSQL database (``url``) or no
+            lease in seconds, so no event journal would be shared with it.
     """
     if isinstance(store, SQLiteStore) and store.path != ":memory:":
         return SQLiteEventJournal(events_path(store.path))
+    if store.shared:
+        return _shared_journal(store)
     if not isinstance(store, MemoryStore | SQLiteStore):
         log.warning("webhook events are kept in memory: a restart loses pending ones")
     return MemoryEventJournal()
+
+
+def _shared_journal(store: MessageStore) -> EventJournal:
+    """The PostgreSQL event journal in the database of *store*, a journal a fleet shares."""
+    # Refused rather than kept in memory: each instance would lose its pending events on a
+    # restart, and post what it was pushed beside the others.
+    url = getattr(store, "url", None)
+    if not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES):
+        raise TypeError(f"{type(store).__name__} is shared but names no PostgreSQL url")
+    from router.webhooks.postgres import PostgresEventJournal  # the fleet extra: asyncpg
+
+    return PostgresEventJournal(url, owner=store.owner, lease=_lease(store))
+
+
+def _lease(store: MessageStore) -> float:
+    """The seconds a shared *store*'s leases last, which the event journal's last too.
+
+    A store says them as ``lease_seconds`` (``lease`` is the work queue's method of every
+    :class:`~router.store.MessageStore`), or as a number in ``lease``.
+    """
+    for name in ("lease_seconds", "lease"):
+        seconds = getattr(store, name, None)
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            return float(seconds)
+    raise TypeError(f"{type(store).__name__} is shared but says no lease in seconds")
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from plugins.smsbroadcast.emulator import SMSBroadcastEmulator
 from plugins.smsoffice.emulator import SMSOfficeEmulator
+from tests.daemon.fleet_support import fleet
 from tests.daemon.support import (
     SECRET,
     TOKEN,
@@ -20,7 +21,7 @@ from tests.daemon.support import (
     write_config,
 )
 
-__all__ = ["SECRET", "TOKEN"]
+__all__ = ["SECRET", "TOKEN", "fleet"]
 
 
 @pytest.fixture

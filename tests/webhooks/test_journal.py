@@ -1,4 +1,5 @@
-"""The EventJournal contract, run against the memory and the SQLite journal; SQLite's file."""
+"""The EventJournal contract, run against the memory, the SQLite and the PostgreSQL journal;
+SQLite's file."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from router.webhooks import (
     events_path,
     open_event_journal,
 )
+from router.webhooks.postgres import PostgresEventJournal
 
 NOW = 1_700_000_000.0
 
@@ -34,14 +36,28 @@ def event(n: int = 1, kind: EventType = EventType.DELIVERY_REPORT) -> Event:
     return Event(f"evt_{n}", kind, NOW + n, {"n": n, "text": "héllo", "part": [1, 2]})
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventJournal]:
-    """An open, empty journal of each kind."""
-    made: EventJournal = (
-        MemoryEventJournal()
-        if request.param == "memory"
-        else SQLiteEventJournal(tmp_path / "j.events.db")
-    )
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.servers)])
+def kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """Each kind of journal, with PostgreSQL's database URL for the PostgreSQL one.
+
+    The database is asked for here only, so the other kinds need no server; and here, not
+    in ``journal``, as an async fixture cannot be asked for from inside another.
+    """
+    name: str = request.param
+    return name, request.getfixturevalue("postgres_url") if name == "postgres" else None
+
+
+@pytest.fixture
+async def journal(kind: tuple[str, str | None], tmp_path: Path) -> AsyncIterator[EventJournal]:
+    """An open, empty journal of each kind (PostgreSQL's in a database of the test's own)."""
+    name, url = kind
+    made: EventJournal
+    if url is not None:
+        made = PostgresEventJournal(url, owner="one", lease=30.0)
+    elif name == "sqlite":
+        made = SQLiteEventJournal(tmp_path / "j.events.db")
+    else:
+        made = MemoryEventJournal()
     await made.open()
     yield made
     await made.close()

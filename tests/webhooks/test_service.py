@@ -23,7 +23,7 @@ import router.testing
 from router.clock import Clock, SystemClock
 from router.config import Config
 from router.engine import Router
-from router.errors import NoRouteError
+from router.errors import NoRouteError, StoreError
 from router.model import CallbackKind, CallbackRequest, Message
 from router.store import MemoryStore
 from router.testing import FakeClock
@@ -395,3 +395,38 @@ def test_watching_two_routers_shows_one_counter_each(clock: FakeClock) -> None:
     service.counts["dead"] += 1
     for sms in (first, second):
         assert outcomes(sms) == {"delivered": 0, "retried": 0, "dead": 1}
+
+
+class FailingJournal(MemoryEventJournal):
+    """An event journal whose disk fails for its first *failures* reads of what is due."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.asked: list[float] = []
+
+    async def due(self, now: float, *, limit: int, skip: Any = ()) -> list[Any]:
+        self.asked.append(now)
+        if len(self.asked) <= self.failures:
+            raise StoreError("FailingJournal", "disk I/O error", retry_after=7.0)
+        return await super().due(now, limit=limit, skip=skip)
+
+
+async def test_a_failing_journal_is_asked_again_after_its_retry_after_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    journal = FailingJournal(failures=3)
+    service = WebhookService(MemoryStore(), clock, journal=journal)
+    await service.start()
+    try:
+        for _ in range(200):  # the fake clock jumps over every sleep
+            if len(journal.asked) > 3:
+                break
+            await asyncio.sleep(0)
+    finally:
+        await service.stop()
+    assert len(journal.asked) > 3
+    gaps = [b - a for a, b in zip(journal.asked, journal.asked[1:4], strict=False)]
+    assert gaps == [7.0, 7.0, 7.0]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
