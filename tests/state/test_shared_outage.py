@@ -1,4 +1,4 @@
-"""Redis going away and coming back, as one instance sees it: through a proxy a test cuts.
+"""Redis going away and coming back, as one instance sees it: through a link a test cuts.
 
 While the instance cannot reach Redis, ``problem()`` says why (never with the URL's
 password), recent pushes are answered from its own memory, and its breakers' moves wait in
@@ -9,7 +9,6 @@ waited is written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from router.state import BreakerSettings, BreakerState
 from router.state.shared import RedisState
 from router.state.shared.problems import Problems, url_secrets
 from router.testing import FakeClock
+from tests.link import Link
 
 SETTINGS = BreakerSettings(threshold=1, cooldown=30.0)
 
@@ -33,62 +33,20 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
     raise AssertionError("never happened")
 
 
-class Proxy:
-    """A TCP proxy on loopback to the Redis server, which a test can cut and mend."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
-
-    async def mend(self) -> None:
-        """Take connections (again), on the same port."""
-        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        """Drop every connection and refuse new ones."""
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._open):
-            writer.transport.abort()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._open |= {writer, up_writer}
-
-        async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
-        self._open -= {writer, up_writer}
-
-
 @pytest.fixture
-async def proxy(redis_url: str) -> AsyncIterator[Proxy]:
+async def link(redis_url: str) -> AsyncIterator[Link]:
+    """A link to the Redis server, which the test cuts and restores."""
     parts = urlsplit(redis_url)
-    found = Proxy(parts.hostname or "127.0.0.1", parts.port or 6379)
-    await found.mend()
+    found = Link(parts.hostname or "127.0.0.1", parts.port or 6379)
+    await found.restore()
     yield found
-    if found._server is not None:
-        await found.cut()
+    await found.cut()
 
 
 async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
-    proxy: Proxy, redis_url: str, redis_prefix: str, clock: FakeClock
+    link: Link, redis_url: str, redis_prefix: str, clock: FakeClock
 ) -> None:
-    through = urlsplit(redis_url)._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    through = urlsplit(redis_url)._replace(netloc=f"127.0.0.1:{link.port}").geturl()
     cut_off = RedisState(through, prefix=redis_prefix, clock=clock, breakers=SETTINGS)
     other = RedisState(redis_url, prefix=redis_prefix, clock=clock, breakers=SETTINGS)
     await cut_off.open()
@@ -99,7 +57,7 @@ async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
         assert cut_off.problem() is None
         assert await cut_off.pushes().first_time(("smsc", "1"))
 
-        await proxy.cut()
+        await link.cut()
         await until(lambda: cut_off.problem() is not None)
         problem = cut_off.problem()
         assert problem is not None
@@ -112,7 +70,7 @@ async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
         second.record(Outcome.UNAVAILABLE)  # and one it cannot tell
         assert a.state is BreakerState.CLOSED
 
-        await proxy.mend()
+        await link.restore()
         await until(lambda: a.state is BreakerState.OPEN)  # read on reconnecting
         other_second = other.breaker("smscentral", lambda *_: None)
         await until(lambda: other_second.state is BreakerState.OPEN)  # written once back
