@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from router.model import Outcome
-from router.state import BreakerSettings, BreakerState
+from router.state import Breaker, BreakerSettings, BreakerState
 from router.state.shared import RedisState
+from router.state.shared.breakers import SharedBreaker
 from router.state.shared.problems import Problems, url_secrets
 from router.testing import FakeClock
 from tests.link import Link
@@ -31,6 +32,11 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("never happened")
+
+
+def shared(breaker: Breaker) -> SharedBreaker:
+    assert isinstance(breaker, SharedBreaker)
+    return breaker
 
 
 @pytest.fixture
@@ -94,3 +100,31 @@ def test_a_reason_never_shows_the_url_s_password() -> None:
     problems.ok("budgets")
     problems.ok("writes")
     assert problems.summary() is None
+
+
+async def test_a_redis_that_lost_its_data_is_believed_after_a_reconnect(
+    link: Link, redis_url: str, redis_prefix: str, clock: FakeClock
+) -> None:
+    through = urlsplit(redis_url)._replace(netloc=f"127.0.0.1:{link.port}").geturl()
+    cut_off = RedisState(through, prefix=redis_prefix, clock=clock, breakers=SETTINGS)
+    other = RedisState(redis_url, prefix=redis_prefix, clock=clock, breakers=SETTINGS)
+    await cut_off.open()
+    await other.open()
+    try:
+        a, b = cut_off.breaker("smsc", lambda *_: None), other.breaker("smsc", lambda *_: None)
+        for _ in range(3):
+            b.record(Outcome.UNAVAILABLE)
+            b.reset()
+        b.record(Outcome.UNAVAILABLE)
+        await other.channel.flush()
+        await until(lambda: shared(a).version == 7)
+        await link.cut()
+        # The server restarts empty: its version counter starts again below what a heard.
+        await other.client.delete(other.key("breakers"), other.key("breaker-version"))
+        await link.restore()
+        await until(lambda: cut_off.channel.connects >= 2)
+        b.reset()  # version 1 now
+        await until(lambda: a.state is BreakerState.CLOSED)
+    finally:
+        await cut_off.close()
+        await other.close()

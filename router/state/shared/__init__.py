@@ -6,7 +6,9 @@ can share one Redis server.
 
 * :mod:`~router.state.shared.channel`: the one subscription of each instance, and its
   writes in order; the notices instances tell each other (suspensions, opt-outs);
-* :mod:`~router.state.shared.breakers`: breakers whose moves reach every instance;
+* :mod:`~router.state.shared.breakers`: breakers whose moves reach every instance
+  (:mod:`~router.state.shared.moves`: a move as Redis keeps it), one probe at a time
+  (:mod:`~router.state.shared.leases`);
 * :mod:`~router.state.shared.pushes`: a push reaching two instances is announced once;
 * :mod:`~router.state.shared.balances`: one balance poller per provider, read by the rest;
 * :mod:`~router.state.shared.problems`: why Redis cannot be reached, for ``/healthz``.

@@ -5,8 +5,8 @@ provider and country), so the engine asks it synchronously as before. A
 :class:`SharedBreaker` publishes each of its own moves (to open, with its cooldown end, its
 doubled cooldown and any hold; to close) through the fleet's channel, fire-and-forget and
 in order, and applies the moves of the other instances as it hears them. A Lua script
-writes a move's state into the hash ``PREFIX:breakers`` and publishes it in one step, under
-a version from one counter: every instance applies the moves in the same order and ends in
+(:mod:`~router.state.shared.moves`) writes a move into ``PREFIX:breakers`` and publishes it,
+under a version from one counter: every instance applies the moves in the same order, ends in
 the same state, and an instance that starts (or reconnects) reads the hash first.
 
 What is shared is the state, not the count of failures: each instance counts its own
@@ -14,10 +14,9 @@ consecutive failures towards the threshold, and a close anywhere clears every co
 
 Half-open, one probe goes for the whole fleet: an instance lets a call through only while
 it holds the probe lease (``PREFIX:probe:...``, :data:`PROBE_LEASE` seconds on the Redis
-server's clock, taken in the background the first time the breaker is read half-open, and
-kept for ``probe_timeout`` once its probe is out). Until the lease is taken, the breaker
-reads half-open and lets nothing through, as while a probe is out. Leases are measured
-here on the monotonic clock, as the server measures them, never on the injected one.
+server's clock, asked for in the background when the breaker is read half-open, kept for
+``probe_timeout`` once its probe is out); until then it lets nothing through, as while a
+probe is out. Leases are timed on the monotonic clock, as the server times them.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import attrs
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -39,9 +37,10 @@ from router.state.countries import CountryBreakers, CountryListener
 from router.state.health import Breaker, BreakerSettings, BreakerState, StateListener
 from router.state.shared.channel import Channel, as_text
 from router.state.shared.leases import RELEASE, TAKE
+from router.state.shared.moves import PUBLISH, Snapshot, field
 from router.state.shared.problems import Problems
 
-__all__ = ["PROBE_LEASE", "BreakerBoard", "SharedBreaker", "SharedCountryBreakers", "Snapshot"]
+__all__ = ["PROBE_LEASE", "BreakerBoard", "SharedBreaker", "SharedCountryBreakers"]
 
 log = logging.getLogger("smsrouter.health")
 
@@ -49,45 +48,6 @@ PROBE_LEASE = 10.0
 """Seconds an instance holds a half-open breaker's probe turn before its probe goes out."""
 RETRY_LEASE = 1.0
 """Seconds before a lease that could not be asked for (Redis away) is asked for again."""
-
-# KEYS: version counter, states hash. ARGV: field, state JSON, channel.
-_PUBLISH = """
-local version = redis.call('INCR', KEYS[1])
-local body = version .. ' ' .. ARGV[2]
-redis.call('HSET', KEYS[2], ARGV[1], body)
-redis.call('PUBLISH', ARGV[3], 'breaker ' .. body)
-return version
-"""
-
-
-@attrs.frozen
-class Snapshot:
-    """What the fleet shares of a breaker: its state (closed or open) and its timings."""
-
-    state: BreakerState
-    cooldown: float
-    open_until: float
-    held_until: float
-    held_reason: str
-
-    def dump(self, provider: str, country: str | None, origin: str) -> str:
-        """The JSON published, naming the breaker and the instance that moved it."""
-        names = {"p": provider, "c": country, "o": origin, "s": self.state.value}
-        times = {"cd": self.cooldown, "ou": self.open_until, "hu": self.held_until}
-        return json.dumps({**names, **times, "hr": self.held_reason})
-
-    @classmethod
-    def load(cls, data: dict[str, Any]) -> Snapshot:
-        """The snapshot in a published JSON object."""
-        state = BreakerState(data["s"])
-        if state is BreakerState.HALF_OPEN:
-            raise ValueError("a half-open state is never published")
-        return cls(state, float(data["cd"]), float(data["ou"]), float(data["hu"]), str(data["hr"]))
-
-
-def field(provider: str, country: str | None) -> str:
-    """The breaker's field in the states hash."""
-    return json.dumps([provider, country])
 
 
 class SharedBreaker(Breaker):
@@ -117,8 +77,7 @@ class SharedBreaker(Breaker):
         """Own moves published whose echo is not heard yet."""
         self.lease_until = 0.0
         """Until when (monotonic) this instance holds the probe lease; 0: it does not."""
-        self.lease_asked = False
-        self.lease_retry = 0.0
+        self.lease_asked, self.lease_retry = False, 0.0
         self._applying = False
         self._shared = self.snapshot()
 
@@ -308,9 +267,11 @@ class BreakerBoard:
     async def load(self) -> None:
         """Read every breaker's state (at start and after a reconnect: moves were missed)."""
         found = await self.client().hgetall(self.key("breakers"))
+        # Redis's word wins, even at a lower version (a server restarted without its data).
+        self._known.clear()
         for breakers in self._breakers.values():
             for each in breakers:
-                each.pending = 0
+                each.version = each.pending = 0
         for at, body in found.items():
             self._heard(as_text(body), as_text(at))
 
@@ -337,7 +298,7 @@ class BreakerBoard:
         body = shared.dump(breaker.provider, breaker.country, breaker.origin)
         keys = (self.key("breaker-version"), self.key("breakers"))
         channel = self.channel.channel
-        self.channel.write(lambda client: client.eval(_PUBLISH, 2, *keys, at, body, channel))
+        self.channel.write(lambda client: client.eval(PUBLISH, 2, *keys, at, body, channel))
 
     # -- the probe lease --------------------------------------------------------------------
 
