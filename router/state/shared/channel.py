@@ -106,6 +106,8 @@ class Channel(Notices):
         self._idle = asyncio.Event()
         self._idle.set()
         self._subscribed = asyncio.Event()
+        self._answered = asyncio.Event()
+        problems.on_answer.append(self._answered.set)
         self._tasks: list[asyncio.Task[None]] = []
         self._rereads: set[asyncio.Task[None]] = set()
 
@@ -210,7 +212,7 @@ class Channel(Notices):
                 self.connects += 1
                 if self.connects > 1:
                     self._resync()
-                self.problems.clear()  # Redis answers: every part may try again
+                self.problems.ok("subscription")
                 self._subscribed.set()
                 backoff = MIN_BACKOFF
                 await self._hear(pubsub)
@@ -219,8 +221,15 @@ class Channel(Notices):
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-            await asyncio.sleep(backoff)
+            await self._back_off(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _back_off(self, seconds: float) -> None:
+        """Wait *seconds* before subscribing again, or less when another part reached Redis."""
+        self._answered.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._answered.wait()
 
     async def _confirmed(self, pubsub: aioredis.client.PubSub) -> None:
         """Wait for the server to confirm the subscription: messages reach us from then."""

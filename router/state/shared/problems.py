@@ -3,6 +3,8 @@
 Each part that talks to Redis (the budgets, the subscription, the publisher, the breakers'
 probe leases, the recent pushes, the balance board) says so when a call fails and when one
 succeeds again; :meth:`Problems.summary` is the one line :meth:`RedisState.problem` gives.
+One part's success is Redis answering: every reason is cleared, and the subscription, if it
+is down, is made again at once rather than at the end of its back-off.
 A reason never holds the server's URL (it may carry a password): only the part and the
 kind of error with its words.
 """
@@ -10,7 +12,7 @@ kind of error with its words.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from router.redact import redact
@@ -39,6 +41,8 @@ class Problems:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = tuple(secrets)
         self._down: dict[str, str] = {}
+        self.on_answer: list[Callable[[], None]] = []
+        """Called when a part that failed reaches Redis again (the subscription retries)."""
 
     def describe(self, exc: BaseException) -> str:
         """*exc* as a reason: its type and its words, with every secret masked."""
@@ -58,16 +62,13 @@ class Problems:
         self._down[part] = reason
 
     def ok(self, part: str) -> None:
-        """*part* reaches Redis again."""
-        if self._down.pop(part, None) is not None:
-            log.info("shared state: %s reaches Redis again", part)
-
-    def clear(self) -> None:
-        """Redis answers again (the subscription is back): a part still failing says so at
-        its next call."""
+        """*part* reached Redis: it answers again, for every part (one still failing says so
+        at its next call, the subscription is made again at once)."""
         if self._down:
-            log.info("shared state: Redis answers again")
-        self._down.clear()
+            log.info("shared state: Redis answers again (%s)", part)
+            self._down.clear()
+            for hook in self.on_answer:
+                hook()
 
     def summary(self) -> str | None:
         """One line naming every failing part and its reason, or None when none fails."""
