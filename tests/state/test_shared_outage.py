@@ -67,7 +67,7 @@ async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
         await until(lambda: cut_off.problem() is not None)
         problem = cut_off.problem()
         assert problem is not None
-        assert problem.startswith("Redis unreachable (subscription: ")
+        assert problem.startswith("the shared state on Redis cannot be reached (subscription: ")
         # Its own memory answers for pushes; the fleet's record is out of reach.
         assert await cut_off.pushes().first_time(("smsc", "2"))
         assert not await cut_off.pushes().first_time(("smsc", "2"))
@@ -96,7 +96,9 @@ def test_a_reason_never_shows_the_url_s_password() -> None:
     assert summary is not None
     assert "s3cr@t" not in summary
     budgets = "budgets: ConnectionError: AUTH *** refused for ***"
-    assert summary == f"Redis unreachable ({budgets}; writes: *** was wrong)"
+    assert (
+        summary == f"the shared state on Redis cannot be reached ({budgets}; writes: *** was wrong)"
+    )
     problems.ok("budgets")
     problems.ok("writes")
     assert problems.summary() is None

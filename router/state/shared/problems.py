@@ -75,4 +75,4 @@ class Problems:
         if not self._down:
             return None
         parts = "; ".join(f"{part}: {reason}" for part, reason in sorted(self._down.items()))
-        return f"Redis unreachable ({parts})"
+        return f"the shared state on Redis cannot be reached ({parts})"
