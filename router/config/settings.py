@@ -240,6 +240,9 @@ class StateSettings:
     url: str | None = None
     prefix: str = attrs.field(default="smsrouter", validator=_key_prefix)
     """What every key of this fleet starts with, so fleets can share one Redis."""
+    lease: Duration = attrs.field(default=Duration(15.0), validator=_at_least_a_second)
+    """How long a provider's concurrency slot stays taken by an instance that died holding
+    it. A live instance renews its slots every third of this while its calls last."""
 
 
 MIN_WEBHOOK_SECRET = 16

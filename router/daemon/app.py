@@ -132,7 +132,10 @@ class Daemon:
         # every Router a reload builds, so a reload may not move it.
         url, durability = config.store.url or DEFAULT_STORE, config.store.durability
         if self._store is None:
-            self._store, self._store_url = open_store(url, durability), f"{url} {durability}"
+            self._store, self._store_url = (
+                open_store(url, durability, lease=config.store.lease),
+                f"{url} {durability}",
+            )
             self._webhooks = WebhookService(self._store, self.clock)
         elif f"{url} {durability}" != self._store_url:
             raise RouterError("store.url and durability cannot change on reload; restart instead")

@@ -86,7 +86,9 @@ def open_live_state(state: LiveState | StateFor | None, config: Config, clock: C
 def open_journal(store: MessageStore | StoreFor | None, config: Config) -> MessageStore:
     """The journal a Router is handed (or a function gives it), else the config's."""
     if store is None:
-        return open_store(config.store.url or "memory:", config.store.durability)
+        return open_store(
+            config.store.url or "memory:", config.store.durability, lease=config.store.lease
+        )
     return store if isinstance(store, MessageStore) else store(config)
 
 

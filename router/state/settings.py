@@ -28,7 +28,12 @@ def open_state(config: Config, clock: Clock) -> LiveState:
             ]
         ) from None
     return RedisState(
-        url, prefix=config.state.prefix, clock=clock, breakers=settings[0], countries=settings[1]
+        url,
+        prefix=config.state.prefix,
+        lease=float(config.state.lease),
+        clock=clock,
+        breakers=settings[0],
+        countries=settings[1],
     )
 
 

@@ -23,6 +23,7 @@ def test_unset_the_state_is_this_process_s() -> None:
     assert config.state.url is None
     assert config.state.prefix == "smsrouter"
     assert config.store.lease == 30.0
+    assert config.state.lease == 15.0
     assert isinstance(open_state(config, SystemClock()), MemoryState)
 
 
@@ -32,7 +33,11 @@ def test_a_redis_url_and_prefix_give_the_shared_state() -> None:
 
     config = parse(
         {
-            "state": {"url": "redis://:hunter2@127.0.0.1:6379/0", "prefix": "fleet-a"},
+            "state": {
+                "url": "redis://:hunter2@127.0.0.1:6379/0",
+                "prefix": "fleet-a",
+                "lease": "4s",
+            },
             "store": {"lease": "5s"},
         }
     )
@@ -42,6 +47,7 @@ def test_a_redis_url_and_prefix_give_the_shared_state() -> None:
     assert state.key("budget", "office") == "fleet-a:budget:office"
     assert "hunter2" not in repr(state)
     assert config.store.lease == 5.0
+    assert state.lease == 4.0
 
 
 @pytest.mark.parametrize(
@@ -51,6 +57,7 @@ def test_a_redis_url_and_prefix_give_the_shared_state() -> None:
         ({"state": {"prefix": "a b"}}, "state.prefix: expected letters, digits"),
         ({"state": {"port": 1}}, "state.port: unknown key"),
         ({"store": {"lease": "500ms"}}, "store.lease: must be at least 1 second, got 0.5"),
+        ({"state": {"lease": "0s"}}, "state.lease: must be at least 1 second, got 0"),
     ],
 )
 def test_a_wrong_fleet_key_is_named(doc: dict[str, Any], expected: str) -> None:

@@ -31,6 +31,7 @@ lease = "2s"
 [state]
 url = "{redis}"
 prefix = "{prefix}"
+lease = "3s"
 """
 """The fleet's shared part of every config; each test appends its providers."""
 

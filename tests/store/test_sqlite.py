@@ -341,7 +341,7 @@ def test_open_store_maps_urls(tmp_path: Path) -> None:
     assert isinstance(absolute, SQLiteStore)
     assert absolute.path == f"{tmp_path}/journal.db"
     with pytest.raises(ConfigError, match="unknown store"):
-        open_store("postgres://db/journal")
+        open_store("mysql://db/journal")
 
 
 async def test_a_relative_url_is_opened_in_the_working_directory(

@@ -30,9 +30,12 @@ from router.state.limits import Budget
 from router.state.repeats import Pushes, RecentPushes
 from router.state.shared.balances import RedisBalanceBoard
 from router.state.shared.breakers import BreakerBoard
+from router.state.shared.budget import LEASE, SharedBudget
 from router.state.shared.channel import Channel
 from router.state.shared.problems import Problems, url_secrets
 from router.state.shared.pushes import RedisPushes
+from router.state.shared.reach import Reach
+from router.state.shared.releases import Releases
 
 __all__ = ["RedisState"]
 
@@ -50,8 +53,12 @@ class RedisState(LiveState):
         clock: Clock,
         breakers: BreakerSettings | None = None,
         countries: BreakerSettings | None = None,
+        lease: float = LEASE,
     ) -> None:
         self.url = url
+        self.lease = lease
+        """How long a concurrency slot outlives an instance that died holding it (``[state]
+        lease``)."""
         self.prefix = prefix
         self.clock = clock
         self.breakers = breakers
@@ -74,6 +81,11 @@ class RedisState(LiveState):
         self._balances = RedisBalanceBoard(
             lambda: self.client, self.key, self.channel, self.problems, self.origin
         )
+        self.reach = Reach(url, self.problems)
+        """Whether the server answers to the budgets: every command of theirs reports to it
+        (and so to :attr:`problems`)."""
+        self.releases = Releases(self)
+        """Wakes the budgets' waiters when a slot is given back anywhere in the fleet."""
 
     def __repr__(self) -> str:
         return f"RedisState(prefix={self.prefix!r})"  # the URL may carry a password
@@ -96,15 +108,20 @@ class RedisState(LiveState):
 
     async def close(self) -> None:
         """Close the connection pool."""
+        await self.releases.close()
         await self._breakers.stop()
         await self.channel.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    def budget(self, provider: str, limits: Limits) -> Budget:
-        """*provider*'s budget."""
-        return Budget(provider, limits, self.clock)
+    def budget(self, provider: str, limits: Limits, *, lease: float | None = None) -> Budget:
+        """*provider*'s budget, one for the fleet (:mod:`router.state.shared.budget`).
+
+        *lease* is how long a concurrency slot outlives an instance that died holding it
+        (this state's :attr:`lease` unless given).
+        """
+        return SharedBudget(provider, limits, self, lease=lease or self.lease)
 
     def breaker(
         self, provider: str, on_change: StateListener, settings: BreakerSettings | None = None

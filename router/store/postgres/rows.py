@@ -1,0 +1,145 @@
+"""The PostgreSQL journal's rows read back as records: messages with their recipients and
+attempts, and inbound texts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from router.model import (
+    Attempt,
+    DeliveryStatus,
+    Encoding,
+    ErrorKind,
+    InboundMessage,
+    Outcome,
+    RecipientStatus,
+)
+from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
+
+Row = Any
+"""An ``asyncpg.Record``: its columns by name."""
+Connection = Any
+"""An ``asyncpg.Connection`` (asyncpg ships no types)."""
+
+
+def _attempt(row: Row) -> Attempt:
+    return Attempt(
+        provider=row["provider"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        provider_message_id=row["provider_message_id"],
+        kind=None if row["kind"] is None else ErrorKind(row["kind"]),
+        at=row["at"],
+    )
+
+
+def _parts(parts: Sequence[str | None] | None) -> tuple[DeliveryStatus | None, ...]:
+    return () if parts is None else tuple(None if p is None else DeliveryStatus(p) for p in parts)
+
+
+def parts_array(parts: Sequence[DeliveryStatus | None]) -> list[str | None] | None:
+    """A long text's part statuses as the ``delivery_parts`` column keeps them."""
+    return [None if p is None else p.value for p in parts] if parts else None
+
+
+def _recipient(row: Row, attempts: tuple[Attempt, ...]) -> RecipientRecord:
+    return RecipientRecord(
+        recipient=row["recipient"],
+        ref=row["ref"],
+        status=None if row["status"] is None else RecipientStatus(row["status"]),
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        attempts=attempts,
+        in_flight=row["in_flight"],
+        in_flight_at=row["in_flight_at"],
+        delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
+        delivery_raw=row["delivery_raw"],
+        delivery_at=row["delivery_at"],
+        delivery_parts=_parts(row["delivery_parts"]),
+        cost=None if row["cost"] is None else Decimal(row["cost"]),
+        reason=row["reason"],
+        due_at=row["due_at"],
+        redelivered_from=row["redelivered_from"],
+        redelivery_reason=row["redelivery_reason"],
+    )
+
+
+def _message(row: Row, recipients: tuple[RecipientRecord, ...]) -> MessageRecord:
+    providers = row["providers"]
+    return MessageRecord(
+        id=row["id"],
+        reference=row["reference"],
+        text=row["text"],
+        sender=row["sender"],
+        providers=None if providers is None else tuple(providers),
+        encoding=Encoding(row["encoding"]),
+        segments=row["segments"],
+        created_at=row["created_at"],
+        state=MessageState(row["state"]),
+        recipients=recipients,
+        send_at=row["send_at"],
+        expires_at=row["expires_at"],
+        urgent=row["urgent"],
+        callback_url=row["callback_url"],
+    )
+
+
+_SELECT = """
+SELECT m.*,
+    ARRAY(SELECT r FROM recipients r WHERE r.message_id = m.id ORDER BY r.position)
+        AS recipient_rows,
+    ARRAY(SELECT a FROM attempts a WHERE a.message_id = m.id ORDER BY a.seq, a.id)
+        AS attempt_rows
+FROM messages m
+"""
+
+
+def _record(row: Row) -> MessageRecord:
+    attempts: dict[str, list[Attempt]] = {}
+    for attempt in row["attempt_rows"]:
+        attempts.setdefault(attempt["ref"], []).append(_attempt(attempt))
+    recipients = tuple(
+        _recipient(r, tuple(attempts.get(r["ref"], ()))) for r in row["recipient_rows"]
+    )
+    return _message(row, recipients)
+
+
+async def select_messages(conn: Connection, where: str, *args: object) -> list[MessageRecord]:
+    """The messages matching *where* (a condition on ``messages m``, fixed SQL with its
+    values bound), oldest first; one statement, so each is read as one moment saw it."""
+    sql = f"{_SELECT} WHERE {where} ORDER BY m.seq"  # callers pass fixed SQL, values bound
+    return [_record(row) for row in await conn.fetch(sql, *args)]
+
+
+async def load_messages(conn: Connection, ids: Sequence[str]) -> list[MessageRecord]:
+    """The messages with these *ids*, in the order of *ids* (those missing left out)."""
+    if not ids:
+        return []
+    found = {r.id: r for r in await select_messages(conn, "m.id = ANY($1::text[])", list(ids))}
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+
+async def load_message(conn: Connection, message_id: str) -> MessageRecord | None:
+    """The message *message_id*, or None."""
+    found = await load_messages(conn, [message_id])
+    return found[0] if found else None
+
+
+def inbound_record(row: Row) -> InboundRecord:
+    """An ``inbound`` row as its record."""
+    return InboundRecord(
+        id=row["id"],
+        message=InboundMessage(
+            provider=row["provider"],
+            sender=row["sender"],
+            recipient=row["recipient"],
+            text=row["text"],
+            provider_message_id=row["provider_message_id"],
+            in_reply_to=row["in_reply_to"],
+            at=row["at"],
+        ),
+        answers=row["answers"],
+        received_at=row["received_at"],
+    )
