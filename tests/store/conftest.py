@@ -10,7 +10,7 @@ import pytest
 from router.store import MessageStore, open_store
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.servers)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The ``[store] url`` of an empty store of each kind (PostgreSQL: a database of the
     test's own, asked for only here, so the other kinds run without a server)."""
