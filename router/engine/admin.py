@@ -6,17 +6,24 @@ operator's reason (``policy = "suspended"`` in explanations) and skipped by send
 under way, so they fail over past it; a suspension in force is restored when a Router
 starts on the same journal (a restart, a config reload). A reset closes the breaker and
 forgets its failures and any hold the provider asked for.
+
+In a fleet, the instance an operator asked journals the action and tells the others
+(:class:`~router.state.fleet.Notices`, topic ``admin``), which apply it to their own
+providers without journalling it again; a reset reaches them through the shared breaker
+itself. After a lost connection each instance restores the suspensions from the journal.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from router.clock import Clock
 from router.engine.metrics import Metrics
 from router.engine.providers import ProviderState
-from router.store.admin import AdminAction, AdminJournal, AdminKind
+from router.state.fleet import Notices
+from router.store.admin import AdminAction, AdminJournal, AdminKind, Suspension
 
 __all__ = ["MAX_REASON", "ProviderAdmin"]
 
@@ -34,6 +41,7 @@ class ProviderAdmin:
         journal: where actions and suspensions are kept.
         metrics: where a suspension shows (``smsrouter_provider_suspended``).
         clock: when an action happened.
+        notices: how the other instances of a fleet are told, and tell this one.
     """
 
     def __init__(
@@ -42,14 +50,21 @@ class ProviderAdmin:
         journal: AdminJournal,
         metrics: Metrics,
         clock: Clock,
+        notices: Notices | None = None,
     ) -> None:
         self.providers = providers
         self.journal = journal
         self.metrics = metrics
         self.clock = clock
+        self.notices = notices
+        self._listening = False
 
     async def restore(self) -> None:
-        """Apply the journal's suspensions to the providers (when the Router starts)."""
+        """Apply the journal's suspensions to the providers (when the Router starts), and
+        from then on hear the other instances' actions."""
+        if self.notices is not None and not self._listening:
+            self.notices.listen("admin", self._heard, self.restore)
+            self._listening = True
         suspended = await self.journal.suspensions()
         for name, state in self.providers.items():
             state.suspended = suspended.get(name)
@@ -88,7 +103,29 @@ class ProviderAdmin:
         else:
             state.breaker.reset()
         log.info("provider %r: %s by an operator%s", name, kind.value, f": {reason}" * bool(reason))
+        if self.notices is not None:
+            since = None if state.suspended is None else state.suspended.since
+            self.notices.tell(
+                "admin",
+                {"provider": name, "kind": kind.value, "reason": reason, "since": since},
+            )
         return state
+
+    def _heard(self, notice: Mapping[str, Any]) -> None:
+        """Apply another instance's action (journalled there) to this one's provider."""
+        name, kind = str(notice["provider"]), AdminKind(notice["kind"])
+        state = self.providers.get(name)
+        if state is None:
+            return  # not enabled here
+        reason = str(notice["reason"])
+        if kind is AdminKind.SUSPEND:
+            since = notice.get("since")
+            at = float(since) if since is not None else self.clock.time()
+            state.suspended = Suspension(name, reason, at)
+        elif kind is AdminKind.RESUME:
+            state.suspended = None
+        # A reset moved the shared breaker: that move reaches this instance by itself.
+        log.info("provider %r: %s by an operator elsewhere in the fleet", name, kind.value)
 
 
 def _check_reason(reason: str) -> None:

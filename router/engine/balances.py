@@ -9,6 +9,12 @@ estimated cost (the provider's own word on its balance wins); a no-credit answer
 zero and asks for an early poll, which waits for its turn in the budget first. A balance
 older than ``balance_stale_after`` is unknown to the policies (not zero): the engine drops
 it from what they see.
+
+In a fleet the tracker is given the fleet's :class:`~router.state.fleet.BalanceBoard`: each
+provider is polled by the one instance whose turn it is (renewed at every beat of a third of
+the turn while it waits for its next poll); the others read the poller's figure, and the
+time it was read, at each beat instead of polling. Every instance's draws and no-credit
+answers go to that figure, and an early poll asked for anywhere wakes the poller.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from router.errors import ProviderError
 from router.model import Balance
 from router.plugins import Events
 from router.provider import Operation
+from router.state.fleet import BalanceBoard
 
 log = logging.getLogger("smsrouter.balances")
 
@@ -51,6 +58,7 @@ class BalanceTracker:
         events: the event hooks told of every balance learnt.
         clock: where intervals are measured and slept.
         rng: the source of jitter (tests pass a seeded one).
+        board: the fleet's balances, when other instances share them (one polls each).
     """
 
     def __init__(
@@ -62,8 +70,12 @@ class BalanceTracker:
         events: Events,
         clock: Clock,
         rng: random.Random | None = None,
+        board: BalanceBoard | None = None,
     ) -> None:
         self.providers = providers
+        self.board = board
+        self.polling: set[str] = set()
+        """The providers whose turn to poll this instance holds (with a board)."""
         self.calls = calls
         self.metrics = metrics
         self.events = events
@@ -89,6 +101,8 @@ class BalanceTracker:
     def start(self) -> None:
         """Start one polling loop per provider that reports a balance (once)."""
         loop = asyncio.get_running_loop()
+        if self.board is not None and not self._tasks:
+            self.board.on_poll_asked(self._poll_asked)
         for state in self._trackable():
             if state.name in self._tasks:
                 continue
@@ -105,6 +119,10 @@ class BalanceTracker:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._wake.clear()
+        if self.board is not None:
+            for name in sorted(self.polling):
+                await self.board.give_up(name)  # another instance polls at once
+            self.polling.clear()
 
     async def refresh(self, name: str) -> Balance:
         """Read *name*'s balance now through its budget; raises what the provider raised.
@@ -158,9 +176,15 @@ class BalanceTracker:
         budget = self.providers[name].budget
         while True:
             try:
+                if not await self._my_turn(name):
+                    await self._follow(name)
+                    continue
                 # An early poll (or one after a Retry-After) waits for the budget to allow
                 # it rather than fail: it is our wish, not the provider's failure.
                 turn = budget.ready_in(Operation.BALANCE)
+                if 0 < turn < math.inf and self.board is not None:
+                    await self._sleep_or_wake(name, turn)  # the turn renewed meanwhile
+                    continue
                 if 0 < turn < math.inf:
                     await self.clock.sleep(turn)
                 delay = await self.poll_once(name)
@@ -169,18 +193,66 @@ class BalanceTracker:
                 log.exception("provider %r: balance loop failed; it goes on", name)
                 await self.clock.sleep(MIN_BACKOFF)
 
+    async def _my_turn(self, name: str) -> bool:
+        """Whether this instance polls *name* now (always, without a board)."""
+        if self.board is None:
+            return True
+        if await self.board.take_turn(name):
+            self.polling.add(name)
+            return True
+        self.polling.discard(name)
+        return False
+
+    async def _follow(self, name: str) -> None:
+        """Take the poller's figure for *name*, then wait a beat (or an early poll's wish)."""
+        assert self.board is not None
+        await self._read_board(name)
+        await self._nap(name, self.board.turn / 3)
+
+    async def _read_board(self, name: str) -> None:
+        """Take the fleet's figure for *name*: the last poll less every instance's draws."""
+        assert self.board is not None
+        state = self.providers[name]
+        found, mine = await self.board.read(name), state.balance
+        if found is None or found == mine or (mine is not None and found.at < mine.at):
+            return  # nothing new, or older than what this instance read (not written yet)
+        state.balance = found
+        polled = mine is None or found.at != mine.at
+        self.metrics.set_balance(name, found, messages(state, found), read=polled)
+
     async def _sleep_or_wake(self, name: str, delay: float) -> None:
+        """Wait *delay* for the next poll; with a board, renew the turn at every beat."""
+        if self.board is None:
+            await self._nap(name, delay)
+            return
+        end = self.clock.time() + delay
+        while (left := end - self.clock.time()) > 0:
+            if await self._nap(name, min(left, self.board.turn / 3)):
+                return
+            if not await self._my_turn(name):
+                return  # the turn was lost (Redis was away): another instance polls
+            await self._read_board(name)  # the other instances' draws
+
+    async def _nap(self, name: str, delay: float) -> bool:
+        """Wait *delay*, or less when a poll is asked for; whether it was asked for."""
         wake = self._wake[name]
         if wake.is_set():  # asked for while the last poll was under way
             wake.clear()
-            return
+            return True
         try:
             await sleep_or_wake(self.clock, wake, delay)
+            return wake.is_set()
         finally:
             wake.clear()
 
     def poll_soon(self, name: str) -> None:
-        """Ask *name*'s loop for a poll now instead of at the end of its interval."""
+        """Ask *name*'s loop for a poll now instead of at the end of its interval (and, in a
+        fleet, the poller's, wherever it runs)."""
+        self._poll_asked(name)
+        if self.board is not None and name not in self.polling:
+            self.board.ask_poll(name)
+
+    def _poll_asked(self, name: str) -> None:
         wake = self._wake.get(name)
         if wake is not None:
             wake.set()
@@ -213,7 +285,7 @@ class BalanceTracker:
         left = current.amount - drawn
         if current.amount >= 0 > left:
             left = Decimal(0)  # an estimate: the provider says what happens past zero
-        self._set(state, attrs.evolve(current, amount=left))
+        self._set(state, attrs.evolve(current, amount=left), drawn=drawn)
 
     def exhausted(self, name: str) -> None:
         """The provider said there is no credit: zero, and poll early (within budget)."""
@@ -222,14 +294,28 @@ class BalanceTracker:
         self._set(state, Balance(Decimal(0), unit, self.clock.time()), notify=True)
         self.poll_soon(name)
 
-    def _set(self, state: ProviderState, balance: Balance, *, notify: bool = False) -> None:
+    def _set(
+        self,
+        state: ProviderState,
+        balance: Balance,
+        *,
+        notify: bool = False,
+        drawn: Decimal | None = None,
+    ) -> None:
+        """Set an estimate, or (*notify*) the provider's word; *drawn*: what a send took."""
         state.balance = balance
         self.metrics.set_balance(state.name, balance, messages(state, balance), read=False)
+        if self.board is not None and drawn is not None:
+            self.board.draw(state.name, drawn, balance.unit)
+        elif self.board is not None and notify:
+            self.board.post(state.name, balance)
         if notify:
             self.events.soon(self.events.balance_updated(state.name, balance))
 
     async def _store(self, state: ProviderState, balance: Balance) -> None:
         state.balance = balance
+        if self.board is not None:
+            self.board.post(state.name, balance)
         self.metrics.set_balance(state.name, balance, messages(state, balance))
         await self.events.balance_updated(state.name, balance)
 

@@ -31,7 +31,7 @@ from router.model import (
     InboundMessage,
 )
 from router.plugins import Events
-from router.state import RecentPushes
+from router.state import Pushes
 from router.state.repeats import held_size
 from router.store import MessageStore, ReportMatch
 
@@ -63,7 +63,7 @@ class Callbacks:
         store: MessageStore,
         metrics: Metrics,
         events: Events,
-        pushes: RecentPushes,
+        pushes: Pushes,
         clock: Clock,
         inbound_rules: Callable[[InboundMessage], Awaitable[None]] | None = None,
         on_final: Sequence[FinalListener] = (),
@@ -91,7 +91,7 @@ class Callbacks:
         result = state.provider.parse_callback(kind, request)
         now = self.clock.time()
         for report in result.reports:
-            if not self.pushes.first_time(report):
+            if not await self.pushes.first_time(report):
                 await self.store.apply_report(report, now)  # idempotent; not counted again
                 continue
             self.metrics.delivery_reports.labels(provider, report.status.value).inc()
@@ -101,7 +101,7 @@ class Callbacks:
             key = (
                 (provider, inbound.provider_message_id) if inbound.provider_message_id else inbound
             )
-            if not self.pushes.first_time(key):
+            if not await self.pushes.first_time(key):
                 continue
             if answered is not None and inbound.in_reply_to != answered:
                 inbound = attrs.evolve(inbound, in_reply_to=answered)

@@ -115,10 +115,12 @@ class Router:
         self.learning = Learning(self.config, states, store, metrics, clock)
         self.quality = self.learning.quality
         self.balances = BalanceTracker(
-            providers=states, calls=calls, metrics=metrics, events=events, clock=clock
-        )
+            providers=states, calls=calls, metrics=metrics, events=events, clock=clock,
+            board=self.state.balance_board(),
+        )  # fmt: skip
         """Polls the providers' balances and keeps them in each provider's state."""
         self.compliance = Compliance(self.config, store, clock, self.send)
+        self.compliance.optouts.share(self.state.notices())  # a fleet's opt-outs are one list
         """Opt-outs, quiet hours, send and expiry times: who of a message goes now."""
         self.scheduler = Scheduler(store, clock, self.resume)
         self.on_hold: Callable[[], None] = self.scheduler.wake
@@ -149,7 +151,7 @@ class Router:
         )
         self.redelivery = self.learning.wire(self._loop, self.decider, self.prepare, self.callbacks)
         self.budget_journal = BudgetJournal(store, clock)
-        self.admin = ProviderAdmin(states, store, metrics, clock)  # suspend, resume, reset
+        self.admin = ProviderAdmin(states, store, metrics, clock, self.state.notices())
         self._accepted: dict[str, Prepared] = {}  # accept()ed, unsent, as checked then
         self._sending = Claims()
         """Messages being sent now, by id: a duplicate waits for the first one's result."""

@@ -12,7 +12,7 @@ from router.state.base import LiveState, MemoryState
 from router.state.countries import CountryBreakers, CountryListener, account_signal
 from router.state.health import Breaker, BreakerSettings, BreakerState, StateListener
 from router.state.limits import MAX_DEFER, Budget, BudgetListener
-from router.state.repeats import RecentPushes
+from router.state.repeats import Pushes, RecentPushes
 
 __all__ = [
     "MAX_DEFER",
@@ -25,6 +25,7 @@ __all__ = [
     "CountryListener",
     "LiveState",
     "MemoryState",
+    "Pushes",
     "RecentPushes",
     "StateListener",
     "account_signal",

@@ -7,9 +7,10 @@ import abc
 from router.clock import Clock
 from router.provider import Limits
 from router.state.countries import CountryBreakers, CountryListener
+from router.state.fleet import BalanceBoard, Notices
 from router.state.health import Breaker, BreakerSettings, StateListener
 from router.state.limits import Budget
-from router.state.repeats import RecentPushes
+from router.state.repeats import Pushes, RecentPushes
 
 
 class LiveState(abc.ABC):
@@ -52,8 +53,18 @@ class LiveState(abc.ABC):
         return CountryBreakers(provider, self.country_settings, self.clock, on_change)
 
     @abc.abstractmethod
-    def pushes(self) -> RecentPushes:
+    def pushes(self) -> Pushes:
         """The pushes (delivery reports, inbound texts) seen recently, to count each once."""
+
+    def notices(self) -> Notices | None:
+        """How this instance tells the others of its fleet (suspensions, opt-outs); None
+        when no other instance shares this state."""
+        return None
+
+    def balance_board(self) -> BalanceBoard | None:
+        """Where the fleet's instances share the balances they poll; None when no other
+        instance shares this state (each tracker polls for itself)."""
+        return None
 
 
 class MemoryState(LiveState):

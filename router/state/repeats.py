@@ -5,10 +5,14 @@ reach them (a timeout, a restart). The journal already takes each once; this bou
 in-memory record of recent pushes keeps metrics and event hooks from counting them twice.
 It is bounded by count, by the total size of what it holds, and by age: a push is
 remembered for as long as the journal takes an inbound text pushed again as a repeat.
+
+:class:`Pushes` is the contract the engine asks (a coroutine, since a fleet asks its shared
+state: :mod:`router.state.shared.pushes`); :class:`RecentPushes` keeps them in this process.
 """
 
 from __future__ import annotations
 
+import abc
 from collections import OrderedDict
 from collections.abc import Hashable
 
@@ -38,7 +42,19 @@ def held_size(value: object) -> int:
     return 16
 
 
-class RecentPushes:
+class Pushes(abc.ABC):
+    """The pushes seen recently, so that each is counted and announced once."""
+
+    @abc.abstractmethod
+    async def first_time(self, key: Hashable) -> bool:
+        """Whether *key* is new (or was first seen longer than :data:`MAX_AGE` ago).
+
+        *key* is a push (an attrs value) or a tuple of its fields: its ``repr`` is the same
+        wherever it is made, so a shared record can compare it across processes.
+        """
+
+
+class RecentPushes(Pushes):
     """The most recent pushes, oldest forgotten first (beyond a count, a size or an age)."""
 
     def __init__(
@@ -60,8 +76,12 @@ class RecentPushes:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def first_time(self, key: Hashable) -> bool:
+    async def first_time(self, key: Hashable) -> bool:
         """Whether *key* is new (or was first seen longer than the age bound ago)."""
+        return self.remember(key)
+
+    def remember(self, key: Hashable) -> bool:
+        """:meth:`first_time`, at once: whether *key* is new, remembering it."""
         now = self.clock.time()
         self._forget(now, 0)
         if key in self._seen:

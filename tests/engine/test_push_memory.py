@@ -58,6 +58,7 @@ async def _push_all(pushes: list[tuple[CallbackKind, dict[str, str]]], gaps: lis
     )
     await r.start(track_balances=False)
     early, recent = r.callbacks.early, r.callbacks.pushes
+    assert isinstance(recent, RecentPushes)
     early.max_bytes = recent.max_bytes = MAX_BYTES
     early.max_held = recent.size = MAX_COUNT
     try:

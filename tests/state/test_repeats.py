@@ -18,13 +18,13 @@ from router.state import RecentPushes
 from router.testing import FakeClock
 
 
-def test_recent_pushes_remember_a_bounded_number() -> None:
+async def test_recent_pushes_remember_a_bounded_number() -> None:
     pushes = RecentPushes(size=2)
-    assert pushes.first_time("a")
-    assert not pushes.first_time("a")
-    assert pushes.first_time("b")
-    assert pushes.first_time("c")  # forgets "a", the oldest
-    assert pushes.first_time("a")
+    assert await pushes.first_time("a")
+    assert not await pushes.first_time("a")
+    assert await pushes.first_time("b")
+    assert await pushes.first_time("c")  # forgets "a", the oldest
+    assert await pushes.first_time("a")
 
 
 async def test_a_repeated_report_and_inbound_are_announced_once(clock: FakeClock) -> None:

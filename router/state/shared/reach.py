@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 
+from router.state.shared.problems import Problems
+
 log = logging.getLogger("smsrouter")
 
 FAILURES = (RedisError, OSError)
@@ -24,9 +26,12 @@ class Reach:
 
     Args:
         url: the server's URL, whose password is masked in any reason given.
+        problems: where the state's other parts say why they fail too: told of each failure
+            and success here, as the budgets' (one part's success clears every reason).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, problems: Problems | None = None) -> None:
+        self.problems = problems
         self._password = urlsplit(url).password
         self.problem: str | None = None
         """Why the last command failed; None once one succeeded again."""
@@ -40,10 +45,14 @@ class Reach:
         if self.problem is None:
             log.warning("%s", reason)
         self.problem = reason
+        if self.problems is not None:
+            self.problems.fail("budgets", exc)
         return reason
 
     def succeeded(self) -> None:
         """Note that a command succeeded: the server answers again."""
+        if self.problems is not None:
+            self.problems.ok("budgets")
         if self.problem is not None:
             log.info("the shared state on Redis answers again")
             self.problem = None
