@@ -7,12 +7,14 @@ and announces a push the provider sent again only the first time.
 A provider may push a delivery report while the engine is still writing down the attempt
 that produced it (a fast provider, a slow disk). Such a report matches nothing yet; it is
 held in :class:`EarlyReports`, keyed by what could match it, and applied as soon as an
-attempt with that provider message id or reference is journalled. Held reports are
-bounded in number, total size and age.
+attempt with that provider message id or reference is journalled. Where the journal is
+shared, another instance may journal that attempt, so held reports are also looked for in
+the journal again every second. Held reports are bounded in number, total size and age.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -77,6 +79,7 @@ class Callbacks:
         self.clock = clock
         self.inbound_rules = inbound_rules
         self.early = EarlyReports()
+        self._again: asyncio.Task[None] | None = None
 
     async def handle(
         self, provider: str, kind: CallbackKind, request: CallbackRequest
@@ -114,24 +117,57 @@ class Callbacks:
     async def apply(self, report: DeliveryReport, now: float, *, hold: bool) -> None:
         """Journal *report* and announce it; with *hold*, keep an unmatched one for later."""
         matched = await self.store.apply_report(report, now)
+        if matched is None and hold and self.early.hold(report, now):
+            if self.store.shared:
+                self._look_again_soon()
+            return  # its attempt may still be being journalled: applied when it is
+        await self._announce(report, matched)
+
+    async def _announce(self, report: DeliveryReport, matched: ReportMatch | None) -> None:
+        """Tell the final-report listeners and the event hooks what *report* matched."""
         status = None if matched is None or not matched.applied else matched.status
         if matched is not None and status is not None and status.is_final:
             for listener in self.on_final:
                 await listener(report, matched)
-        if matched is None and hold and self.early.hold(report, now):
-            return  # its attempt may still be being journalled: applied when it is
         if matched is None:
             log.info(
                 "provider %r: delivery report for an unknown message (%s)",
                 report.provider,
                 report.provider_message_id or report.ref,
             )
-        if matched is None:
             await self.events.delivery_report(report, None, None, applied=False)
         else:
             await self.events.delivery_report(
                 report, matched.message_id, matched.ref, applied=matched.applied
             )
+
+    def _look_again_soon(self) -> None:
+        """Look at the held reports every :data:`LOOK_AGAIN` seconds while any are held: in
+        a shared journal, the attempt a report belongs to may be journalled by another
+        instance, which releases nothing here."""
+        if self._again is None or self._again.done():
+            self._again = asyncio.get_running_loop().create_task(self._look_again())
+
+    async def _look_again(self) -> None:
+        while len(self.early):
+            await self.clock.sleep(LOOK_AGAIN)
+            now = self.clock.time()
+            for since, report in self.early.take_all(now):
+                try:
+                    matched = await self.store.apply_report(report, now)
+                except StoreError:
+                    matched = None  # the journal failing: look again next time
+                if matched is None:
+                    self.early.hold(report, now, since=since)
+                else:
+                    await self._announce(report, matched)
+
+    async def stop(self) -> None:
+        """Stop looking at held reports (they are given up as unknown)."""
+        if self._again is not None:
+            self._again.cancel()
+            await asyncio.gather(self._again, return_exceptions=True)
+            self._again = None
 
     async def release(self, provider: str, keys: tuple[str | None, ...]) -> None:
         """Apply the reports held for an attempt of *provider* just journalled with *keys*."""
@@ -147,6 +183,8 @@ class Callbacks:
                 self.early.hold(report, now)
 
 
+LOOK_AGAIN = 1.0
+"""Seconds between looks at held reports, where another instance may journal their attempt."""
 MAX_HELD = 10_000
 MAX_AGE = 600.0
 """Seconds a report is held before it is given up as unknown."""
@@ -171,8 +209,9 @@ class EarlyReports:
     def __len__(self) -> int:
         return sum(len(reports) for reports in self._held.values())
 
-    def hold(self, report: DeliveryReport, now: float) -> bool:
-        """Keep *report* for later; False when it carries nothing to match it by."""
+    def hold(self, report: DeliveryReport, now: float, *, since: float | None = None) -> bool:
+        """Keep *report* for later (held since *since*, else *now*: its age counts from
+        then); False when it carries nothing to match it by."""
         key = report.provider_message_id or report.ref
         if key is None:
             return False
@@ -181,7 +220,9 @@ class EarlyReports:
         if size > self.max_bytes:
             self.dropped += 1
             return True  # too large to hold: given up as unknown at once
-        self._held.setdefault((report.provider, key), []).append((now, report))
+        self._held.setdefault((report.provider, key), []).append(
+            (now if since is None else since, report)
+        )
         self.held_bytes += size
         while len(self._held) > self.max_held or self.held_bytes > self.max_bytes:
             self._drop_oldest()
@@ -199,6 +240,15 @@ class EarlyReports:
                 self.held_bytes -= sum(held_size(report) for _, report in taken)
                 found.extend(taken)
         return [report for _, report in sorted(found, key=lambda pair: pair[0])]
+
+    def take_all(self, now: float) -> list[tuple[float, DeliveryReport]]:
+        """Every report held (those too old given up first), each with when it was first
+        held, oldest first; none is held after."""
+        self._expire(now)
+        found = [pair for reports in self._held.values() for pair in reports]
+        self._held.clear()
+        self.held_bytes = 0
+        return sorted(found, key=lambda pair: pair[0])
 
     def _expire(self, now: float) -> None:
         while self._held:

@@ -214,6 +214,7 @@ class Router:
         await self.scheduler.stop()
         await self.compliance.stop()
         await self.learning.stop()
+        await self.callbacks.stop()
         await self.events.drain()
         await self.budget_journal.close()
         for state in self._states.values():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 
 from router.model import (
     Attempt,
@@ -18,7 +17,6 @@ from router.model import (
     ErrorKind,
     InboundMessage,
     Outcome,
-    RecipientStatus,
 )
 from router.store._admin_sqlite import ADMIN_MIGRATION
 from router.store._learning import MIGRATIONS as LEARNING_MIGRATIONS
@@ -31,6 +29,7 @@ from router.store.base import (
     RecentCalls,
     RecipientRecord,
 )
+from router.store.records import recipient_record
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -170,28 +169,6 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-def _recipient(row: sqlite3.Row, attempts: tuple[Attempt, ...]) -> RecipientRecord:
-    return RecipientRecord(
-        recipient=row["recipient"],
-        ref=row["ref"],
-        status=None if row["status"] is None else RecipientStatus(row["status"]),
-        provider=row["provider"],
-        provider_message_id=row["provider_message_id"],
-        attempts=attempts,
-        in_flight=row["in_flight"],
-        in_flight_at=row["in_flight_at"],
-        delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
-        delivery_raw=row["delivery_raw"],
-        delivery_at=row["delivery_at"],
-        delivery_parts=_parts(row["delivery_parts"]),
-        cost=None if row["cost"] is None else Decimal(row["cost"]),
-        reason=row["reason"],
-        due_at=row["due_at"],
-        redelivered_from=row["redelivered_from"],
-        redelivery_reason=row["redelivery_reason"],
-    )
-
-
 def load_messages(
     conn: sqlite3.Connection, where: str, params: tuple[object, ...]
 ) -> list[MessageRecord]:
@@ -209,7 +186,9 @@ def load_messages(
         params,
     ):
         tried = tuple(attempts.get((row["message_id"], row["ref"]), ()))
-        recipients.setdefault(row["message_id"], []).append(_recipient(row, tried))
+        recipients.setdefault(row["message_id"], []).append(
+            recipient_record(row, tried, _parts(row["delivery_parts"]))
+        )
     return [
         MessageRecord(
             id=row["id"],

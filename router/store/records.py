@@ -1,11 +1,46 @@
-"""A new message's journal record, as every store makes it from the message."""
+"""Journal records as every store makes them: a new message's, from the message, and a
+recipient's, from its row in a SQL journal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Protocol
 
-from router.model import Encoding, Message, Recipient
+from router.model import Attempt, DeliveryStatus, Encoding, Message, Recipient, RecipientStatus
 from router.store.base import MessageRecord, MessageState, RecipientRecord
+
+
+class Columns(Protocol):
+    """A row of a SQL journal's table, read by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def recipient_record(
+    row: Columns, attempts: tuple[Attempt, ...], parts: tuple[DeliveryStatus | None, ...]
+) -> RecipientRecord:
+    """A recipient's record from its row of the ``recipients`` table, with its *attempts* and
+    the statuses of its parts (each journal keeps ``delivery_parts`` its own way)."""
+    return RecipientRecord(
+        recipient=row["recipient"],
+        ref=row["ref"],
+        status=None if row["status"] is None else RecipientStatus(row["status"]),
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        attempts=attempts,
+        in_flight=row["in_flight"],
+        in_flight_at=row["in_flight_at"],
+        delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
+        delivery_raw=row["delivery_raw"],
+        delivery_at=row["delivery_at"],
+        delivery_parts=parts,
+        cost=None if row["cost"] is None else Decimal(row["cost"]),
+        reason=row["reason"],
+        due_at=row["due_at"],
+        redelivered_from=row["redelivered_from"],
+        redelivery_reason=row["redelivery_reason"],
+    )
 
 
 def new_record(

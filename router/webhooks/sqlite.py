@@ -253,8 +253,8 @@ def open_event_journal(store: MessageStore) -> EventJournal:
     a memory one, which a restart empties.
 
     Raises:
-        TypeError: *store* is shared but names no PostgreSQL database (``url``) or no
-            lease in seconds, so no event journal would be shared with it.
+        TypeError: *store* is shared but is not the PostgreSQL journal, so no event journal
+            would be shared with it.
     """
     if isinstance(store, SQLiteStore) and store.path != ":memory:":
         return SQLiteEventJournal(events_path(store.path))
@@ -267,27 +267,18 @@ def open_event_journal(store: MessageStore) -> EventJournal:
 
 def _shared_journal(store: MessageStore) -> EventJournal:
     """The PostgreSQL event journal in the database of *store*, a journal a fleet shares."""
-    # Refused rather than kept in memory: each instance would lose its pending events on a
-    # restart, and post what it was pushed beside the others.
-    url = getattr(store, "url", None)
-    if not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES):
-        raise TypeError(f"{type(store).__name__} is shared but names no PostgreSQL url")
-    from router.webhooks.postgres import PostgresEventJournal  # the fleet extra: asyncpg
+    # The fleet extra (asyncpg) is imported only for a journal that needs it.
+    from router.store.postgres import PostgresStore
+    from router.webhooks.postgres import PostgresEventJournal
 
-    return PostgresEventJournal(url, owner=store.owner, lease=_lease(store))
-
-
-def _lease(store: MessageStore) -> float:
-    """The seconds a shared *store*'s leases last, which the event journal's last too.
-
-    A store says them as ``lease_seconds`` (``lease`` is the work queue's method of every
-    :class:`~router.store.MessageStore`), or as a number in ``lease``.
-    """
-    for name in ("lease_seconds", "lease"):
-        seconds = getattr(store, name, None)
-        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-            return float(seconds)
-    raise TypeError(f"{type(store).__name__} is shared but says no lease in seconds")
+    if not isinstance(store, PostgresStore):
+        # Refused rather than kept in memory: each instance would lose its pending events
+        # on a restart, and post what it was pushed beside the others.
+        raise TypeError(
+            f"{type(store).__name__} is shared, and only the PostgreSQL journal has an"
+            " event journal to share with it"
+        )
+    return PostgresEventJournal(store.url, owner=store.owner, lease=store.lease_seconds)
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:

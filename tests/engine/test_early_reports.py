@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import router.testing
 from router import CallbackKind, CallbackRequest, DeliveryReport, DeliveryStatus, Message, Router
-from router.engine.callbacks import EarlyReports
+from router.engine.callbacks import LOOK_AGAIN, MAX_AGE, EarlyReports
+from router.store import MemoryStore
 from router.testing import FakeClock
 
 
@@ -64,3 +66,58 @@ async def test_a_report_before_its_attempt_is_applied_when_the_attempt_is_journa
         assert record is not None
         assert record.recipients[0].delivery is DeliveryStatus.DELIVERED
         assert seen == [(message.id, "delivered")]
+
+
+class SharedMemoryStore(MemoryStore):
+    """A memory journal two Routers share as a fleet's instances share PostgreSQL."""
+
+    shared = True
+
+
+async def test_in_a_shared_journal_a_report_before_another_instance_s_attempt_lands() -> None:
+    clock = FakeClock(autojump=False)
+    store = SharedMemoryStore()
+    config: dict[str, Any] = {"providers": {"a": {"plugin": "fake"}}}
+    fleet = [Router(config, plugins=[router.testing], clock=clock, store=store) for _ in "ab"]
+    sender, other = fleet
+    for member in fleet:
+        await member.start()
+    try:
+        early_push = CallbackRequest("GET", query={"id": "a-1", "status": "delivered"})
+        await other.handle_callback("a", CallbackKind.DLR, early_push)  # before the send
+        message = Message(to="+61412345678", text="fast report", id="0123456789abcdef")
+        await sender.send(message)  # journalled by the other instance: nothing released here
+        assert len(other.callbacks.early) == 1
+
+        async def delivered() -> bool:
+            record = await store.get(message.id)
+            assert record is not None
+            return record.recipients[0].delivery is DeliveryStatus.DELIVERED
+
+        for _ in range(50):
+            clock.advance(LOOK_AGAIN)
+            await asyncio.sleep(0)
+            if await delivered():
+                break
+        assert await delivered()
+        assert len(other.callbacks.early) == 0
+    finally:
+        for member in fleet:
+            await member.aclose()
+
+
+async def test_a_held_report_keeps_its_age_while_it_is_looked_for_again() -> None:
+    clock = FakeClock(autojump=False)
+    config: dict[str, Any] = {"providers": {"a": {"plugin": "fake"}}}
+    r = Router(config, plugins=[router.testing], clock=clock, store=SharedMemoryStore())
+    await r.start()
+    try:
+        push = CallbackRequest("GET", query={"id": "a-404", "status": "delivered"})
+        await r.handle_callback("a", CallbackKind.DLR, push)
+        for _ in range(int(MAX_AGE / LOOK_AGAIN) + 5):
+            clock.advance(LOOK_AGAIN)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        assert len(r.callbacks.early) == 0, "a report looked for again must still age out"
+    finally:
+        await r.aclose()

@@ -4,7 +4,6 @@ attempts, and inbound texts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from router.model import (
@@ -14,9 +13,9 @@ from router.model import (
     ErrorKind,
     InboundMessage,
     Outcome,
-    RecipientStatus,
 )
 from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
+from router.store.records import recipient_record
 
 Row = Any
 """An ``asyncpg.Record``: its columns by name."""
@@ -42,28 +41,6 @@ def _parts(parts: Sequence[str | None] | None) -> tuple[DeliveryStatus | None, .
 def parts_array(parts: Sequence[DeliveryStatus | None]) -> list[str | None] | None:
     """A long text's part statuses as the ``delivery_parts`` column keeps them."""
     return [None if p is None else p.value for p in parts] if parts else None
-
-
-def _recipient(row: Row, attempts: tuple[Attempt, ...]) -> RecipientRecord:
-    return RecipientRecord(
-        recipient=row["recipient"],
-        ref=row["ref"],
-        status=None if row["status"] is None else RecipientStatus(row["status"]),
-        provider=row["provider"],
-        provider_message_id=row["provider_message_id"],
-        attempts=attempts,
-        in_flight=row["in_flight"],
-        in_flight_at=row["in_flight_at"],
-        delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
-        delivery_raw=row["delivery_raw"],
-        delivery_at=row["delivery_at"],
-        delivery_parts=_parts(row["delivery_parts"]),
-        cost=None if row["cost"] is None else Decimal(row["cost"]),
-        reason=row["reason"],
-        due_at=row["due_at"],
-        redelivered_from=row["redelivered_from"],
-        redelivery_reason=row["redelivery_reason"],
-    )
 
 
 def _message(row: Row, recipients: tuple[RecipientRecord, ...]) -> MessageRecord:
@@ -101,7 +78,8 @@ def _record(row: Row) -> MessageRecord:
     for attempt in row["attempt_rows"]:
         attempts.setdefault(attempt["ref"], []).append(_attempt(attempt))
     recipients = tuple(
-        _recipient(r, tuple(attempts.get(r["ref"], ()))) for r in row["recipient_rows"]
+        recipient_record(r, tuple(attempts.get(r["ref"], ())), _parts(r["delivery_parts"]))
+        for r in row["recipient_rows"]
     )
     return _message(row, recipients)
 
