@@ -82,7 +82,7 @@ WITH m AS (
     UPDATE messages SET state = {_SENDING} WHERE id = $1 RETURNING id
 ), r AS (
     UPDATE recipients SET in_flight = $2, in_flight_at = $3
-    WHERE message_id IN (SELECT id FROM m) AND ref = ANY($4::text[])
+    WHERE message_id = $1 AND ref = ANY($4::text[]) AND EXISTS (SELECT FROM m)
 )
 SELECT count(*) FROM m
 """  # noqa: S608 - fixed SQL
@@ -94,7 +94,7 @@ WITH r AS (
     WHERE message_id = $1 AND ref = $2
     RETURNING message_id
 ), m AS (
-    UPDATE messages SET state = {_SENDING} WHERE id IN (SELECT message_id FROM r)
+    UPDATE messages SET state = {_SENDING} WHERE id = $1 AND EXISTS (SELECT FROM r)
 ), a AS (
     INSERT INTO attempts (message_id, ref, seq, provider, outcome, reason,
         provider_message_id, kind, at)
@@ -160,9 +160,10 @@ WITH m AS (
         due_at = u.due_at, in_flight = NULL, in_flight_at = NULL
     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
         $10::float8[]) AS u (ref, status, provider, provider_message_id, cost, reason, due_at)
-    WHERE recipients.message_id IN (SELECT id FROM m) AND recipients.ref = u.ref
+    WHERE recipients.message_id = $1 AND recipients.ref = u.ref AND EXISTS (SELECT FROM m)
 ), gone AS (
-    DELETE FROM attempts WHERE message_id IN (SELECT id FROM m) AND ref = ANY($4::text[])
+    DELETE FROM attempts
+    WHERE message_id = $1 AND ref = ANY($4::text[]) AND EXISTS (SELECT FROM m)
 ), a AS (
     INSERT INTO attempts (message_id, ref, seq, provider, outcome, reason,
         provider_message_id, kind, at)
