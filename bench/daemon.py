@@ -156,8 +156,9 @@ class DaemonProcess:
                 except aiohttp.ClientConnectionError:
                     pass
                 await asyncio.sleep(0.05)
+        log = self.log.read_text()  # before stop() removes it with the journal
         await self.stop()
-        raise RuntimeError(f"the daemon did not start:\n{self.log.read_text()}")
+        raise RuntimeError(f"the daemon did not start:\n{log}")
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s; remove the journal."""
