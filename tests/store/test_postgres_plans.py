@@ -94,9 +94,7 @@ async def journal(postgres_url: str) -> AsyncIterator[Any]:
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
-async def test_a_statement_of_every_message_reads_no_whole_table(
-    journal: Any, name: str
-) -> None:
+async def test_a_statement_of_every_message_reads_no_whole_table(journal: Any, name: str) -> None:
     sql, args = STATEMENTS[name]
     plan = "\n".join(row[0] for row in await journal.fetch(f"EXPLAIN {sql}", *args))
     assert "Seq Scan" not in plan, plan
