@@ -4,7 +4,11 @@ Every provider account has one budget for the whole fleet, and its breakers, bal
 recent pushes are seen by every instance. Keys start with ``[state] prefix``, so fleets
 can share one Redis server.
 
-* :mod:`~router.state.shared.channel`: the one subscription of each instance, and its
+* :mod:`~router.state.shared.budget`: one budget per provider account for the fleet, its
+  Lua in :mod:`~router.state.shared.scripts`, its waiters woken and lined up by
+  :mod:`~router.state.shared.releases`, its word on Redis in
+  :mod:`~router.state.shared.reach`;
+* :mod:`~router.state.shared.channel`: the fleet's subscription, and its
   writes in order; the notices instances tell each other (suspensions, opt-outs);
 * :mod:`~router.state.shared.breakers`: breakers whose moves reach every instance
   (:mod:`~router.state.shared.moves`: a move as Redis keeps it), one probe at a time

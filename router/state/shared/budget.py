@@ -60,10 +60,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsrouter")
 
-LEASE = 60.0
-"""Seconds a concurrency lease lasts unless renewed: longer than a call with the default
-timeouts (10 s to connect, 30 s to answer) by a margin, so a call outlives no lease even
-while Redis is briefly unreachable and its renewal fails."""
+LEASE = 15.0
+"""Seconds a concurrency lease lasts unless renewed (``[state] lease``): renewed every third
+of it while a call lasts, it bounds how long the slot of an instance that died stays taken."""
 POLL_FIRST = 0.005
 """Seconds before the first poll for a slot leased by another instance."""
 POLL_MAX = 0.05
