@@ -186,3 +186,32 @@ async def test_a_report_to_a_member_that_did_not_send_lands_on_the_message(
         return bool(delivery.get("status") == "delivered")
 
     await wait_until(delivered, 15)
+
+
+SMSC_ONLY = """
+[providers.smsc]
+plugin = "smsc"
+{smsc}
+prefixes = ["7"]
+balance_interval = "50ms"
+"""
+
+
+async def test_smsc_s_balance_rate_holds_across_the_fleet_and_its_restarts(fleet: Any) -> None:
+    smsc = SMSCEmulator(delivery_status=None)
+    await smsc.start()
+    try:
+        daemons: list[DaemonProcess] = fleet(SMSC_ONLY.format(smsc=options(smsc)), 3)
+        await start_all(daemons)
+        # Every member would poll every 50 ms; members die and come back within the minute.
+        for n in range(6):
+            member = daemons[n % 3]
+            member.signal(signal.SIGKILL if n % 2 else signal.SIGTERM)
+            await member.wait()
+            await member.start()
+            await asyncio.sleep(0.3)
+        assert smsc.counters.requests["balance"] > 0
+        assert smsc.counters.requests["balance"] <= BALANCE_CALLS
+        assert smsc.counters.violations["balance_rate"] == 0
+    finally:
+        await smsc.stop()
