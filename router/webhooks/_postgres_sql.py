@@ -105,9 +105,13 @@ RENEW = (
     " WHERE seq = ANY($1::bigint[]) AND leased_by = $2 AND state = 'pending' RETURNING seq"
 )
 RELEASE = (
-    "UPDATE webhook_deliveries SET leased_by = NULL, lease_until = NULL"
-    " WHERE seq = ANY($1::bigint[]) AND leased_by = $2"
+    "WITH given AS (UPDATE webhook_deliveries SET leased_by = NULL, lease_until = NULL"
+    " WHERE seq = ANY($1::bigint[]) AND leased_by = $2 RETURNING 1)"
+    " SELECT count(*) AS n, pg_notify($3, $2) FROM given HAVING count(*) > 0"
 )
+"""Give deliveries up, telling the instances listening on channel $3 (``CHANNEL``)."""
+CHANNEL = "smsrouter_webhook_deliveries"
+"""Where an instance that gives deliveries up says so, its name as the payload."""
 REQUEUE = (
     "UPDATE webhook_deliveries SET state = 'pending', queued_at = $1, next_at = $1,"
     " leased_by = NULL, lease_until = NULL"

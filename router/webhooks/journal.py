@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import attrs
 
@@ -69,6 +69,10 @@ class EventJournal(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027
         """Flush and release the journal."""
+
+    async def listen(self, wake: Callable[[], None]) -> None:  # noqa: B027 - one process
+        """Call *wake* whenever another instance gives deliveries up (it is stopping), so
+        they are posted at once; a journal of one process has no other instance."""
 
     @abc.abstractmethod
     async def add(self, event: Event, webhooks: Sequence[str], now: float) -> int:

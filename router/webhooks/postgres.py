@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -102,6 +102,8 @@ class PostgresEventJournal(EventJournal):
         """The seq of each delivery ``due`` leased here that is neither delivered nor failed."""
         self._renewer: asyncio.Task[None] | None = None
         self._failing = False
+        self._listener: Any = None
+        """The connection :meth:`listen` hears other instances on."""
 
     def __repr__(self) -> str:
         return f"{self.name[:-1]}, owner={self.owner!r})"
@@ -151,6 +153,9 @@ class PostgresEventJournal(EventJournal):
             await self.release()
         except StoreError as exc:
             log.warning("%s: leases not given up, they expire instead: %s", self, exc.reason)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.terminate()
         await self._close_pool()
 
     async def _close_pool(self) -> None:
@@ -176,12 +181,28 @@ class PostgresEventJournal(EventJournal):
         return len(self._held)
 
     async def release(self) -> int:
-        """Give up this instance's leases on what ``due`` gave it; how many were given up."""
+        """Give up this instance's leases on what ``due`` gave it, waking the instances that
+        listen; how many were given up."""
         held, self._held = list(self._held.values()), {}
         if not held:
             return 0
         async with self._connection() as conn:
-            return sql.count(await conn.execute(sql.RELEASE, held, self.owner))
+            given = await conn.fetchval(sql.RELEASE, held, self.owner, sql.CHANNEL)
+        return int(given or 0)
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call *wake* when another instance gives deliveries up, on a connection of its own;
+        where it cannot be made, those deliveries are posted when their leases are due."""
+
+        def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            if payload != self.owner:
+                wake()
+
+        try:
+            self._listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+            await self._listener.add_listener(sql.CHANNEL, heard)
+        except _FAILING as exc:
+            log.warning("%s: not told of deliveries given up: %s", self, self._error(exc).reason)
 
     async def _renew_leases(self) -> None:
         """Renew the leases a third of a lease apart, saying once when it fails and works."""

@@ -139,6 +139,7 @@ class WebhookService:
         if self.journal is None:
             self.journal = open_event_journal(self.store)
         await self.journal.open()
+        await self.journal.listen(self._wake.set)  # another instance gave deliveries up
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": "smsrouter-webhooks"})
         if worker and self._worker is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from router.clock import SystemClock
 from router.config import Config, parse_config
 from router.errors import ConfigError, StoreError
 from router.plugins import PluginHost
@@ -311,3 +313,26 @@ def test_the_webhooks_and_the_daemon_import_without_asyncpg() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert found.stdout.strip() == "False"
+
+
+async def test_an_instance_giving_deliveries_up_wakes_the_others_at_once(
+    postgres_url: str, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    stopping = PostgresEventJournal(postgres_url, owner="a", lease=30.0)
+    await stopping.open()
+    await stopping.add(event(1), ["app"], time.time())
+    assert [d.key for d in await stopping.due(time.time(), limit=10)] == [("evt_001", "app")]
+    other = PostgresEventJournal(postgres_url, owner="b", lease=30.0)
+    service = WebhookService(MemoryStore(), SystemClock(), journal=other, session=session)
+    service.configure(config(receiver.url))
+    await service.start()  # its worker waits: the delivery is leased to "a" for 30 s
+    try:
+        await asyncio.sleep(0.3)
+        assert receiver.posts == []
+        await stopping.close()  # gives it up, and says so
+        async with asyncio.timeout(5):  # not the 30 s of the lease
+            while not receiver.posts:  # noqa: ASYNC110 - the receiver is another server
+                await asyncio.sleep(0.02)
+    finally:
+        await service.stop()
+    assert [post.event["id"] for post in receiver.posts] == ["evt_001"]
