@@ -15,7 +15,6 @@ from router.model import (
     DeliveryStatus,
     Encoding,
     ErrorKind,
-    InboundMessage,
     Outcome,
 )
 from router.store._admin_sqlite import ADMIN_MIGRATION
@@ -23,7 +22,6 @@ from router.store._learning import MIGRATIONS as LEARNING_MIGRATIONS
 from router.store.base import (
     CallRecord,
     HoldRecord,
-    InboundRecord,
     MessageRecord,
     MessageState,
     RecentCalls,
@@ -211,23 +209,6 @@ def load_messages(
             params,
         )
     ]
-
-
-def inbound_record(row: sqlite3.Row) -> InboundRecord:
-    return InboundRecord(
-        id=row["id"],
-        message=InboundMessage(
-            provider=row["provider"],
-            sender=row["sender"],
-            recipient=row["recipient"],
-            text=row["text"],
-            provider_message_id=row["provider_message_id"],
-            in_reply_to=row["in_reply_to"],
-            at=row["at"],
-        ),
-        answers=row["answers"],
-        received_at=row["received_at"],
-    )
 
 
 def write_budget_calls(

@@ -1,5 +1,5 @@
-"""Journal records as every store makes them: a new message's, from the message, and a
-recipient's, from its row in a SQL journal."""
+"""Journal records as every store makes them: a new message's, from the message; a
+recipient's and an inbound text's, from their rows in a SQL journal."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from router.model import Attempt, DeliveryStatus, Encoding, Message, Recipient, RecipientStatus
-from router.store.base import MessageRecord, MessageState, RecipientRecord
+from router.model import (
+    Attempt,
+    DeliveryStatus,
+    Encoding,
+    InboundMessage,
+    Message,
+    Recipient,
+    RecipientStatus,
+)
+from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
 
 
 class Columns(Protocol):
@@ -74,4 +82,22 @@ def new_record(
         expires_at=message.expires_at,
         urgent=message.urgent,
         callback_url=message.callback_url,
+    )
+
+
+def inbound_record(row: Columns) -> InboundRecord:
+    """An inbound text's record from its row of the ``inbound`` table."""
+    return InboundRecord(
+        id=row["id"],
+        message=InboundMessage(
+            provider=row["provider"],
+            sender=row["sender"],
+            recipient=row["recipient"],
+            text=row["text"],
+            provider_message_id=row["provider_message_id"],
+            in_reply_to=row["in_reply_to"],
+            at=row["at"],
+        ),
+        answers=row["answers"],
+        received_at=row["received_at"],
     )

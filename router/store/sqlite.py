@@ -35,7 +35,6 @@ from router.store._admin_sqlite import SQLiteAdminJournal
 from router.store._messages_sql import insert_message
 from router.store._schema import (
     MIGRATIONS,
-    inbound_record,
     insert_attempts,
     load_messages,
     mark_sending,
@@ -58,6 +57,7 @@ from router.store.base import (
     ref_candidates,
 )
 from router.store.deliveries import DeliverySample
+from router.store.records import inbound_record
 from router.store.reports import merge_report, report_target
 
 __all__ = ["Durability", "SQLiteStore"]

@@ -11,10 +11,9 @@ from router.model import (
     DeliveryStatus,
     Encoding,
     ErrorKind,
-    InboundMessage,
     Outcome,
 )
-from router.store.base import InboundRecord, MessageRecord, MessageState, RecipientRecord
+from router.store.base import MessageRecord, MessageState, RecipientRecord
 from router.store.records import recipient_record
 
 Row = Any
@@ -103,21 +102,3 @@ async def load_message(conn: Connection, message_id: str) -> MessageRecord | Non
     """The message *message_id*, or None."""
     found = await load_messages(conn, [message_id])
     return found[0] if found else None
-
-
-def inbound_record(row: Row) -> InboundRecord:
-    """An ``inbound`` row as its record."""
-    return InboundRecord(
-        id=row["id"],
-        message=InboundMessage(
-            provider=row["provider"],
-            sender=row["sender"],
-            recipient=row["recipient"],
-            text=row["text"],
-            provider_message_id=row["provider_message_id"],
-            in_reply_to=row["in_reply_to"],
-            at=row["at"],
-        ),
-        answers=row["answers"],
-        received_at=row["received_at"],
-    )

@@ -22,7 +22,8 @@ from router.store.base import (
     ref_candidates,
 )
 from router.store.postgres.database import Database
-from router.store.postgres.rows import inbound_record, load_messages
+from router.store.postgres.rows import load_messages
+from router.store.records import inbound_record
 
 _ANSWERED = """
 SELECT c.id FROM unnest($1::text[]) WITH ORDINALITY AS c (id, n)
