@@ -8,12 +8,10 @@ a re-queue or a release.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from router.model import EventType
-from router.webhooks.events import Event
-from router.webhooks.journal import Delivery, DeliveryState
+from router.webhooks.journal import DeliveryState
 
 PART = "events"
 """The event journal's name in the schema versions (``smsrouter_schema``)."""
@@ -168,25 +166,3 @@ def listing(
 def count(status: str) -> int:
     """The row count of a command's status (``UPDATE 3`` -> 3)."""
     return int(status.rpartition(" ")[2])
-
-
-def delivery(row: Any) -> Delivery:
-    event = Event(
-        id=row["event_id"],
-        type=EventType(row["type"]),
-        created_at=row["created_at"],
-        data=json.loads(row["data"]),
-    )
-    return Delivery(
-        seq=row["seq"],
-        event=event,
-        webhook=row["webhook"],
-        state=DeliveryState(row["state"]),
-        attempts=row["attempts"],
-        queued_at=row["queued_at"],
-        next_at=row["next_at"],
-        last_at=row["last_at"],
-        last_status=row["last_status"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
-    )

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 from collections.abc import Callable, Collection, Sequence
 
 import attrs
 
 from router.model import EventType
 from router.store.base import check_limit
+from router.store.records import Columns
 from router.webhooks.events import Event
 
 __all__ = ["Delivery", "DeliveryState", "EventJournal", "MemoryEventJournal"]
@@ -59,6 +61,30 @@ class Delivery:
     def key(self) -> tuple[str, str]:
         """(event id, webhook name): what names a delivery."""
         return self.event.id, self.webhook
+
+
+def delivery_record(row: Columns) -> Delivery:
+    """A delivery from its row in a SQL event journal, joined with its event's row (the
+    event's data as JSON text)."""
+    event = Event(
+        id=row["event_id"],
+        type=EventType(row["type"]),
+        created_at=row["created_at"],
+        data=json.loads(row["data"]),
+    )
+    return Delivery(
+        seq=row["seq"],
+        event=event,
+        webhook=row["webhook"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        queued_at=row["queued_at"],
+        next_at=row["next_at"],
+        last_at=row["last_at"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+    )
 
 
 class EventJournal(abc.ABC):

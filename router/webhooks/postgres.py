@@ -32,7 +32,7 @@ from router.store.base import check_limit
 from router.store.postgres.versions import migrate
 from router.webhooks import _postgres_sql as sql
 from router.webhooks.events import Event
-from router.webhooks.journal import Delivery, DeliveryState, EventJournal
+from router.webhooks.journal import Delivery, DeliveryState, EventJournal, delivery_record
 
 __all__ = ["PostgresEventJournal"]
 
@@ -238,7 +238,7 @@ class PostgresEventJournal(EventJournal):
         none to a webhook in *skip*: each is leased to this instance before it is returned."""
         async with self._connection() as conn:
             rows = await conn.fetch(sql.DUE, now, list(skip), self.owner, limit, self.lease)
-        found = [sql.delivery(row) for row in rows]
+        found = [delivery_record(row) for row in rows]
         self._held.update((d.key, d.seq) for d in found)
         return found
 
@@ -279,7 +279,7 @@ class PostgresEventJournal(EventJournal):
     async def deliveries(self, event_id: str) -> list[Delivery]:
         async with self._connection() as conn:
             rows = await conn.fetch(sql.BY_EVENT, event_id)
-        return [sql.delivery(row) for row in rows]
+        return [delivery_record(row) for row in rows]
 
     async def list(
         self,
@@ -294,7 +294,7 @@ class PostgresEventJournal(EventJournal):
         query, params = sql.listing(state, type, webhook, before)
         async with self._connection() as conn:
             rows = await conn.fetch(query, *params, limit)
-        return [sql.delivery(row) for row in rows]
+        return [delivery_record(row) for row in rows]
 
     async def prune(self, before: float) -> int:
         async with self._connection() as conn, conn.transaction():

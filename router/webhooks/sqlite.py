@@ -26,7 +26,13 @@ from router.store import MemoryStore, MessageStore, SQLiteStore
 from router.store._sqlite import JournalWriter, prepare_journal
 from router.store.base import check_limit
 from router.webhooks.events import Event
-from router.webhooks.journal import Delivery, DeliveryState, EventJournal, MemoryEventJournal
+from router.webhooks.journal import (
+    Delivery,
+    DeliveryState,
+    EventJournal,
+    MemoryEventJournal,
+    delivery_record,
+)
 
 __all__ = ["SQLiteEventJournal", "events_path", "open_event_journal"]
 
@@ -289,26 +295,4 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:
-    return [_delivery(row) for row in conn.execute(sql, params)]
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    event = Event(
-        id=row["event_id"],
-        type=EventType(row["type"]),
-        created_at=row["created_at"],
-        data=json.loads(row["data"]),
-    )
-    return Delivery(
-        seq=row["seq"],
-        event=event,
-        webhook=row["webhook"],
-        state=DeliveryState(row["state"]),
-        attempts=row["attempts"],
-        queued_at=row["queued_at"],
-        next_at=row["next_at"],
-        last_at=row["last_at"],
-        last_status=row["last_status"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
-    )
+    return [delivery_record(row) for row in conn.execute(sql, params)]
