@@ -156,9 +156,10 @@ class DaemonProcess:
                 except aiohttp.ClientConnectionError:
                     pass
                 await asyncio.sleep(0.05)
-        log = self.log.read_text()  # before stop() removes it with the journal
+        # Read before stop() removes it with the journal: its end says why.
+        log = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
         await self.stop()
-        raise RuntimeError(f"the daemon did not start:\n{log}")
+        raise RuntimeError(f"the daemon on port {self.port} did not start:\n{log}")
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s; remove the journal."""

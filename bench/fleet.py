@@ -38,7 +38,7 @@ import attrs
 
 from bench.common import Bar, CpuMeter, Load, Result, loop_name, median
 from bench.daemon import WORKERS, DaemonProcess
-from bench.fleet_daemons import BenchDaemon, FleetDaemon
+from bench.fleet_daemons import FleetDaemon
 from bench.fleet_load import Generator, NumberSource, queued_run, raw_run, sink_numbers
 from bench.fleet_servers import STATISTICS_LAG, ServerMeter, Servers, scratch
 from bench.fleet_sink import CountingSink, Numbers
@@ -166,7 +166,7 @@ async def _configuration(
             prefix = servers.prefix_of(config.name)
             daemons = [FleetDaemon(sink, servers, prefix) for _ in range(config.daemons)]
         else:
-            daemons = [BenchDaemon(sink)]
+            daemons = [DaemonProcess(sink)]
         await _start(daemons, stack)
         timeout = aiohttp.ClientTimeout(total=60)
         http = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))

@@ -10,9 +10,7 @@ number, whatever the other messages did. It runs in a process of its own
 
 from __future__ import annotations
 
-import asyncio
 import select
-import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,7 +19,7 @@ from urllib.parse import parse_qsl
 import attrs
 from aiohttp import web
 
-from bench.sink import ROOT, SinkProcess, make_app
+from bench.sink import ROOT, SinkProcess, make_app, serve
 
 
 @attrs.frozen
@@ -63,20 +61,6 @@ def make_counting_app() -> web.Application:
     return app
 
 
-async def _serve() -> None:
-    runner = web.AppRunner(make_counting_app(), access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    print(runner.addresses[0][1], flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-
-
 class CountingSink(SinkProcess):
     """The counting sink in a process of its own, for ``with``; stopped as the sink is."""
 
@@ -100,4 +84,4 @@ class CountingSink(SinkProcess):
 if __name__ == "__main__":
     from bench.common import run_on_loop
 
-    run_on_loop(_serve())
+    run_on_loop(serve(make_counting_app()))

@@ -73,8 +73,9 @@ def make_app() -> web.Application:
     return app
 
 
-async def _serve() -> None:
-    runner = web.AppRunner(make_app(), access_log=None, shutdown_timeout=0.5)
+async def serve(app: web.Application) -> None:
+    """Serve *app* on a loopback port, printed on the first line, until SIGTERM or SIGINT."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
@@ -156,4 +157,4 @@ class SinkProcess:
 if __name__ == "__main__":
     from bench.common import run_on_loop
 
-    run_on_loop(_serve())
+    run_on_loop(serve(make_app()))
