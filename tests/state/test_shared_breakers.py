@@ -16,26 +16,12 @@ import pytest
 from router.model import ErrorKind, Outcome
 from router.state import Breaker, BreakerSettings, BreakerState
 from router.state.shared import RedisState
-from router.state.shared.breakers import SharedBreaker
 from router.testing import FakeClock
+from tests.state.shared_support import shared, until
 
 SETTINGS = BreakerSettings(threshold=2, cooldown=30.0, max_cooldown=120.0, probe_timeout=60.0)
 Moves = list[tuple[str, BreakerState, BreakerState]]
 Fleet = Callable[[], Awaitable[RedisState]]
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """Wait (polling in real time) until *condition* holds; fail after about *within* s."""
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never happened")
-
-
-def shared(breaker: Breaker) -> SharedBreaker:
-    assert isinstance(breaker, SharedBreaker)
-    return breaker
 
 
 @pytest.fixture

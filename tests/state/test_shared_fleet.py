@@ -26,18 +26,10 @@ from router.model import RecipientStatus
 from router.state.shared import RedisState
 from router.store import MemoryStore, MessageStore
 from router.testing import FakeClock
+from tests.state.shared_support import until
 
 MOBILE = "+61412345678"
 Start = Callable[..., Awaitable[Router]]
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """Wait (polling in real time) until *condition* holds; fail after about *within* s."""
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never happened")
 
 
 class Reports:

@@ -8,35 +8,25 @@ waited is written.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import pytest
 
 from router.model import Outcome
-from router.state import Breaker, BreakerSettings, BreakerState
+from router.state import BreakerSettings, BreakerState
 from router.state.shared import RedisState
-from router.state.shared.breakers import SharedBreaker
 from router.state.shared.problems import Problems, url_secrets
 from router.testing import FakeClock
 from tests.link import Link
+from tests.state.shared_support import shared, until
 
 SETTINGS = BreakerSettings(threshold=1, cooldown=30.0)
 
 
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait (polling in real time) until *condition* holds; fail after about *within* s."""
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never happened")
-
-
-def shared(breaker: Breaker) -> SharedBreaker:
-    assert isinstance(breaker, SharedBreaker)
-    return breaker
+async def until_back(condition: Callable[[], bool]) -> None:
+    """:func:`until`, with the time a reconnection takes (about 10 s at most)."""
+    await until(condition, within=10.0)
 
 
 @pytest.fixture
@@ -64,7 +54,7 @@ async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
         assert await cut_off.pushes().first_time(("smsc", "1"))
 
         await link.cut()
-        await until(lambda: cut_off.problem() is not None)
+        await until_back(lambda: cut_off.problem() is not None)
         problem = cut_off.problem()
         assert problem is not None
         assert problem.startswith("the shared state on Redis cannot be reached (subscription: ")
@@ -77,10 +67,10 @@ async def test_an_instance_cut_off_says_why_falls_back_and_catches_up(
         assert a.state is BreakerState.CLOSED
 
         await link.restore()
-        await until(lambda: a.state is BreakerState.OPEN)  # read on reconnecting
+        await until_back(lambda: a.state is BreakerState.OPEN)  # read on reconnecting
         other_second = other.breaker("smscentral", lambda *_: None)
-        await until(lambda: other_second.state is BreakerState.OPEN)  # written once back
-        await until(lambda: cut_off.problem() is None)
+        await until_back(lambda: other_second.state is BreakerState.OPEN)  # written once back
+        await until_back(lambda: cut_off.problem() is None)
         assert cut_off.channel.connects >= 2
         assert not await other.pushes().first_time(("smsc", "1"))
     finally:
@@ -119,14 +109,14 @@ async def test_a_redis_that_lost_its_data_is_believed_after_a_reconnect(
             b.reset()
         b.record(Outcome.UNAVAILABLE)
         await other.channel.flush()
-        await until(lambda: shared(a).version == 7)
+        await until_back(lambda: shared(a).version == 7)
         await link.cut()
         # The server restarts empty: its version counter starts again below what a heard.
         await other.client.delete(other.key("breakers"), other.key("breaker-version"))
         await link.restore()
-        await until(lambda: cut_off.channel.connects >= 2)
+        await until_back(lambda: cut_off.channel.connects >= 2)
         b.reset()  # version 1 now
-        await until(lambda: a.state is BreakerState.CLOSED)
+        await until_back(lambda: a.state is BreakerState.CLOSED)
     finally:
         await cut_off.close()
         await other.close()
