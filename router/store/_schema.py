@@ -14,8 +14,6 @@ from router.model import (
     Attempt,
     DeliveryStatus,
     Encoding,
-    ErrorKind,
-    Outcome,
 )
 from router.store._admin_sqlite import ADMIN_MIGRATION
 from router.store._learning import MIGRATIONS as LEARNING_MIGRATIONS
@@ -27,7 +25,7 @@ from router.store.base import (
     RecentCalls,
     RecipientRecord,
 )
-from router.store.records import recipient_record
+from router.store.records import attempt_record, recipient_record
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -156,17 +154,6 @@ def _parts(text: str | None) -> tuple[DeliveryStatus | None, ...]:
     return tuple(None if p is None else DeliveryStatus(p) for p in json.loads(text))
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        provider=row["provider"],
-        outcome=Outcome(row["outcome"]),
-        reason=row["reason"],
-        provider_message_id=row["provider_message_id"],
-        kind=None if row["kind"] is None else ErrorKind(row["kind"]),
-        at=row["at"],
-    )
-
-
 def load_messages(
     conn: sqlite3.Connection, where: str, params: tuple[object, ...]
 ) -> list[MessageRecord]:
@@ -177,7 +164,7 @@ def load_messages(
         f"SELECT * FROM attempts WHERE message_id IN ({chosen}) ORDER BY seq",  # noqa: S608
         params,
     ):
-        attempts.setdefault((row["message_id"], row["ref"]), []).append(_attempt(row))
+        attempts.setdefault((row["message_id"], row["ref"]), []).append(attempt_record(row))
     recipients: dict[str, list[RecipientRecord]] = {}
     for row in conn.execute(
         f"SELECT * FROM recipients WHERE message_id IN ({chosen}) ORDER BY position",  # noqa: S608

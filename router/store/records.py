@@ -1,5 +1,5 @@
-"""Journal records as every store makes them: a new message's, from the message; a
-recipient's and an inbound text's, from their rows in a SQL journal."""
+"""Journal records as every store makes them: a new message's, from the message; an
+attempt's, a recipient's and an inbound text's, from their rows in a SQL journal."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from router.model import (
     Attempt,
     DeliveryStatus,
     Encoding,
+    ErrorKind,
     InboundMessage,
     Message,
+    Outcome,
     Recipient,
     RecipientStatus,
 )
@@ -23,6 +25,18 @@ class Columns(Protocol):
     """A row of a SQL journal's table, read by column name (sqlite3.Row, asyncpg.Record)."""
 
     def __getitem__(self, name: str, /) -> Any: ...
+
+
+def attempt_record(row: Columns) -> Attempt:
+    """An attempt from its row of the ``attempts`` table."""
+    return Attempt(
+        provider=row["provider"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        provider_message_id=row["provider_message_id"],
+        kind=None if row["kind"] is None else ErrorKind(row["kind"]),
+        at=row["at"],
+    )
 
 
 def recipient_record(

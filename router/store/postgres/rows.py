@@ -10,27 +10,14 @@ from router.model import (
     Attempt,
     DeliveryStatus,
     Encoding,
-    ErrorKind,
-    Outcome,
 )
 from router.store.base import MessageRecord, MessageState, RecipientRecord
-from router.store.records import recipient_record
+from router.store.records import attempt_record, recipient_record
 
 Row = Any
 """An ``asyncpg.Record``: its columns by name."""
 Connection = Any
 """An ``asyncpg.Connection`` (asyncpg ships no types)."""
-
-
-def _attempt(row: Row) -> Attempt:
-    return Attempt(
-        provider=row["provider"],
-        outcome=Outcome(row["outcome"]),
-        reason=row["reason"],
-        provider_message_id=row["provider_message_id"],
-        kind=None if row["kind"] is None else ErrorKind(row["kind"]),
-        at=row["at"],
-    )
 
 
 def _parts(parts: Sequence[str | None] | None) -> tuple[DeliveryStatus | None, ...]:
@@ -75,7 +62,7 @@ FROM messages m
 def _record(row: Row) -> MessageRecord:
     attempts: dict[str, list[Attempt]] = {}
     for attempt in row["attempt_rows"]:
-        attempts.setdefault(attempt["ref"], []).append(_attempt(attempt))
+        attempts.setdefault(attempt["ref"], []).append(attempt_record(attempt))
     recipients = tuple(
         recipient_record(r, tuple(attempts.get(r["ref"], ())), _parts(r["delivery_parts"]))
         for r in row["recipient_rows"]
