@@ -10,16 +10,13 @@ number, whatever the other messages did. It runs in a process of its own
 
 from __future__ import annotations
 
-import select
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import attrs
 from aiohttp import web
 
-from bench.sink import ROOT, SinkProcess, make_app, serve
+from bench.sink import SinkProcess, make_app, serve
 
 
 @attrs.frozen
@@ -64,21 +61,8 @@ def make_counting_app() -> web.Application:
 class CountingSink(SinkProcess):
     """The counting sink in a process of its own, for ``with``; stopped as the sink is."""
 
-    def start(self) -> None:
-        """Start the process and wait (20 s at most) for the port it prints."""
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.fleet_sink"],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], 20)
-        line = self._process.stdout.readline() if ready else ""
-        if not line.strip().isdigit():
-            self.stop()
-            raise RuntimeError("the counting sink did not start")
-        self.port = int(line)
+    module = "bench.fleet_sink"
+    name = "counting sink"
 
 
 if __name__ == "__main__":

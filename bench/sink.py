@@ -91,6 +91,10 @@ async def serve(app: web.Application) -> None:
 class SinkProcess:
     """The sink in a process of its own (``python -m bench.sink``), for ``with``."""
 
+    module = "bench.sink"
+    """The module the process runs: it serves the sink and prints its port."""
+    name = "sink"
+
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
@@ -112,8 +116,8 @@ class SinkProcess:
 
     def start(self) -> None:
         """Start the process and wait (20 s at most) for the port it prints."""
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.sink"],
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, a module of ours
+            [sys.executable, "-m", self.module],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
@@ -123,7 +127,7 @@ class SinkProcess:
         line = self._process.stdout.readline() if ready else ""
         if not line.strip().isdigit():
             self.stop()
-            raise RuntimeError("the sink did not start")
+            raise RuntimeError(f"the {self.name} did not start")
         self.port = int(line)
 
     def stop(self) -> None:
