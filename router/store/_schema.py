@@ -135,6 +135,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ADMIN_MIGRATION,
     # 5 -> 7: delivery statistics, learnt weights, redelivery (router.store._learning).
     *LEARNING_MIGRATIONS,
+    # 7 -> 8: the message an in-flight call went by, when it coalesced several messages.
+    ("ALTER TABLE recipients ADD COLUMN in_flight_via TEXT",),
 )
 """Each entry takes the schema from its index (the file's ``user_version``) to the next."""
 

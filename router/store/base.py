@@ -28,6 +28,8 @@ from router.store.budget_records import CallRecord as CallRecord
 from router.store.budget_records import HoldRecord as HoldRecord
 from router.store.budget_records import RecentCalls as RecentCalls
 from router.store.deliveries import DeliveryJournal, DeliverySample
+from router.store.inbound_keys import INBOUND_REPEAT_WINDOW as INBOUND_REPEAT_WINDOW
+from router.store.inbound_keys import inbound_key as inbound_key
 from router.store.matches import ReportMatch as ReportMatch
 from router.store.queue import WorkQueue
 
@@ -61,6 +63,10 @@ class RecipientRecord:
     in_flight_at: float | None = None
     """When that attempt started, from the router's clock; None when not in flight, or
     when it was journalled without its start (by an older version)."""
+    in_flight_via: str | None = None
+    """The id of the message that attempt's call went by when it is another message's (a
+    call coalescing several messages goes by the first one's): recovery asks the provider
+    by it. None when not in flight, or when the call went by this message's own id."""
     delivery: DeliveryStatus | None = None
     delivery_raw: str | None = None
     delivery_at: float | None = None
@@ -215,12 +221,22 @@ class MessageStore(AdminJournal, WorkQueue, abc.ABC):
 
     @abc.abstractmethod
     async def attempt_started(
-        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+        self,
+        message_id: str,
+        provider: str,
+        refs: Sequence[str],
+        now: float | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
         """Mark recipients as handed to *provider*, before the request goes out, at *now*.
 
         The start time is kept with the mark: after a crash, a provider that does not know
         the message once the attempt's timeout has passed since then never got it.
+
+        *via* is the id of the message the call goes by when it is another message's (a
+        call that coalesces several messages); None when the call goes by this message's
+        own id. It is kept with the mark, as :attr:`RecipientRecord.in_flight_via`.
 
         Raises:
             KeyError: no such message.
@@ -228,7 +244,7 @@ class MessageStore(AdminJournal, WorkQueue, abc.ABC):
 
     @abc.abstractmethod
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
-        """Record one recipient's attempt and clear its in-flight mark and start time.
+        """Record one recipient's attempt and clear its in-flight mark, start time and via.
 
         Raises:
             KeyError: no such message, or no such recipient of it.
@@ -358,21 +374,6 @@ class MessageStore(AdminJournal, WorkQueue, abc.ABC):
     async def recent_calls(self, since: float) -> RecentCalls:
         """The calls and holds remembered whose time is at or after *since*, calls by start."""
         return RecentCalls()
-
-
-INBOUND_REPEAT_WINDOW = 3600.0
-"""Seconds within which an inbound text pushed again with no provider id (the same
-provider, sender, our number, text, what it answers, and the provider's time) is taken as
-the same text, journalled once."""
-
-
-def inbound_key(message: InboundMessage) -> tuple[str | float | None, ...]:
-    """What tells two pushes of *message* apart: the provider's id, else its content."""
-    if message.provider_message_id is not None:
-        return (message.provider, message.provider_message_id)
-    # As the recent pushes see it (engine/callbacks.py): what it says it answers counts too.
-    m = message
-    return (m.provider, m.sender, m.recipient, m.text, m.at, m.in_reply_to)
 
 
 def check_limit(limit: int) -> None:

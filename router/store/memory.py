@@ -134,12 +134,18 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
             ids.append(message_id)
 
     async def attempt_started(
-        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+        self,
+        message_id: str,
+        provider: str,
+        refs: Sequence[str],
+        now: float | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
         if message_id not in self._messages:
             raise KeyError(message_id)
         for ref in refs:
-            self._update(message_id, ref, in_flight=provider, in_flight_at=now)
+            self._update(message_id, ref, in_flight=provider, in_flight_at=now, in_flight_via=via)
 
     async def attempt_ended(self, message_id: str, ref: str, attempt: Attempt) -> None:
         record = self._messages[message_id]
@@ -147,7 +153,14 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
         if current is None:
             raise KeyError(ref)
         attempts = (*current.attempts, attempt)
-        self._update(message_id, ref, in_flight=None, in_flight_at=None, attempts=attempts)
+        self._update(
+            message_id,
+            ref,
+            in_flight=None,
+            in_flight_at=None,
+            in_flight_via=None,
+            attempts=attempts,
+        )
         self._index(message_id, attempt.provider, attempt.provider_message_id)
 
     async def finish(self, result: SendResult, sent: Sequence[DeliverySample] = ()) -> None:
@@ -166,6 +179,7 @@ class MemoryStore(MemoryAdminJournal, MessageStore):
                 due_at=by_ref[r.ref].scheduled_at,
                 in_flight=None,
                 in_flight_at=None,
+                in_flight_via=None,
             )
             if r.ref in by_ref
             else r

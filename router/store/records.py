@@ -53,6 +53,7 @@ def recipient_record(
         attempts=attempts,
         in_flight=row["in_flight"],
         in_flight_at=row["in_flight_at"],
+        in_flight_via=row["in_flight_via"],
         delivery=None if row["delivery"] is None else DeliveryStatus(row["delivery"]),
         delivery_raw=row["delivery_raw"],
         delivery_at=row["delivery_at"],

@@ -177,14 +177,20 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         return found[0] if found else None
 
     async def attempt_started(
-        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+        self,
+        message_id: str,
+        provider: str,
+        refs: Sequence[str],
+        now: float | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
         def work(conn: sqlite3.Connection) -> None:
             mark_sending(conn, message_id)
             conn.executemany(
-                "UPDATE recipients SET in_flight = ?, in_flight_at = ?"
+                "UPDATE recipients SET in_flight = ?, in_flight_at = ?, in_flight_via = ?"
                 " WHERE message_id = ? AND ref = ?",
-                [(provider, now, message_id, ref) for ref in refs],
+                [(provider, now, via, message_id, ref) for ref in refs],
             )
 
         await self.writer.run(work, keep=message_id)
@@ -193,8 +199,8 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
         def work(conn: sqlite3.Connection) -> None:
             mark_sending(conn, message_id)
             cursor = conn.execute(
-                "UPDATE recipients SET in_flight = NULL, in_flight_at = NULL"
-                " WHERE message_id = ? AND ref = ?",
+                "UPDATE recipients SET in_flight = NULL, in_flight_at = NULL,"
+                " in_flight_via = NULL WHERE message_id = ? AND ref = ?",
                 (message_id, ref),
             )
             if cursor.rowcount == 0:
@@ -219,7 +225,7 @@ class SQLiteStore(SQLiteAdminJournal, MessageStore):
             for r in result.recipients:
                 conn.execute(
                     "UPDATE recipients SET status = ?, provider = ?, provider_message_id = ?,"
-                    " cost = ?, in_flight = NULL, in_flight_at = NULL"
+                    " cost = ?, in_flight = NULL, in_flight_at = NULL, in_flight_via = NULL"
                     " WHERE message_id = ? AND ref = ?",
                     (
                         r.status.value,

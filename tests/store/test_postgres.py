@@ -31,6 +31,7 @@ from router.model import (  # noqa: E402
 from router.store import MessageState, QualityState, QualityWeight, open_store  # noqa: E402
 from router.store.postgres import PostgresStore  # noqa: E402
 from router.store.postgres.schema import PART, STEPS  # noqa: E402
+from router.store.postgres.versions import migrate  # noqa: E402
 
 NOW = 1_700_000_000.0
 WAIT = 15.0
@@ -223,6 +224,34 @@ async def test_instances_opening_a_new_database_together_migrate_it_once(
         finally:
             await conn.close()
         assert version == len(STEPS)
+
+
+async def test_a_first_version_journal_is_migrated_and_its_marks_went_by_their_own_ids(
+    postgres_url: str,
+) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await migrate(conn, PART, STEPS[:1]) == 1  # as the smsrouter before coalescing
+        await conn.execute(
+            "INSERT INTO messages (id, text, encoding, segments, created_at, state, urgent)"
+            " VALUES ('m1', 'hi', 'gsm7', 1, $1, 'sending', false)",
+            NOW,
+        )
+        await conn.execute(
+            "INSERT INTO recipients (message_id, position, recipient, ref, in_flight,"
+            " in_flight_at) VALUES ('m1', 0, '+61412345670', 'm1-0', 'a', $1)",
+            NOW,
+        )
+    finally:
+        await conn.close()
+    async with fleet(postgres_url, "a") as (a,):
+        [m1] = await a.unfinished()
+        marks = [(r.in_flight, r.in_flight_at, r.in_flight_via) for r in m1.recipients]
+        assert marks == [("a", NOW, None)]
+        await a.attempt_started("m1", "smsc", ["m1-0"], now=NOW + 1, via="m0")
+        assert (await a.unfinished())[0].recipients[0].in_flight_via == "m0"
+        version = await a.db.fetchval("SELECT version FROM smsrouter_schema WHERE part = $1", PART)
+        assert version == len(STEPS) == 2
 
 
 async def test_a_message_to_one_recipient_is_two_statements(postgres_url: str) -> None:

@@ -62,7 +62,7 @@ RESULT = SendResult(
     segments=1,
 )
 STATEMENTS = {
-    "started": (writes.STARTED, (ONE, "p", 1.0, [REF])),
+    "started": (writes.STARTED, writes.started_args(ONE, "p", [REF], 1.0, "m0")),
     "ended": (writes.ENDED, writes.ended_args(ONE, REF, ATTEMPT)),
     "finish": (
         writes.FINISH,

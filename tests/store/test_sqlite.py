@@ -217,7 +217,7 @@ async def test_the_file_is_in_wal_mode_with_durable_commits(
 ) -> None:
     assert read(tmp_path / "journal.db", "PRAGMA journal_mode") == [("wal",)]
     assert read(tmp_path / "journal.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     # synchronous is per connection: ask the store's own (2 is FULL).
     assert (
         await store.writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
@@ -285,6 +285,38 @@ async def test_a_first_version_file_is_migrated_and_its_marks_kept(tmp_path: Pat
         assert (m1.recipients[0].in_flight, m1.recipients[0].in_flight_at) == ("a", None)
         await store.attempt_started("m1", "a", ["m1-0"], now=NOW + 1)
         assert (await store.unfinished())[0].recipients[0].in_flight_at == NOW + 1
+    finally:
+        await store.close()
+    assert read(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_a_version_7_file_is_migrated_and_its_marks_went_by_their_own_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, MIGRATIONS[:7], 0)  # as the smsrouter before coalesced calls left it
+    assert conn.execute("PRAGMA user_version").fetchone() == (7,)
+    conn.execute(
+        "INSERT INTO messages (id, text, encoding, segments, created_at, state)"
+        " VALUES ('m1', 'hi', 'gsm7', 1, ?, 'sending')",
+        (NOW,),
+    )
+    conn.execute(
+        "INSERT INTO recipients (message_id, position, recipient, ref, in_flight, in_flight_at)"
+        " VALUES ('m1', 0, '+61412345670', 'm1-0', 'a', ?), ('m1', 1, '+61412345671', 'm1-1',"
+        " NULL, NULL)",
+        (NOW,),
+    )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        [m1] = await store.unfinished()
+        marks = [(r.in_flight, r.in_flight_at, r.in_flight_via) for r in m1.recipients]
+        assert marks == [("a", NOW, None), (None, None, None)]
+        await store.attempt_started("m1", "smsc", ["m1-1"], now=NOW + 1, via="m0")
+        assert (await store.unfinished())[0].recipients[1].in_flight_via == "m0"
     finally:
         await store.close()
     assert read(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]

@@ -195,6 +195,53 @@ async def test_an_in_flight_mark_keeps_when_its_attempt_started(store: MessageSt
     assert {(r.in_flight, r.in_flight_at) for r in done.recipients} == {(None, None)}
 
 
+async def test_an_in_flight_mark_keeps_the_message_its_call_went_by(store: MessageStore) -> None:
+    await add(store, 3)
+    await store.attempt_started("m1", "smsc", ["m1-0", "m1-1"], now=NOW + 5, via="m0")
+    await store.attempt_started("m1", "a", ["m1-2"], now=NOW + 5)  # by its own id
+    [m1] = await store.unfinished()
+    assert [(r.in_flight, r.in_flight_via) for r in m1.recipients] == [
+        ("smsc", "m0"),
+        ("smsc", "m0"),
+        ("a", None),
+    ]
+    assert await store.get("m1") == m1
+    await store.attempt_ended("m1", "m1-0", accepted("smsc", "s-1", NOW + 6))
+    first, second, third = (await store.get("m1") or m1).recipients
+    assert (first.in_flight, first.in_flight_at, first.in_flight_via) == (None, None, None)
+    assert (second.in_flight, second.in_flight_via) == ("smsc", "m0")
+    assert third.in_flight_via is None
+    await store.finish(m1.result())
+    done = await store.get("m1")
+    assert done is not None
+    assert {(r.in_flight, r.in_flight_via) for r in done.recipients} == {(None, None)}
+
+
+async def test_a_start_by_its_own_id_clears_the_via_of_an_earlier_start(
+    store: MessageStore,
+) -> None:
+    await add(store)
+    await store.attempt_started("m1", "smsc", ["m1-0", "m1-1"], now=NOW + 1, via="m0")
+    await store.attempt_started("m1", "b", ["m1-0"], now=NOW + 2)  # started again, alone
+    [m1] = await store.unfinished()
+    assert [(r.in_flight, r.in_flight_at, r.in_flight_via) for r in m1.recipients] == [
+        ("b", NOW + 2, None),
+        ("smsc", NOW + 1, "m0"),
+    ]
+    await store.attempt_started("m1", "smsc", ["m1-0"], now=NOW + 3, via="m9")  # another batch
+    first, _ = (await store.get("m1") or m1).recipients
+    assert (first.in_flight, first.in_flight_via) == ("smsc", "m9")
+
+
+async def test_a_message_journalled_with_its_first_start_has_no_via(store: MessageStore) -> None:
+    message, recipients = outgoing()
+    _, created = await store.add_started(message, recipients, Encoding.GSM7, 1, NOW, "a")
+    assert created
+    record = await store.get("m1")
+    assert record is not None
+    assert [(r.in_flight, r.in_flight_via) for r in record.recipients] == [("a", None)] * 2
+
+
 async def test_unknown_message_or_recipient_is_a_key_error(store: MessageStore) -> None:
     await add(store)
     with pytest.raises(KeyError):

@@ -166,5 +166,7 @@ STEPS: tuple[str, ...] = (
         frozen boolean NOT NULL
     );
     """,
+    # The message an in-flight call went by, when it coalesced several messages.
+    "ALTER TABLE recipients ADD COLUMN in_flight_via text",
 )
 """The journal's steps, the first one first: a new step is appended, never edited."""

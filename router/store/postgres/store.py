@@ -215,10 +215,17 @@ class PostgresStore(PostgresAdminJournal, MessageStore):
             delay = min(delay * 2, RETRY_MAX)
 
     async def attempt_started(
-        self, message_id: str, provider: str, refs: Sequence[str], now: float | None = None
+        self,
+        message_id: str,
+        provider: str,
+        refs: Sequence[str],
+        now: float | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
         async def write() -> object:
-            return await self.db.fetchval(writes.STARTED, message_id, provider, now, list(refs))
+            args = writes.started_args(message_id, provider, refs, now, via)
+            return await self.db.fetchval(writes.STARTED, *args)
 
         if not await self._under_way(message_id, write):
             raise KeyError(message_id)

@@ -81,16 +81,25 @@ STARTED = f"""
 WITH m AS (
     UPDATE messages SET state = {_SENDING} WHERE id = $1 RETURNING id
 ), r AS (
-    UPDATE recipients SET in_flight = $2, in_flight_at = $3
+    UPDATE recipients SET in_flight = $2, in_flight_at = $3, in_flight_via = $5
     WHERE message_id = $1 AND ref = ANY($4::text[]) AND EXISTS (SELECT FROM m)
 )
 SELECT count(*) FROM m
 """  # noqa: S608 - fixed SQL
-"""Mark recipients in flight (the message sending); 0 when there is no such message."""
+"""Mark recipients in flight (the message sending), by the message their call went by
+when it is another's; 0 when there is no such message."""
+
+
+def started_args(
+    message_id: str, provider: str, refs: Sequence[str], now: float | None, via: str | None
+) -> tuple[object, ...]:
+    """The values of :data:`STARTED`."""
+    return (message_id, provider, now, list(refs), via)
+
 
 ENDED = f"""
 WITH r AS (
-    UPDATE recipients SET in_flight = NULL, in_flight_at = NULL
+    UPDATE recipients SET in_flight = NULL, in_flight_at = NULL, in_flight_via = NULL
     WHERE message_id = $1 AND ref = $2
     RETURNING message_id
 ), m AS (
@@ -157,7 +166,7 @@ WITH m AS (
 ), r AS (
     UPDATE recipients SET status = u.status, provider = u.provider,
         provider_message_id = u.provider_message_id, cost = u.cost, reason = u.reason,
-        due_at = u.due_at, in_flight = NULL, in_flight_at = NULL
+        due_at = u.due_at, in_flight = NULL, in_flight_at = NULL, in_flight_via = NULL
     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
         $10::float8[]) AS u (ref, status, provider, provider_message_id, cost, reason, due_at)
     WHERE recipients.message_id = $1 AND recipients.ref = u.ref AND EXISTS (SELECT FROM m)
