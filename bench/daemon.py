@@ -58,8 +58,10 @@ def daemon_config(
     workers: int = WORKERS,
     loop: str = "uvloop",
     durability: str = "power",
+    coalesce: str = "20ms",
 ) -> str:
-    """The daemon's TOML: two providers at the sink (instant and slow), journal in SQLite."""
+    """The daemon's TOML: two providers at the sink (instant and slow), journal in SQLite;
+    *coalesce* is ``[router] coalesce_window`` (queued messages of one text share calls)."""
     providers = "".join(
         f"""
 [providers.{name}]
@@ -75,6 +77,7 @@ prices = {{ "61" = 0.055, "614" = 0.045 }}
 [router]
 default_region = "AU"
 policy = ["priority"]
+coalesce_window = "{coalesce}"
 
 [server]
 listen = "{listen}"
@@ -105,6 +108,7 @@ class DaemonProcess:
         workers: int = WORKERS,
         loop: str = "uvloop",
         durability: str = "power",
+        coalesce: str = "20ms",
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="smsrouter-bench-")
         folder = Path(self._tmp.name)
@@ -119,6 +123,7 @@ class DaemonProcess:
                 workers,
                 loop,
                 durability,
+                coalesce,
             ),
             encoding="utf-8",
         )
@@ -249,21 +254,31 @@ async def queued_run(
 
 @attrs.frozen
 class Variant:
-    """One way of running the daemon: its event loop and its journal's durability."""
+    """One way of running the daemon: its event loop, its journal's durability, and its
+    ``coalesce_window`` (``"0s"``: every queued message is a call of its own)."""
 
     loop: str
     durability: str
+    coalesce: str = "20ms"
 
     @property
     def label(self) -> str:
         """``uvloop, power`` and the like, as the table shows it."""
-        return f"{self.loop}, {self.durability}"
+        alone = ", coalescing off" if self.coalesce == "0s" else ""
+        return f"{self.loop}, {self.durability}{alone}"
+
+    @property
+    def key(self) -> str:
+        """``uvloop_power`` and the like, as the figures name it."""
+        alone = "_alone" if self.coalesce == "0s" else ""
+        return f"{self.loop}_{self.durability}{alone}"
 
 
 VARIANTS = (
     Variant("uvloop", "power"),
     Variant("asyncio", "power"),
     Variant("uvloop", "process"),
+    Variant("uvloop", "power", "0s"),
 )
 """The default daemon first, then each switch moved alone."""
 
@@ -323,7 +338,9 @@ QUEUED = {False: 6_000, True: 20}
 
 async def _variant(sink: SinkProcess, variant: Variant, quick: bool) -> _Figures:
     figures = _Figures()
-    daemon = DaemonProcess(sink, loop=variant.loop, durability=variant.durability)
+    daemon = DaemonProcess(
+        sink, loop=variant.loop, durability=variant.durability, coalesce=variant.coalesce
+    )
     async with daemon, aiohttp.ClientSession() as http:
         generators = {p: LoadGenerator(http, daemon.url, p) for p in ("instant", "slow")}
         await generators["instant"].run(5 if quick else 500, None, wait=True)
@@ -372,7 +389,7 @@ async def run(quick: bool = False) -> Result:
         for variant in VARIANTS:
             measured = await _variant(sink, variant, quick)
             rows.extend(_rows(variant, measured))
-            key = f"{variant.loop}_{variant.durability}"
+            key = variant.key
             for arm in ARMS:
                 figures[f"{key}_{arm}"] = measured.rate(arm)
                 if not arm.startswith("raw"):

@@ -238,6 +238,7 @@ class Batch:
     """One message to some of its recipients, as handed to one provider in one call."""
 
     message_id: str
+    """The id the call goes by: its own, or a coalesced call's first message's."""
     text: str
     sender: str | None
     sender_kind: SenderKind
@@ -343,10 +344,8 @@ class DeliveryReport:
     part: tuple[int, int] | None = None
     """(part number, parts) when the provider reports each part of a long text apart."""
     not_found: bool = attrs.field(default=False, eq=False)
-    """Set on a status query's answer when the provider knows no such message (SMSC's status
-    -3, SMS Central listing none); ``status`` is then ``unknown``. Once the attempt's timeout
-    has passed since it started, that means it never arrived (DESIGN 6). Left out of
-    comparisons: it says why the status is unknown, as the description does for people."""
+    """The provider knows no such message (SMSC's -3, SMS Central listing none): past the
+    attempt's timeout it never arrived (DESIGN 6). Not compared: why ``status`` is unknown."""
 
 
 @attrs.frozen
@@ -383,11 +382,13 @@ class Balance:
 
 @attrs.frozen
 class StatusQuery:
-    """What a provider needs to look up the status of one recipient of one message."""
+    """What a provider needs to look up the status of one recipient of one message; *via*
+    is the message id its call went by (:attr:`Batch.message_id`) when not its own."""
 
     provider_message_id: str | None
     ref: str
     recipient: str
+    via: str | None = None
 
 
 @attrs.frozen

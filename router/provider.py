@@ -48,6 +48,11 @@ class Capabilities:
 
     max_recipients: int = 1
     """Recipients one send call may carry."""
+    coalesce: bool = False
+    """Whether one send call may carry the recipients of several messages of one text and
+    sender (a campaign queued as single messages): the adapter keeps each recipient apart
+    by its ``ref``, and knows the call by :attr:`~router.model.Batch.message_id`, the first
+    message's (:mod:`router.engine.coalesce`)."""
     max_parts: int = 1
     """Segments one message may have."""
     unicode: bool = False

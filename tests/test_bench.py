@@ -93,7 +93,7 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert len(result["bars"]) == 2
     elif name == "daemon":
         for variant in bench.daemon.VARIANTS:
-            key = f"{variant.loop}_{variant.durability}"
+            key = variant.key
             for arm, raw in (("waiting", "raw"), ("queued", "raw"), ("waiting_slow", "raw_slow")):
                 ratio = figures[f"{key}_{arm}"] / figures[f"{key}_{raw}"]
                 assert figures[f"{key}_{arm}_ratio"] == pytest.approx(ratio)
@@ -114,7 +114,8 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
         assert (
             figures["lists_requests"] == bench.campaign.QUICK_RECIPIENTS / bench.campaign.QUICK_LIST
         )
-        assert figures["singles_requests"] == bench.campaign.QUICK_RECIPIENTS
+        # Single messages coalesce as the daemon's workers meet them: some calls, never more.
+        assert 1 <= figures["singles_requests"] <= bench.campaign.QUICK_RECIPIENTS
     else:
         # Not a speed: the budget must keep every provider's rules, under load too.
         assert figures["violations"] == 0

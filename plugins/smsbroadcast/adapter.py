@@ -116,6 +116,9 @@ class SMSBroadcastProvider(Provider[SMSBroadcastConfig]):
     capabilities = Capabilities(
         # providers.md 1.2: 1000 is a cap a public client imposes, not a documented limit.
         max_recipients=1000,
+        # Each recipient's answer line and report carry its own smsref: several messages'
+        # recipients can share a request (its ref is then the first message's id).
+        coalesce=True,
         # providers.md 1.6: maxsplit runs from 1 to 5.
         max_parts=5,
         # providers.md 1.2: nothing is documented about Unicode, so none is claimed.

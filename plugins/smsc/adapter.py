@@ -87,6 +87,9 @@ class SMSCProvider(Provider[SMSCConfig]):
         # No documented cap (providers.md 3.2); 100 keeps one POST body small and one lost
         # answer (ambiguous, resolved by one status.php call) to 100 recipients.
         max_recipients=100,
+        # A coalesced call goes by the first message's id; the journal keeps that id with
+        # each recipient's in-flight mark (StatusQuery.via), so recovery asks by it.
+        coalesce=True,
         # mes is at most 1000 characters: 14 UCS-2 parts of 67 fit (938), 15 do not (1005).
         # A GSM-7 text of 14 parts can pass 1000 characters: send() refuses it locally.
         max_parts=14,
@@ -367,8 +370,9 @@ class SMSCProvider(Provider[SMSCConfig]):
 
 
 def _query_id(query: StatusQuery) -> int:
-    """SMSC's id of a queried send: the one it was given, else rebuilt from our reference."""
+    """SMSC's id of a queried send: the one it was given, else rebuilt from the message the
+    call went by (a coalesced call's first), else from our reference."""
     known = read_int(query.provider_message_id)
     if known is not None:
         return known
-    return smsc_id(message_of_ref(query.ref) or query.ref)
+    return smsc_id(query.via or message_of_ref(query.ref) or query.ref)

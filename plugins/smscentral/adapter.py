@@ -114,6 +114,8 @@ class SMSCentralProvider(Provider[SMSCentralConfig]):
     Config = SMSCentralConfig
     capabilities = Capabilities(
         max_recipients=MAX_MESSAGES,
+        # RECIPIENTMESSAGES carries a REFERENCE per recipient, ours: any messages' mix.
+        coalesce=True,
         # providers.md 4.2: length limits are unknown; 6 parts is an assumption.
         max_parts=6,
         # providers.md 4.7: encoding and Unicode are unknown, so GSM-7 only.

@@ -30,6 +30,15 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"must be above 0, got {value!r}")
 
 
+MAX_COALESCE_WINDOW = 10.0
+"""The longest ``[router] coalesce_window``: a queued message waits at most this for others."""
+
+
+def _window(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value <= MAX_COALESCE_WINDOW:
+        raise ValueError(f"must be from 0 to {MAX_COALESCE_WINDOW:g}s, got {value:g}s")
+
+
 def _known_charset(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
     try:
         codecs.lookup(value)
@@ -145,6 +154,11 @@ class RouterSettings:
     it is urgent; in the recipient's time zone, the most cautious of its country's zones."""
     quiet_hours_by_country: dict[str, str] = quiet_hours_by_country_field
     """Quiet hours by ISO country (``{ US = "20:00-09:00", ZA = "off" }``), over the above."""
+    coalesce_window: Duration = attrs.field(default=Duration(0.02), validator=_window)
+    """Queued messages (``"wait": false``, bulk, resumed) of one text and sender bound for
+    one provider within this of each other go in one request, up to its batch size, where
+    its adapter can carry several messages' recipients (:mod:`router.engine.coalesce`);
+    ``"0s"`` sends each alone at once. Messages sent while their client waits never wait."""
     breaker: BreakerConfig = BreakerConfig()
     country_breaker: CountryBreakerConfig = CountryBreakerConfig()
     quality: QualitySettings = QualitySettings()

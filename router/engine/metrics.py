@@ -157,6 +157,20 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.coalesced_calls = Counter(
+            "coalesced_calls",
+            "Send calls that carried several queued messages of one text",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
+        self.coalesced_messages = Counter(
+            "coalesced_messages",
+            "Queued messages sent in a call shared with others",
+            ["provider"],
+            namespace=ns,
+            registry=r,
+        )
         self.segments = Counter(
             "segments_sent",
             "SMS segments accepted by providers",
@@ -226,6 +240,8 @@ class Metrics:
             self.in_flight,
             self.limiter_waits,
             self.limiter_timeouts,
+            self.coalesced_calls,
+            self.coalesced_messages,
             self.segments,
             self.cost,
             self.inbound,

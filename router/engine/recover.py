@@ -21,6 +21,7 @@ from router.model import (
     Attempt,
     Outcome,
     Recipient,
+    RecipientOutcome,
     RecipientResult,
     RecipientStatus,
     StatusQuery,
@@ -40,6 +41,8 @@ class Progress:
     result: RecipientResult | None = None
     first: int = 0
     """Attempts made before this send (a redelivery's): ``max_attempts`` counts the rest."""
+    via: str | None = None
+    """The message id its latest call went by when that was another's (a coalesced call)."""
 
     def finish(
         self,
@@ -109,7 +112,7 @@ class Recovery:
         name = previous.in_flight
         assert name is not None
         state = self.providers.get(name)
-        query = StatusQuery(None, item.recipient.ref, item.recipient.e164)
+        query = StatusQuery(None, item.recipient.ref, item.recipient.e164, previous.in_flight_via)
         answer = (
             Answer(Verdict.UNSETTLED)
             if state is None
@@ -142,3 +145,27 @@ class Recovery:
         else:
             return False
         return True
+
+
+async def settle_ambiguous(
+    resolver: Resolver,
+    state: ProviderState,
+    item: Progress,
+    outcome: RecipientOutcome,
+    segments: int = 1,
+) -> bool:
+    """Ask the provider what became of an ambiguous send; True when that settled it.
+
+    The send was just made, so "not known" proves nothing here: it stays ambiguous.
+    """
+    sent_as = outcome.provider_message_id
+    query = StatusQuery(sent_as, item.recipient.ref, item.recipient.e164, item.via)
+    answer = await resolver.ask(state, query)
+    if answer.verdict is Verdict.TAKEN:
+        pmid = answer.provider_message_id or sent_as
+        item.finish(RecipientStatus.ACCEPTED, state.name, pmid, segments=segments)
+        return True
+    if answer.verdict is Verdict.REFUSED:
+        item.finish(RecipientStatus.REJECTED, state.name, segments=segments)
+        return True
+    return False

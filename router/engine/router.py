@@ -209,7 +209,8 @@ class Router:
             self.scheduler.start()
 
     async def aclose(self) -> None:
-        """Stop the tracker, wait for event hooks, close adapters, journal and session."""
+        """Make the calls gathered, stop the tracker, wait for hooks, close the rest."""
+        await self._loop.coalescer.aclose()
         await self.balances.stop()
         await self.scheduler.stop()
         await self.compliance.stop()
@@ -301,16 +302,15 @@ class Router:
         return record, created
 
     async def send_accepted(self, message_id: str) -> SendResult | None:
-        """Send what :meth:`accept` journalled as checked then, not read back; None when this
-        Router holds it no more (:meth:`resume` its record then). Raises as :meth:`send`."""
+        """Send what :meth:`accept` journalled, as checked then, its calls shared with others
+        of its text (``coalesce_window``); None when this Router holds it no more
+        (:meth:`resume` its record then). Raises as :meth:`send`."""
         prepared = self._accepted.pop(message_id, None)
-        if prepared is None:
-            return None
-        done = self._sending.take(message_id)
-        if done is None:  # unreachable while _accepted held it; never send twice
+        done = None if prepared is None else self._sending.take(message_id)
+        if prepared is None or done is None:  # taken while _accepted held it: unreachable
             return None
         try:
-            return await self._deliver(prepared)
+            return await self._deliver(prepared, queued=True)
         finally:
             self._sending.release(message_id, done)
 
@@ -326,14 +326,13 @@ class Router:
         self._accepted.pop(record.id, None)  # sent from its journal record from now on
         done = await self._sending.wait_and_take(record.id)  # after a send under way here
         try:
-            # Held here now, and leased to this instance where the journal is shared: the
-            # record read now is the latest, and nobody else sends it meanwhile.
+            # Held here, leased to this instance in a shared journal: none else sends it.
             await self.store.hold(record.id)
             latest = await self.store.get(record.id) or record
             if latest.state is MessageState.DONE:
                 return latest.result()
             prepared = self.prepare(latest.message())
-            return await self._deliver(prepared, latest)
+            return await self._deliver(prepared, latest, queued=True)
         finally:
             self._sending.release(record.id, done)
 
@@ -351,12 +350,13 @@ class Router:
         settled: Settled | None = None,
         routes: list[Route] | None = None,
         started: str | None = None,
+        queued: bool = False,
     ) -> SendResult:
         # Admitted first: opted out, expired and held recipients are settled, not sent.
         settled = self._admit(prepared, record) if settled is None else settled
         routes = self.decider.routes(prepared) if routes is None else routes
         result = await self._loop.deliver(
-            prepared, routes, record, settled=settled, started=started
+            prepared, routes, record, settled=settled, started=started, queued=queued
         )
         if any(r.status is RecipientStatus.SCHEDULED for r in result.recipients):
             self.on_hold()

@@ -20,14 +20,15 @@ from router.config import RouterSettings
 from router.engine.balances import BalanceTracker
 from router.engine.callbacks import Callbacks
 from router.engine.calls import ProviderCalls
+from router.engine.coalesce import Coalescer
 from router.engine.countries import admitted
 from router.engine.loading import journal_message
 from router.engine.metrics import Metrics
 from router.engine.prepare import Prepared
 from router.engine.providers import ProviderState
 from router.engine.quality import QualityTracker
-from router.engine.recover import Progress, Recovery
-from router.engine.resolve import Resolver, Verdict
+from router.engine.recover import Progress, Recovery, settle_ambiguous
+from router.engine.resolve import Resolver
 from router.errors import NoRouteError
 from router.model import (
     Attempt,
@@ -39,11 +40,9 @@ from router.model import (
     RecipientResult,
     RecipientStatus,
     SendResult,
-    StatusQuery,
 )
 from router.plugins import Events
 from router.policy import Route, price_per_segment, suspension_reason, to_base
-from router.state import account_signal
 from router.store import MessageRecord, MessageStore
 
 log = logging.getLogger("smsrouter")
@@ -90,6 +89,7 @@ class SendLoop:
         self.events = events
         self.clock = clock
         self.resolver = Resolver(calls, clock)
+        self.coalescer = Coalescer(calls, clock, settings.coalesce_window)
         self.recovery = Recovery(settings, providers, store, self.resolver, clock)
 
     def first_call(self, prepared: Prepared, routes: Sequence[Route]) -> str | None:
@@ -141,13 +141,16 @@ class SendLoop:
         *,
         settled: Mapping[str, RecipientResult] | None = None,
         started: str | None = None,
+        queued: bool = False,
     ) -> SendResult:
         """Send *prepared* along *routes*; *record* is its journal entry when resuming.
 
         Recipients in *settled* (by reference) are not sent: their results are given
         (opted out, expired, held until later; :mod:`router.compliance`). *started* is
         the provider :meth:`first_call` gave, the message journalled with that attempt
-        started: the first round makes it without journalling its start.
+        started: the first round makes it without journalling its start. A *queued*
+        message (nobody waits on it) may share its calls with others of the same text
+        (:mod:`router.engine.coalesce`).
 
         Raises:
             NoRouteError: every recipient failed; it carries each provider's reasons.
@@ -169,7 +172,7 @@ class SendLoop:
                 await self._attempt(prepared, started, pending, ended, started=True)
                 started = None
             else:
-                await self._round(prepared, pending, ended)
+                await self._round(prepared, pending, ended, queued=queued)
             pending = [p for p in progress if p.result is None]
             if pending and ended:
                 await self._journal_ended(message.id, ended)
@@ -231,7 +234,12 @@ class SendLoop:
         return not (outcome.outcome is Outcome.REJECTED_RECIPIENT and wanted and more)
 
     async def _round(
-        self, prepared: Prepared, pending: list[Progress], ended: list[tuple[str, Progress]]
+        self,
+        prepared: Prepared,
+        pending: list[Progress],
+        ended: list[tuple[str, Progress]],
+        *,
+        queued: bool = False,
     ) -> None:
         """One attempt for every pending recipient: batched per provider, concurrently."""
         segments = prepared.text.segments
@@ -248,7 +256,8 @@ class SendLoop:
         for name, items in groups.items():
             size = max(1, self.providers[name].provider.capabilities.max_recipients)
             for start in range(0, len(items), size):
-                calls.append(self._attempt(prepared, name, items[start : start + size], ended))
+                part = items[start : start + size]
+                calls.append(self._attempt(prepared, name, part, ended, queued=queued))
         if len(calls) == 1:
             await calls[0]  # the common case: a task and a gather would only cost time
         else:
@@ -262,9 +271,11 @@ class SendLoop:
         ended: list[tuple[str, Progress]],
         *,
         started: bool = False,
+        queued: bool = False,
     ) -> None:
-        """One call to *name* for *items* (*started*: its breaker and journal mark taken); a
-        final outcome's attempt goes to *ended*, journalled with the result or next round."""
+        """One call to *name* for *items* (*started*: its breaker and journal mark taken; a
+        *queued* message's may be coalesced with others'); a final outcome's attempt goes to
+        *ended*, journalled with the result or next round."""
         # One call, start to end: breaker, journal mark, the send, then each outcome in turn.
         message, text = prepared.message, prepared.text
         state = self.providers[name]
@@ -294,20 +305,20 @@ class SendLoop:
             recipients=tuple(i.recipient for i in items),
             attempt=1 + sum(1 for a in items[0].attempts if a.provider == name),
         )
+
+        async def start(via: str | None) -> None:
+            for item in items:
+                item.via = via
+            refs = [i.recipient.ref for i in items]
+            await self.store.attempt_started(message.id, name, refs, self.clock.time(), via=via)
+
         try:
-            if not started:
-                refs = [i.recipient.ref for i in items]
-                await self.store.attempt_started(message.id, name, refs, self.clock.time())
-            outcomes = await self.calls.send(state, batch)
+            outcomes = await self.coalescer.send(state, batch, None if started else start, queued)
         except BaseException:
             state.breaker.abandon()  # the probe, if this was one, must not be lost
             for item in items:
                 state.countries.abandon(item.recipient.country)
             raise
-        if all(o.kind is ErrorKind.BUDGET for o in outcomes.values()):
-            state.breaker.abandon()  # our own budget said no: the provider is not to blame
-        else:
-            state.breaker.record(*account_signal(outcomes.values()))
         for item in items:
             outcome = outcomes[item.recipient.e164]
             state.countries.record(item.recipient.country, outcome.outcome, outcome.kind)
@@ -348,7 +359,7 @@ class SendLoop:
         if outcome.kind is ErrorKind.CREDIT:
             self.balances.exhausted(name)
         if outcome.outcome is Outcome.AMBIGUOUS:
-            if await self._settle_ambiguous(state, item, outcome.provider_message_id, segments):
+            if await settle_ambiguous(self.resolver, state, item, outcome, segments):
                 return
             if self.settings.on_ambiguous == "stop":
                 item.finish(
@@ -357,28 +368,6 @@ class SendLoop:
                 return
         self.metrics.failovers.labels(name, outcome.outcome.value).inc()
         item.position += 1
-
-    async def _settle_ambiguous(
-        self,
-        state: ProviderState,
-        item: Progress,
-        provider_message_id: str | None,
-        segments: int = 1,
-    ) -> bool:
-        """Ask the provider what became of an ambiguous send; True when that settled it.
-
-        The send was just made, so "not known" proves nothing here: it stays ambiguous.
-        """
-        query = StatusQuery(provider_message_id, item.recipient.ref, item.recipient.e164)
-        answer = await self.resolver.ask(state, query)
-        if answer.verdict is Verdict.TAKEN:
-            pmid = answer.provider_message_id or provider_message_id
-            item.finish(RecipientStatus.ACCEPTED, state.name, pmid, segments=segments)
-            return True
-        if answer.verdict is Verdict.REFUSED:
-            item.finish(RecipientStatus.REJECTED, state.name, segments=segments)
-            return True
-        return False
 
     def _accepted(
         self, state: ProviderState, recipient: Recipient, segments: int, outcome: RecipientOutcome

@@ -81,6 +81,8 @@ class FakeConfig:
     balance: Decimal | None = None
     balance_unit: str = "credits"
     max_recipients: int = 100
+    coalesce: bool = False
+    """Whether one call may carry several queued messages' recipients."""
     max_parts: int = 10
     unicode: bool = True
     status_query: bool = False
@@ -98,6 +100,7 @@ class FakeProvider(Provider[FakeConfig]):
         super().__init__(config, context)
         self.capabilities = Capabilities(
             max_recipients=config.max_recipients,
+            coalesce=config.coalesce,
             max_parts=config.max_parts,
             unicode=config.unicode,
             balance=config.balance is not None,

@@ -410,6 +410,16 @@ async def test_status_request_for_many_and_a_rebuilt_id(
     assert data["phone"] == f"{A},{B}"
 
 
+async def test_status_of_a_coalesced_call_asks_by_the_id_it_went_by(
+    mock_http: AioResponses, session: aiohttp.ClientSession
+) -> None:
+    # A recipient of m2 sent in a call that went by m1's id: recovery knows it as via.
+    mock_http.post(STATUS, body="[]")
+    lost = StatusQuery(None, "m2-0", A, via="m1")
+    await provider(session).query_status([lost, StatusQuery(None, "m3-0", B)])
+    assert sent(mock_http, STATUS)["id"] == f"{smsc_id('m1')},{smsc_id('m3')}"
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [

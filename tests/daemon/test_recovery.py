@@ -144,3 +144,57 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     # Caught mid-attempt and resolved: taken (ambiguous, then accepted by the status query)
     # or never arrived (unavailable, then sent).
     assert interrupted["unavailable"] > 0, interrupted
+
+
+def numbers_taken(smsc: SMSCEmulator, central: SMSCentralEmulator) -> Counter[str]:
+    """How often each number (digits) reached either provider."""
+    phones = [s["phone"] for s in smsc.counters.sent]
+    phones += [s["RECIPIENT"] for s in central.counters.sent]
+    return Counter(phones)
+
+
+async def test_sigkill_mid_campaign_sends_each_coalesced_message_exactly_once(
+    tmp_path: Path,
+    providers: tuple[SMSCEmulator, SMSCentralEmulator],
+    daemon_factory: Any,
+) -> None:
+    # One text to many numbers, queued: the calls in flight at the kill carry several
+    # messages each, and SMSC knows each by the first message's id, which recovery must ask.
+    smsc, central = providers
+    text = CONFIG.format(db=tmp_path / "journal.db", smsc=options(smsc), central=options(central))
+    daemon = daemon_factory(text)
+    await daemon.start()
+    for emulator in providers:
+        emulator.inject(Fault(operation="send", latency=0.1))
+    acknowledged: dict[str, str] = {}
+
+    async def post(n: int) -> None:
+        to = f"+7912345{n:04d}" if n % 2 else f"+6141234{n:04d}"
+        body = {"to": to, "text": "campaign", "wait": False}
+        status, answer = await daemon.request("POST", "/v1/messages", json=body)
+        if status == 202:
+            acknowledged[answer["id"]] = to[1:]
+
+    posts = [asyncio.ensure_future(post(n)) for n in range(MESSAGES)]
+
+    async def both_busy() -> bool:
+        return len(smsc.counters.sent) >= 5 and len(central.counters.sent) >= 5
+
+    await wait_until(both_busy, 30)
+    daemon.signal(signal.SIGKILL)
+    await asyncio.gather(*posts, return_exceptions=True)
+    await daemon.wait()
+    assert acknowledged, "the API acknowledged nothing before the kill"
+    assert sum(numbers_taken(smsc, central).values()) < len(acknowledged), "killed too late"
+
+    again = daemon_factory(text)
+    await again.start()
+    records = await wait_until(lambda: finished(again, acknowledged), 30)
+    sent = numbers_taken(smsc, central)
+    for message_id, record in records.items():
+        [recipient] = record["recipients"]
+        assert recipient["status"] == "accepted", record
+        assert sent[acknowledged[message_id]] == 1, (record, sent[acknowledged[message_id]])
+    assert max(sent.values()) == 1, "nothing reached a provider twice"
+    for emulator in providers:  # the calls were shared: fewer requests than messages
+        assert emulator.counters.requests["send"] < len(emulator.counters.sent)

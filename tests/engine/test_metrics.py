@@ -61,6 +61,8 @@ SERIES: dict[str, tuple[str, tuple[str, ...], list[list[str]]]] = {
     "smsrouter_provider_breaker_state": ("gauge", ("provider", "state"), [STATES]),
     "smsrouter_limiter_waits": ("counter", ("provider",), []),
     "smsrouter_limiter_timeouts": ("counter", ("provider",), []),
+    "smsrouter_coalesced_calls": ("counter", ("provider",), []),
+    "smsrouter_coalesced_messages": ("counter", ("provider",), []),
     "smsrouter_segments_sent": ("counter", ("provider",), []),
     "smsrouter_cost_sent": ("counter", ("provider",), []),
     "smsrouter_delivery_reports": ("counter", ("provider", "status"), [DELIVERY]),
