@@ -111,11 +111,11 @@ def test_quick_mode_runs_and_writes_well_formed_figures(
     elif name == "campaign":
         assert figures["lists_ratio"] == pytest.approx(figures["lists_rate"] / figures["raw"])
         # Not a speed: how many provider requests the recipients took.
-        assert (
-            figures["lists_requests"] == bench.campaign.QUICK_RECIPIENTS / bench.campaign.QUICK_LIST
-        )
+        lists = bench.campaign.QUICK_RECIPIENTS / bench.campaign.QUICK_LIST  # or fewer, shared
+        assert 1 <= figures["lists_requests"] <= lists
         # Single messages coalesce as the daemon's workers meet them: some calls, never more.
         assert 1 <= figures["singles_requests"] <= bench.campaign.QUICK_RECIPIENTS
+        assert 1 <= figures["tuned_requests"] <= bench.campaign.QUICK_RECIPIENTS
     else:
         # Not a speed: the budget must keep every provider's rules, under load too.
         assert figures["violations"] == 0

@@ -112,6 +112,24 @@ async def test_a_message_caught_mid_attempt_is_settled_not_resent() -> None:
     )
 
 
+async def test_a_campaign_shares_provider_requests_row_by_row_journalled() -> None:
+    sms = _router(coalesce=True, max_recipients=4)
+    numbers = [f"+6141234{n:04d}" for n in range(12)]
+    rows = [_row(2 + n, to=number, text="sale today") for n, number in enumerate(numbers)]
+    async with InProcessSender(sms) as sender:
+        summary = await send_rows(rows, sender, Summary(total=12), Progress(tty=False))
+        fake = sms.provider("fake")
+        assert isinstance(fake, FakeProvider)
+        # Eight rows under way at once, four to a call: fewer calls than rows, none too big.
+        assert 3 <= len(fake.batches) < 12
+        assert max(len(b.recipients) for b in fake.batches) == 4
+        assert sorted(r.e164 for b in fake.batches for r in b.recipients) == numbers
+        for row in rows:
+            [record] = await sms.store.find(reference=row.reference)
+            assert record.state is MessageState.DONE
+    assert summary.counts == Counter({RowStatus.SENT: 12})
+
+
 async def test_rows_the_router_refuses_are_bad_or_failed_and_the_rest_go_on() -> None:
     sms = _router(script=["accepted", "rejected_recipient", "provider_error"])
     rows = [_row(2, text="a"), _row(3, to="+61 4"), _row(4, text="b"), _row(5, text="c")]
