@@ -206,8 +206,14 @@ class DaemonSender:
             raise BulkAborted(f"{self.url}/v1/providers: HTTP {status}: is it a smsrouter daemon?")
 
     async def send(self, row: Row) -> RowResult:
-        """``POST /v1/messages`` for *row*, waiting for the result."""
-        body: dict[str, Any] = {"to": row.to, "text": row.text, "reference": row.reference}
+        """``POST /v1/messages`` for *row*, waiting for the result; rows of one text share
+        provider requests (``"coalesce": true``)."""
+        body: dict[str, Any] = {
+            "to": row.to,
+            "text": row.text,
+            "reference": row.reference,
+            "coalesce": True,
+        }
         if row.sender is not None:
             body["sender"] = row.sender
         for timing in ("send_at", "expires_at"):

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 MESSAGE_FIELDS = frozenset(
-    {"to", "text", "sender", "reference", "providers", "wait", *TIMING_FIELDS}
+    {"to", "text", "sender", "reference", "providers", "wait", "coalesce", *TIMING_FIELDS}
 )
 
 
@@ -51,6 +51,8 @@ class SendRequest:
 
     message: Message
     wait: bool
+    coalesce: bool = False
+    """A waiting send that may share its provider calls (``Router.send(coalesce=True)``)."""
 
 
 def _string(body: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
@@ -105,6 +107,11 @@ def read_message(body: object, *, fields: frozenset[str] = MESSAGE_FIELDS) -> Se
     wait = body.get("wait", True)
     if not isinstance(wait, bool):
         raise ValidationError("wait", f"expected true or false, got {wait!r}")
+    coalesce = body.get("coalesce", False)
+    if not isinstance(coalesce, bool):
+        raise ValidationError("coalesce", f"expected true or false, got {coalesce!r}")
+    if "coalesce" in body and not wait:
+        raise ValidationError("coalesce", "applies to a waiting send; a queued one always may")
     message = Message(
         to=to,
         text=_string(body, "text", required=True) or "",
@@ -113,7 +120,7 @@ def read_message(body: object, *, fields: frozenset[str] = MESSAGE_FIELDS) -> Se
         providers=_strings(body, "providers"),
         **read_timing(body, _string(body, "callback_url")),
     )
-    return SendRequest(message, wait)
+    return SendRequest(message, wait, coalesce)
 
 
 def _decimal(value: Decimal | None) -> str | None:

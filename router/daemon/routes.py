@@ -65,7 +65,7 @@ class _Routes:
                 202 if created else 200,
             )
         with daemon.sends.sending():
-            result = await router.send(send.message)
+            result = await router.send(send.message, coalesce=send.coalesce)
         return respond(result_json(result))
 
     async def get_message(self, request: web.Request) -> web.Response:
@@ -78,7 +78,7 @@ class _Routes:
     async def post_route(self, request: web.Request) -> web.Response:
         """``POST /v1/route``: what would be chosen and why, without sending."""
         body = await read_body(request)
-        fields = MESSAGE_FIELDS - {"wait"}
+        fields = MESSAGE_FIELDS - {"wait", "coalesce"}
         send = read_message(body, fields=fields)
         return respond(route_json(self.daemon.router.route(send.message)))
 

@@ -242,6 +242,13 @@ _NEW_MESSAGE = described(
             type="boolean",
             default=True,
         ),
+        "coalesce": described(
+            "With wait true: the message may wait up to [router] coalesce_window for others "
+            "of its text and sender, to share a provider request with them (a campaign sent "
+            "one by one, as smsrouter send --csv does); a queued message always may",
+            type="boolean",
+            default=False,
+        ),
         **NEW_MESSAGE_TIMING,
     },
 )

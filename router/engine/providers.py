@@ -10,9 +10,10 @@ import aiohttp
 import attrs
 
 from router.clock import SystemClock
-from router.config import ProviderSettings
+from router.config import Config, ProviderSettings
 from router.errors import PluginError
 from router.model import Balance
+from router.plugins import PluginHost
 from router.policy import ProviderView, prefix_lengths
 from router.provider import Provider, ProviderContext
 from router.state import (
@@ -116,3 +117,24 @@ def provider_state(
     )
     state.countries = live.country_breakers(settings.name)
     return state
+
+
+def provider_states(
+    config: Config,
+    plugins: PluginHost,
+    session: aiohttp.ClientSession,
+    live: LiveState,
+    on_breaker: StateListener,
+    watch: Callable[[str, Callable[[], BreakerState]], None],
+) -> dict[str, ProviderState]:
+    """Every enabled provider's state, by configured name, in config order."""
+    states = {}
+    for index, (name, settings) in enumerate(config.providers.items()):
+        if settings.common.enabled:
+            cls = plugins.providers.get(settings.common.plugin)
+            assert cls is not None  # parse_config checked it
+            region = config.router.default_region
+            states[name] = provider_state(
+                cls, settings, index, session, region, live, on_breaker, watch
+            )
+    return states

@@ -39,7 +39,7 @@ from router.engine.loading import Settled, journal_message, load_plugins, policy
 from router.engine.metrics import Metrics
 from router.engine.pool import own_session
 from router.engine.prepare import Prepared, prepare
-from router.engine.providers import ProviderState, provider_state
+from router.engine.providers import ProviderState, provider_states
 from router.engine.schedule import Scheduler
 from router.engine.send import SendLoop
 from router.errors import NoRouteError
@@ -184,20 +184,12 @@ class Router:
             await self.store.open()
         if self.owns_state:
             await self.state.open()
-        for index, (name, settings) in enumerate(self.config.providers.items()):
-            if settings.common.enabled:
-                cls = self.plugins.providers.get(settings.common.plugin)
-                assert cls is not None  # parse_config checked it
-                self._states[name] = provider_state(
-                    cls,
-                    settings,
-                    index,
-                    self._session,
-                    self.config.router.default_region,
-                    self.state,
-                    self._breaker_moved,
-                    self.metrics.watch_breaker,
-                )
+        self._states.update(
+            provider_states(
+                self.config, self.plugins, self._session, self.state,
+                self._breaker_moved, self.metrics.watch_breaker,
+            )
+        )  # fmt: skip
         await self.budget_journal.attach({n: s.budget for n, s in self._states.items()})
         await self.admin.restore()
         await self.compliance.start()
@@ -249,16 +241,23 @@ class Router:
         self.compliance.check(message)
         return prepared
 
-    async def send(self, message: Message) -> SendResult:
+    async def send(self, message: Message, *, coalesce: bool = False) -> SendResult:
         """Send *message*; the result has every recipient's status and attempts.
 
         A ``reference`` seen before returns the first send's result (``duplicate=True``).
+        With *coalesce*, it is journalled first and sent as a queued message is, its calls
+        shared with others of its text (``coalesce_window``): a campaign sent one by one.
 
         Raises:
             ValidationError: the message is wrong (the field is named).
             NoRouteError: no recipient was accepted or rejected: every provider was
                 excluded or failed. It carries each provider's reason and the result.
         """
+        if coalesce:
+            record, created = await self.accept(message)
+            if not created:
+                return await self._duplicate(record)
+            return await self.send_accepted(record.id) or await self.resume(record)
         prepared = self.prepare(message)
         # The id is claimed before the journal is awaited, in the same step as the check, so
         # no other request (a duplicate, a worker resuming it) can start sending it meanwhile.

@@ -169,6 +169,8 @@ async def test_bad_requests_name_the_field(
         ({"to": "+61 4", "text": "hi"}, "to"),
         ({"to": "+61412345678", "text": "  "}, "text"),
         ({"to": "+61412345678", "text": "hi", "wait": "no"}, "wait"),
+        ({"to": "+61412345678", "text": "hi", "coalesce": 1}, "coalesce"),
+        ({"to": "+61412345678", "text": "hi", "wait": False, "coalesce": True}, "coalesce"),
         ({"to": "+61412345678", "text": "hi", "sender": "A very long sender"}, "sender"),
         ({"to": "+61412345678", "text": "hi", "providers": ["nope"]}, "providers[0]"),
         ([1, 2], "body"),
@@ -358,6 +360,34 @@ async def test_queued_messages_are_sent_by_the_workers(
     status, answer = await daemon.request("GET", "/v1/messages/nope")
     assert status == 404
     jsonschema.validate(answer, schema("Error"))
+
+
+async def test_waiting_sends_that_may_coalesce_share_provider_requests(
+    tmp_path: Path, emulators: dict[str, Any], served_factory: Any
+) -> None:
+    # A window the six concurrent posts surely fall in, however slow the machine.
+    text = config(tmp_path, emulators).replace("[router]\n", '[router]\ncoalesce_window = "2s"\n')
+    daemon = served_factory(text)
+    await daemon.start()
+    broadcast = emulators["broadcast"]
+    numbers = [f"+6141234{n:04d}" for n in range(6)]
+
+    async def post(to: str) -> tuple[int, Any]:
+        body = {"to": to, "text": "campaign", "coalesce": True, "reference": f"c-{to}"}
+        status, answer = await daemon.request("POST", "/v1/messages", json=body)
+        return status, answer
+
+    answers = await asyncio.gather(*(post(to) for to in numbers))
+    for (status, result), to in zip(answers, numbers, strict=True):
+        assert status == 200, result
+        jsonschema.validate(result, schema("SendResult"))
+        assert [(r["to"], r["status"]) for r in result["recipients"]] == [(to, "accepted")]
+    assert sent_texts(broadcast) == ["campaign"] * 6
+    assert broadcast.counters.requests["send"] < 6  # the six shared requests
+    again = await post(numbers[0])
+    assert again[0] == 200
+    assert (again[1]["duplicate"], again[1]["id"]) == (True, answers[0][1]["id"])
+    assert sent_texts(broadcast) == ["campaign"] * 6
 
 
 async def test_a_body_over_the_limit_is_refused(

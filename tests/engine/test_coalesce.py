@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 import router.testing
@@ -76,6 +77,18 @@ async def test_a_waiting_send_never_waits_for_others(started: RouterFactory) -> 
     r = await started(config())
     await asyncio.gather(*(r.send(m) for m in campaign(4)))
     assert [len(b.recipients) for b in fakes(r)["a"].batches] == [1, 1, 1, 1]
+
+
+async def test_a_waiting_send_may_share_its_calls_when_asked(started: RouterFactory) -> None:
+    r = await started(config())
+    messages = [attrs.evolve(m, reference=f"ref-{m.id}") for m in campaign(4)]
+    results = await asyncio.gather(*(r.send(m, coalesce=True) for m in messages))
+    [batch] = fakes(r)["a"].batches
+    assert len(batch.recipients) == 4
+    assert all(x.ok and not x.duplicate for x in results)
+    again = await r.send(attrs.evolve(messages[1], id="other"), coalesce=True)
+    assert (again.duplicate, again.message_id) == (True, "m1")  # the first send's result
+    assert len(fakes(r)["a"].batches) == 1
 
 
 async def test_a_call_carries_at_most_the_batch_size(started: RouterFactory) -> None:
