@@ -158,7 +158,8 @@ class RouterSettings:
     """Queued messages (``"wait": false``, bulk, resumed) of one text and sender bound for
     one provider within this of each other go in one request, up to its batch size, where
     its adapter can carry several messages' recipients (:mod:`router.engine.coalesce`);
-    ``"0s"`` sends each alone at once. Messages sent while their client waits never wait."""
+    ``"0s"`` sends each alone at once. A send whose client waits goes at once unless it
+    asks to coalesce (``Router.send(coalesce=True)``, ``"coalesce": true``)."""
     breaker: BreakerConfig = BreakerConfig()
     country_breaker: CountryBreakerConfig = CountryBreakerConfig()
     quality: QualitySettings = QualitySettings()

@@ -153,14 +153,20 @@ class Callbacks:
             await self.clock.sleep(LOOK_AGAIN)
             now = self.clock.time()
             for since, report in self.early.take_all(now):
-                try:
-                    matched = await self.store.apply_report(report, now)
-                except StoreError:
-                    matched = None  # the journal failing: look again next time
-                if matched is None:
-                    self.early.hold(report, now, since=since)
-                else:
-                    await self._announce(report, matched)
+                await self._apply_held(report, now, since)
+
+    async def _apply_held(self, report: DeliveryReport, now: float, since: float) -> None:
+        """Apply a held report, else hold it again with its age (given up after
+        :data:`MAX_AGE`): its attempt may be journalled yet, by another instance, or by
+        another message of a coalesced call, whose recipients share the call's id."""
+        try:
+            matched = await self.store.apply_report(report, now)
+        except StoreError:
+            matched = None  # the journal failing: look again later
+        if matched is None:
+            self.early.hold(report, now, since=since)
+        else:
+            await self._announce(report, matched)
 
     async def stop(self) -> None:
         """Stop looking at held reports (they are given up as unknown)."""
@@ -174,13 +180,8 @@ class Callbacks:
         if not len(self.early):
             return
         now = self.clock.time()
-        for report in self.early.take(provider, keys, now):
-            try:
-                await self.apply(report, now, hold=False)
-            except StoreError:
-                # Called after a send: the journal failing must not fail it. Hold the
-                # report again; it is applied with a later attempt or given up with age.
-                self.early.hold(report, now)
+        for since, report in self.early.take(provider, keys, now):
+            await self._apply_held(report, now, since)  # called after a send: never raises
 
 
 LOOK_AGAIN = 1.0
@@ -228,8 +229,11 @@ class EarlyReports:
             self._drop_oldest()
         return True
 
-    def take(self, provider: str, keys: tuple[str | None, ...], now: float) -> list[DeliveryReport]:
-        """The held reports of *provider* that any of *keys* may match, oldest first."""
+    def take(
+        self, provider: str, keys: tuple[str | None, ...], now: float
+    ) -> list[tuple[float, DeliveryReport]]:
+        """The held reports of *provider* that any of *keys* may match, each with when it
+        was first held, oldest first."""
         if not self._held:
             return []
         self._expire(now)
@@ -239,7 +243,7 @@ class EarlyReports:
                 taken = self._held.pop((provider, key), [])
                 self.held_bytes -= sum(held_size(report) for _, report in taken)
                 found.extend(taken)
-        return [report for _, report in sorted(found, key=lambda pair: pair[0])]
+        return sorted(found, key=lambda pair: pair[0])
 
     def take_all(self, now: float) -> list[tuple[float, DeliveryReport]]:
         """Every report held (those too old given up first), each with when it was first

@@ -19,7 +19,6 @@ recipient was really in. The provider's breaker counts the call once, as one cal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
@@ -57,9 +56,10 @@ class Seat:
         self.ready = True
         self.group.maybe_call()
 
-    def leave(self) -> None:
-        """Take its recipients out before the call (its start could not be journalled)."""
-        self.group.leave(self)
+    def leave(self) -> bool:
+        """Take its recipients out of the call, if it has not been made: True when they are
+        out (its start could not be journalled, or its wait was cancelled)."""
+        return self.group.leave(self)
 
     async def outcomes(self) -> dict[str, RecipientOutcome]:
         """Its recipients' outcomes, by E.164 number, once the group's call has ended.
@@ -126,18 +126,21 @@ class _Group:
         self.window_over = True
         self.maybe_call()
 
-    def leave(self, seat: Seat) -> None:
+    def leave(self, seat: Seat) -> bool:
         if self.calling or seat not in self.seats:
-            return
+            return False
+        # Its numbers stay taken: its mark may be journalled with this call's id, which
+        # must never name another message's send to the same number.
         self.seats.remove(seat)
-        self.numbers.difference_update(r.e164 for r in seat.batch.recipients)
         if not self.seats:
             self.open = False
             self.coalescer.closed(self)
             if self.timer is not None:
                 self.timer.cancel()
-            return
+            self.coalescer.settled(self)
+            return True
         self.maybe_call()
+        return True
 
     def maybe_call(self) -> None:
         if self.calling or not self.window_over or not self.seats:
@@ -146,6 +149,7 @@ class _Group:
             return
         self.calling = True
         self.coalescer.spawn(self.call())
+        self.coalescer.settled(self)
 
     async def call(self) -> None:
         """One request for every seat; each seat gets its own recipients' outcomes."""
@@ -203,7 +207,12 @@ class Coalescer:
         self.calls = calls
         self.clock = clock
         self.window = window
+        self.closing = False
+        """Set by :meth:`aclose`: every attempt after goes alone."""
         self._open: dict[_Shape, _Group] = {}
+        self._pending: set[_Group] = set()
+        """Groups whose call is not made yet (open, or waiting for a seat's journal)."""
+        self._moved = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(
@@ -215,8 +224,8 @@ class Coalescer:
     ) -> dict[str, RecipientOutcome]:
         """Journal the call's start with *start* (None: journalled already; it is given the
         message id the call goes by when that is another's), then call: alone, or with the
-        others of a group when the message is *queued*. The breaker counts each call once;
-        the caller gives the breaker back if this raises.
+        others of a group when the message is *queued*. The breaker counts each call once,
+        and is given back here when this raises before the call is made.
         """
         if start is not None and queued and (seat := self.seat(state, batch)) is not None:
             try:
@@ -224,11 +233,16 @@ class Coalescer:
                 seat.start()
                 return await seat.outcomes()  # the group's call counted in the breaker
             except BaseException:
-                seat.leave()
+                if seat.leave():  # out before the call; once it is made, the group counts
+                    state.breaker.abandon()
                 raise
-        if start is not None:
-            await start(None)
-        outcomes = await self.calls.send(state, batch)
+        try:
+            if start is not None:
+                await start(None)
+            outcomes = await self.calls.send(state, batch)
+        except BaseException:
+            state.breaker.abandon()  # the probe, if this was one, must not be lost
+            raise
         account(state, outcomes.values())
         return outcomes
 
@@ -237,7 +251,8 @@ class Coalescer:
         alone (coalescing off, an adapter that cannot, a batch as big as a call)."""
         size = state.provider.capabilities.max_recipients
         if (
-            self.window <= 0
+            self.closing
+            or self.window <= 0
             or not state.provider.capabilities.coalesce
             or len(batch.recipients) >= size
         ):
@@ -252,14 +267,12 @@ class Coalescer:
             batch.attempt,
         )
         group = self._open.get(shape)
-        if group is not None and group.state is not state:
-            group.close()  # a reload replaced the provider: its calls go to the new one
-            group = None
         if group is not None and not group.fits(batch):
             group.close()
             group = None
         if group is None:
             group = self._open[shape] = _Group(self, state, shape, size, batch.message_id)
+            self._pending.add(group)
             group.timer = self.spawn(self._window(group))
         return group.join(batch)
 
@@ -272,6 +285,11 @@ class Coalescer:
         if self._open.get(group.shape) is group:
             del self._open[group.shape]
 
+    def settled(self, group: _Group) -> None:
+        """*group* has made its call (or has no seat left): nothing of it is pending."""
+        self._pending.discard(group)
+        self._moved.set()
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -279,11 +297,15 @@ class Coalescer:
         return task
 
     async def aclose(self) -> None:
-        """Close every open group (their calls go now) and wait for the calls under way."""
+        """Take no more seats, close every open group (their calls go as soon as their
+        seats are journalled), and wait for every group's call to end."""
+        self.closing = True
         for group in list(self._open.values()):
-            if group.timer is not None:
-                group.timer.cancel()
             group.close()
-        while self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._pending or self._tasks:
+            self._moved.clear()
+            moved = asyncio.ensure_future(self._moved.wait())
+            try:
+                await asyncio.wait({moved, *self._tasks}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                moved.cancel()

@@ -314,8 +314,7 @@ class SendLoop:
 
         try:
             outcomes = await self.coalescer.send(state, batch, None if started else start, queued)
-        except BaseException:
-            state.breaker.abandon()  # the probe, if this was one, must not be lost
+        except BaseException:  # the breaker was given back (or counted the call)
             for item in items:
                 state.countries.abandon(item.recipient.country)
             raise

@@ -45,8 +45,8 @@ class Fault:
     """A fault to inject into the next *times* requests of *operation* (None: every one).
 
     Exactly one of the effects is used, checked in this order: ``drop`` closes the
-    connection after reading the request (and after the request took effect when
-    ``after_effect``), ``hang`` never answers, ``status`` answers that HTTP status,
+    connection after reading the request, ``hang`` never answers (either after the request
+    took effect when ``after_effect``), ``status`` answers that HTTP status,
     ``body`` answers that body with HTTP 200 (a provider's error text), ``answer`` answers
     what it returns for the request (an error in the format the request asked for).
     ``latency`` adds to any of them, or alone slows the real answer.
@@ -297,6 +297,8 @@ class Emulator:
                     await handler(request)
                 return self._drop(request)
             if fault.hang:
+                if fault.after_effect:
+                    await handler(request)
                 await self._stopping.wait()
                 return self._drop(request)
             if fault.status is not None:

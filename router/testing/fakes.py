@@ -173,7 +173,8 @@ class FakeProvider(Provider[FakeConfig]):
         ]
 
     def parse_callback(self, kind: CallbackKind, request: CallbackRequest) -> CallbackResult:
-        """``?ref=..&status=delivered`` reports; ``?from=..&to=..&text=..`` inbound."""
+        """``?id=..&ref=..&to=..&status=delivered`` reports (each but the status optional);
+        ``?from=..&to=..&text=..`` inbound."""
         params = request.params
         answer = CallbackResponse("OK")
         if kind is CallbackKind.DLR:
@@ -190,6 +191,7 @@ class FakeProvider(Provider[FakeConfig]):
                 raw_status=params.get("status", ""),
                 provider_message_id=params.get("id"),
                 ref=params.get("ref"),
+                recipient=params.get("to"),
             )
             return CallbackResult(answer, reports=(report,))
         inbound = InboundMessage(

@@ -64,9 +64,9 @@ async def test_in_process_run_interrupted_and_resumed_sends_each_row_once(
     assert emulators["office"].counters.violations == Counter()
 
 
-def _router(**fake: Any) -> Router:
+def _router(window: str = "20ms", **fake: Any) -> Router:
     config = {
-        "router": {"policy": ["priority"], "on_ambiguous": "stop"},
+        "router": {"policy": ["priority"], "on_ambiguous": "stop", "coalesce_window": window},
         "providers": {"fake": {"plugin": "fake", "prices": {"61": 0.04}, **fake}},
     }
     return Router(config, plugins=[router.testing], store=MemoryStore())
@@ -113,7 +113,7 @@ async def test_a_message_caught_mid_attempt_is_settled_not_resent() -> None:
 
 
 async def test_a_campaign_shares_provider_requests_row_by_row_journalled() -> None:
-    sms = _router(coalesce=True, max_recipients=4)
+    sms = _router("2s", coalesce=True, max_recipients=4)  # a window no machine misses
     numbers = [f"+6141234{n:04d}" for n in range(12)]
     rows = [_row(2 + n, to=number, text="sale today") for n, number in enumerate(numbers)]
     async with InProcessSender(sms) as sender:

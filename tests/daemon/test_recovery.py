@@ -160,10 +160,12 @@ async def test_sigkill_mid_campaign_sends_each_coalesced_message_exactly_once(
 ) -> None:
     # One text to many numbers, queued: the calls in flight at the kill carry several
     # messages each, and SMSC knows each by the first message's id, which recovery must ask.
+    # SMSC's first call is taken and never answered: its messages are in flight at the kill.
     smsc, central = providers
     text = CONFIG.format(db=tmp_path / "journal.db", smsc=options(smsc), central=options(central))
     daemon = daemon_factory(text)
     await daemon.start()
+    smsc.inject(Fault(operation="send", times=1, hang=True, after_effect=True))
     for emulator in providers:
         emulator.inject(Fault(operation="send", latency=0.1))
     acknowledged: dict[str, str] = {}
@@ -191,10 +193,16 @@ async def test_sigkill_mid_campaign_sends_each_coalesced_message_exactly_once(
     await again.start()
     records = await wait_until(lambda: finished(again, acknowledged), 30)
     sent = numbers_taken(smsc, central)
+    asked = 0
     for message_id, record in records.items():
         [recipient] = record["recipients"]
         assert recipient["status"] == "accepted", record
         assert sent[acknowledged[message_id]] == 1, (record, sent[acknowledged[message_id]])
+        interrupted = [a for a in recipient["attempts"] if a["reason"].startswith("interrupted")]
+        asked += [a["outcome"] for a in interrupted] == ["ambiguous"]  # taken, by the query
     assert max(sent.values()) == 1, "nothing reached a provider twice"
+    # The hung call's messages were found by the status query: one by its own id, the
+    # others by the id of the call they were in.
+    assert asked >= 2, asked
     for emulator in providers:  # the calls were shared: fewer requests than messages
         assert emulator.counters.requests["send"] < len(emulator.counters.sent)

@@ -18,7 +18,16 @@ import pytest
 import router.testing
 from router import Message
 from router.engine import Router
-from router.model import Outcome, RecipientStatus, SendResult
+from router.model import (
+    Batch,
+    CallbackKind,
+    CallbackRequest,
+    DeliveryStatus,
+    Outcome,
+    RecipientOutcome,
+    RecipientStatus,
+    SendResult,
+)
 from router.state import BreakerState
 from router.store import MessageState
 from router.testing import FakeClock
@@ -230,3 +239,124 @@ async def test_closing_the_router_makes_the_calls_gathered() -> None:
     results = await sends
     assert [len(b.recipients) for b in calls] == [2]
     assert all(x is not None and x.ok for x in results)
+
+
+async def test_early_reports_of_a_shared_call_id_reach_every_message(
+    started: RouterFactory,
+) -> None:
+    # SMSC answers one id for the whole call: reports that come before the call's answer
+    # is journalled are held under it, and each message takes its own when it lands.
+    r = await started(config())
+    gate = asyncio.Event()
+    fake = fakes(r)["a"]
+
+    async def one_id(batch: Batch) -> list[RecipientOutcome]:
+        await gate.wait()
+        return [RecipientOutcome(x.e164, Outcome.ACCEPTED, "call-1") for x in batch.recipients]
+
+    fake.send = one_id  # type: ignore[method-assign]
+    for message in campaign(3):
+        await r.accept(message)
+    sends = asyncio.gather(*(r.send_accepted(f"m{n}") for n in range(3)))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    try:
+        for n in range(3):
+            push = {"id": "call-1", "to": NUMBERS[n], "status": "delivered"}
+            await r.handle_callback("a", CallbackKind.DLR, CallbackRequest("GET", query=push))
+        assert len(r.callbacks.early) == 3
+    finally:
+        gate.set()
+    await sends
+    for n in range(3):
+        record = await r.store.get(f"m{n}")
+        assert record is not None
+        assert record.recipients[0].delivery is DeliveryStatus.DELIVERED, n
+    assert len(r.callbacks.early) == 0
+
+
+async def test_recovery_asks_about_the_call_a_recipient_was_in(started: RouterFactory) -> None:
+    r = await started(config(status_query=True))
+    for message in campaign(2):
+        await r.accept(message)
+    # What a crash mid-call leaves: m1 was in a call that went by m0's id.
+    await r.store.attempt_started("m0", "a", ["m0-0"], now=r.clock.time())
+    await r.store.attempt_started("m1", "a", ["m1-0"], now=r.clock.time(), via="m0")
+    for n in range(2):
+        record = await r.store.get(f"m{n}")
+        assert record is not None
+        result = await r.resume(record)
+        assert result.recipients[0].status is RecipientStatus.ACCEPTED  # taken, not resent
+    asked = [q for call in fakes(r)["a"].status_calls for q in call]
+    assert [(q.ref, q.via) for q in asked] == [("m0-0", None), ("m1-0", "m0")]
+    assert fakes(r)["a"].batches == []
+
+
+async def test_an_ambiguous_answer_is_asked_about_by_the_call_s_id(
+    started: RouterFactory,
+) -> None:
+    r = await started(config(status_query=True))
+    fakes(r)["a"].script(Outcome.AMBIGUOUS)  # the coalesced call's answer is lost
+    results = await queued(r, campaign(2))
+    assert all(x.ok for x in results)  # the status query said taken: not sent again
+    asked = [q for call in fakes(r)["a"].status_calls for q in call]
+    assert sorted((q.ref, q.via) for q in asked) == [("m0-0", None), ("m1-0", "m0")]
+    assert len(fakes(r)["a"].batches) == 1
+
+
+async def test_a_seat_that_leaves_keeps_its_number_out_of_the_call(
+    started: RouterFactory,
+) -> None:
+    still = FakeClock(autojump=False)  # the window ends when the test says
+    r = await started(config(), on=still)
+    first, second = campaign(2)
+    again = Message(to=first.to[0], text=first.text, id="m2")  # m0's number, once more
+    for message in (first, second, again):
+        await r.accept(message)
+    m0 = asyncio.ensure_future(r.send_accepted("m0"))
+    m1 = asyncio.ensure_future(r.send_accepted("m1"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    m0.cancel()  # m0's start is journalled under the call's id, then it gives up waiting
+    await asyncio.gather(m0, return_exceptions=True)
+    m2 = asyncio.ensure_future(r.send_accepted("m2"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    still.advance(1.0)
+    await asyncio.gather(m1, m2)
+    calls = sorted((b.message_id, [x.ref for x in b.recipients]) for b in fakes(r)["a"].batches)
+    # Never m2's send to that number under m0's id, which m0's mark names.
+    assert calls == [("m0", ["m1-0"]), ("m2", ["m2-0"])]
+
+
+async def test_closing_waits_for_a_call_whose_start_is_still_journalled(
+    started: RouterFactory,
+) -> None:
+    r = await started(config("10s"), on=FakeClock(autojump=False))
+    for message in campaign(2):
+        await r.accept(message)
+    journalled = asyncio.Event()
+    original = r.store.attempt_started
+
+    async def slow_start(message_id: str, *args: Any, **kwargs: Any) -> None:
+        if message_id == "m1":
+            await journalled.wait()
+        await original(message_id, *args, **kwargs)
+
+    r.store.attempt_started = slow_start
+    sends = asyncio.gather(*(r.send_accepted(f"m{n}") for n in range(2)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    closing = asyncio.ensure_future(r._loop.coalescer.aclose())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not closing.done()  # the call has not gone: m1's start is not journalled
+    assert fakes(r)["a"].batches == []
+    journalled.set()
+    await closing
+    assert [len(b.recipients) for b in fakes(r)["a"].batches] == [2]
+    await sends
+    # Closed, it takes no seat: a later attempt goes alone, at once.
+    await r.accept(Message(to=NUMBERS[5], text="sale today", id="m5"))
+    await r.send_accepted("m5")
+    assert [len(b.recipients) for b in fakes(r)["a"].batches] == [2, 1]

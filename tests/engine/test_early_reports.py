@@ -30,7 +30,7 @@ def test_held_reports_are_taken_by_any_key_oldest_first() -> None:
     assert not early.hold(report(None), 12.0)
     assert len(early) == 2
     assert early.take("b", ("p1", "m-0"), 12.0) == []
-    assert early.take("a", ("p1", "m-0", None), 12.0) == [first, second]
+    assert early.take("a", ("p1", "m-0", None), 12.0) == [(10.0, first), (11.0, second)]
     assert len(early) == 0
 
 
