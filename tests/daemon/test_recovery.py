@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +86,23 @@ async def providers() -> AsyncIterator[tuple[SMSCEmulator, SMSCentralEmulator]]:
         await central.stop()
 
 
-def taken(smsc: SMSCEmulator, central: SMSCentralEmulator) -> Counter[str]:
-    """How often each text reached either provider."""
-    texts = [s["mes"] for s in smsc.counters.sent]
-    texts += [s["MESSAGE_TEXT"] for s in central.counters.sent]
-    return Counter(texts)
+def taken(smsc: SMSCEmulator, central: SMSCentralEmulator, *, by: str = "text") -> Counter[str]:
+    """How often each text (or, by ``"number"``, each number's digits) reached either
+    provider."""
+    fields = {"text": ("mes", "MESSAGE_TEXT"), "number": ("phone", "RECIPIENT")}[by]
+    keys = [s[fields[0]] for s in smsc.counters.sent]
+    keys += [s[fields[1]] for s in central.counters.sent]
+    return Counter(keys)
 
 
-async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
+async def killed_mid_load(
     tmp_path: Path,
     providers: tuple[SMSCEmulator, SMSCentralEmulator],
     daemon_factory: Any,
-) -> None:
+    message: Callable[[int], tuple[str, str]],
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Post :data:`MESSAGES` (to, text) queued messages, SIGKILL the daemon once both
+    providers are busy: (its config, the acknowledged messages by id)."""
     smsc, central = providers
     text = CONFIG.format(db=tmp_path / "journal.db", smsc=options(smsc), central=options(central))
     daemon = daemon_factory(text)
@@ -107,7 +112,7 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     acknowledged: dict[str, tuple[str, str]] = {}
 
     async def post(n: int) -> None:
-        to, body_text = (RU, AU)[n % 2], f"load {n}"
+        to, body_text = message(n)
         body = {"to": to, "text": body_text, "wait": False}
         status, answer = await daemon.request("POST", "/v1/messages", json=body)
         if status == 202:
@@ -123,6 +128,18 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     await asyncio.gather(*posts, return_exceptions=True)
     await daemon.wait()
     assert acknowledged, "the API acknowledged nothing before the kill"
+    return text, acknowledged
+
+
+async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
+    tmp_path: Path,
+    providers: tuple[SMSCEmulator, SMSCentralEmulator],
+    daemon_factory: Any,
+) -> None:
+    smsc, central = providers
+    text, acknowledged = await killed_mid_load(
+        tmp_path, providers, daemon_factory, lambda n: ((RU, AU)[n % 2], f"load {n}")
+    )
     before = taken(smsc, central)
     assert sum(before.values()) < len(acknowledged), "the kill came after everything was sent"
 
@@ -146,13 +163,6 @@ async def test_sigkill_mid_load_sends_each_acknowledged_message_exactly_once(
     assert interrupted["unavailable"] > 0, interrupted
 
 
-def numbers_taken(smsc: SMSCEmulator, central: SMSCentralEmulator) -> Counter[str]:
-    """How often each number (digits) reached either provider."""
-    phones = [s["phone"] for s in smsc.counters.sent]
-    phones += [s["RECIPIENT"] for s in central.counters.sent]
-    return Counter(phones)
-
-
 async def test_sigkill_mid_campaign_sends_each_coalesced_message_exactly_once(
     tmp_path: Path,
     providers: tuple[SMSCEmulator, SMSCentralEmulator],
@@ -162,42 +172,26 @@ async def test_sigkill_mid_campaign_sends_each_coalesced_message_exactly_once(
     # messages each, and SMSC knows each by the first message's id, which recovery must ask.
     # SMSC's first call is taken and never answered: its messages are in flight at the kill.
     smsc, central = providers
-    text = CONFIG.format(db=tmp_path / "journal.db", smsc=options(smsc), central=options(central))
-    daemon = daemon_factory(text)
-    await daemon.start()
     smsc.inject(Fault(operation="send", times=1, hang=True, after_effect=True))
-    for emulator in providers:
-        emulator.inject(Fault(operation="send", latency=0.1))
-    acknowledged: dict[str, str] = {}
 
-    async def post(n: int) -> None:
-        to = f"+7912345{n:04d}" if n % 2 else f"+6141234{n:04d}"
-        body = {"to": to, "text": "campaign", "wait": False}
-        status, answer = await daemon.request("POST", "/v1/messages", json=body)
-        if status == 202:
-            acknowledged[answer["id"]] = to[1:]
+    def to(n: int) -> str:
+        return f"+7912345{n:04d}" if n % 2 else f"+6141234{n:04d}"
 
-    posts = [asyncio.ensure_future(post(n)) for n in range(MESSAGES)]
-
-    async def both_busy() -> bool:
-        return len(smsc.counters.sent) >= 5 and len(central.counters.sent) >= 5
-
-    await wait_until(both_busy, 30)
-    daemon.signal(signal.SIGKILL)
-    await asyncio.gather(*posts, return_exceptions=True)
-    await daemon.wait()
-    assert acknowledged, "the API acknowledged nothing before the kill"
-    assert sum(numbers_taken(smsc, central).values()) < len(acknowledged), "killed too late"
+    text, acknowledged = await killed_mid_load(
+        tmp_path, providers, daemon_factory, lambda n: (to(n), "campaign")
+    )
+    assert sum(taken(smsc, central, by="number").values()) < len(acknowledged), "killed too late"
 
     again = daemon_factory(text)
     await again.start()
     records = await wait_until(lambda: finished(again, acknowledged), 30)
-    sent = numbers_taken(smsc, central)
+    sent = taken(smsc, central, by="number")
     asked = 0
     for message_id, record in records.items():
         [recipient] = record["recipients"]
         assert recipient["status"] == "accepted", record
-        assert sent[acknowledged[message_id]] == 1, (record, sent[acknowledged[message_id]])
+        number = acknowledged[message_id][0][1:]
+        assert sent[number] == 1, (record, sent[number])
         interrupted = [a for a in recipient["attempts"] if a["reason"].startswith("interrupted")]
         asked += [a["outcome"] for a in interrupted] == ["ambiguous"]  # taken, by the query
     assert max(sent.values()) == 1, "nothing reached a provider twice"

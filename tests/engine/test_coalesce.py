@@ -9,7 +9,7 @@ declares ``coalesce``. Each is still journalled, reported and failed over on its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -56,6 +56,33 @@ async def queued(r: Router, messages: Sequence[Message]) -> list[SendResult]:
 
 def campaign(count: int, text: str = "sale today") -> list[Message]:
     return [Message(to=NUMBERS[n], text=text, id=f"m{n}") for n in range(count)]
+
+
+Answer = Callable[[Batch], Awaitable[list[RecipientOutcome]]]
+
+
+def held_at_the_provider(r: Router, answer: Answer | None = None) -> asyncio.Event:
+    """Hold every call to provider ``a`` until the event returned is set; then answer as
+    the fake does, or with *answer*."""
+    gate, fake = asyncio.Event(), fakes(r)["a"]
+    reply = answer or fake.send
+
+    async def held(batch: Batch) -> list[RecipientOutcome]:
+        await gate.wait()
+        return await reply(batch)
+
+    fake.send = held  # type: ignore[method-assign]
+    return gate
+
+
+async def sending(r: Router, messages: Sequence[Message]) -> asyncio.Future[list[Any]]:
+    """Accept *messages* and start sending them all, until they wait at the provider."""
+    for message in messages:
+        await r.accept(message)
+    sends = asyncio.gather(*(r.send_accepted(m.id) for m in messages))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    return sends
 
 
 async def test_queued_messages_of_one_text_share_one_call(started: RouterFactory) -> None:
@@ -196,20 +223,8 @@ async def test_others_journal_the_id_their_call_went_by(
     started: RouterFactory, clock: FakeClock
 ) -> None:
     r = await started(config())
-    gate = asyncio.Event()
-    fake = fakes(r)["a"]
-    answer = fake.send
-
-    async def held(batch: Any) -> Any:
-        await gate.wait()
-        return await answer(batch)
-
-    fake.send = held  # type: ignore[method-assign]
-    for message in campaign(3):
-        await r.accept(message)
-    sends = asyncio.gather(*(r.send_accepted(f"m{n}") for n in range(3)))
-    for _ in range(50):
-        await asyncio.sleep(0)
+    gate = held_at_the_provider(r)
+    sends = await sending(r, campaign(3))
     marks = {}
     for n in range(3):
         record = await r.store.get(f"m{n}")
@@ -247,19 +262,12 @@ async def test_early_reports_of_a_shared_call_id_reach_every_message(
     # SMSC answers one id for the whole call: reports that come before the call's answer
     # is journalled are held under it, and each message takes its own when it lands.
     r = await started(config())
-    gate = asyncio.Event()
-    fake = fakes(r)["a"]
 
     async def one_id(batch: Batch) -> list[RecipientOutcome]:
-        await gate.wait()
         return [RecipientOutcome(x.e164, Outcome.ACCEPTED, "call-1") for x in batch.recipients]
 
-    fake.send = one_id  # type: ignore[method-assign]
-    for message in campaign(3):
-        await r.accept(message)
-    sends = asyncio.gather(*(r.send_accepted(f"m{n}") for n in range(3)))
-    for _ in range(50):
-        await asyncio.sleep(0)
+    gate = held_at_the_provider(r, one_id)
+    sends = await sending(r, campaign(3))
     try:
         for n in range(3):
             push = {"id": "call-1", "to": NUMBERS[n], "status": "delivered"}
