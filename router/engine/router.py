@@ -178,6 +178,7 @@ class Router:
         """
         if self._started:
             return
+        self._loop.coalescer.closing = False  # started again after an aclose: it gathers
         if self._session is None:
             self._session = own_session(self.config)  # a session handed in is used as it is
         if self.owns_store:

@@ -254,6 +254,18 @@ async def test_closing_the_router_makes_the_calls_gathered() -> None:
     results = await sends
     assert [len(b.recipients) for b in calls] == [2]
     assert all(x is not None and x.ok for x in results)
+    await r.start(track_balances=False, schedule=False)  # started again: it gathers again
+    try:
+        for message in campaign(4)[2:]:
+            await r.accept(message)
+        sends = asyncio.gather(*(r.send_accepted(f"m{n}") for n in (2, 3)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        still.advance(10.0)
+        await sends
+        assert [len(b.recipients) for b in fakes(r)["a"].batches] == [2]  # a new adapter
+    finally:
+        await r.aclose()
 
 
 async def test_early_reports_of_a_shared_call_id_reach_every_message(
