@@ -98,7 +98,8 @@ class _Group:
         self.seats: list[Seat] = []
         self.numbers: set[str] = set()
         self.open = True
-        self.window_over = False
+        """Whether it takes more seats; closed (its window over, or full), it calls as soon
+        as every seat is journalled."""
         self.calling = False
         self.timer: asyncio.Task[None] | None = None
 
@@ -123,7 +124,6 @@ class _Group:
             self.coalescer.closed(self)
         if self.timer is not None and self.timer is not asyncio.current_task():
             self.timer.cancel()
-        self.window_over = True
         self.maybe_call()
 
     def leave(self, seat: Seat) -> bool:
@@ -132,18 +132,15 @@ class _Group:
         # Its numbers stay taken: its mark may be journalled with this call's id, which
         # must never name another message's send to the same number.
         self.seats.remove(seat)
-        if not self.seats:
-            self.open = False
-            self.coalescer.closed(self)
-            if self.timer is not None:
-                self.timer.cancel()
+        if self.seats:
+            self.maybe_call()
+        else:  # nobody left to call for
+            self.close()
             self.coalescer.settled(self)
-            return True
-        self.maybe_call()
         return True
 
     def maybe_call(self) -> None:
-        if self.calling or not self.window_over or not self.seats:
+        if self.calling or self.open or not self.seats:
             return
         if not all(seat.ready for seat in self.seats):
             return

@@ -128,12 +128,11 @@ def provider_states(
     watch: Callable[[str, Callable[[], BreakerState]], None],
 ) -> dict[str, ProviderState]:
     """Every enabled provider's state, by configured name, in config order."""
-    states = {}
+    states, region = {}, config.router.default_region
     for index, (name, settings) in enumerate(config.providers.items()):
         if settings.common.enabled:
             cls = plugins.providers.get(settings.common.plugin)
             assert cls is not None  # parse_config checked it
-            region = config.router.default_region
             states[name] = provider_state(
                 cls, settings, index, session, region, live, on_breaker, watch
             )
